@@ -1,0 +1,66 @@
+"""Moving regions by background subtraction (MOG2) and contours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from detectors.base import Detection, Detector, param, register
+
+
+@dataclass
+class MotionParams:
+    scale: float = param(0.5, "work on a frame scaled by this factor (speed)", 0.1, 1.0)
+    min_area: float = param(0.002, "smallest region reported, as a fraction of the frame", 0.0, 1.0)
+    sensitivity: float = param(
+        25.0, "MOG2 variance threshold; lower finds fainter motion", 1.0, 500.0
+    )
+    history: int = param(200, "frames the background model remembers", 2, 10_000)
+
+
+@register
+class MotionDetector(Detector):
+    name = "motion"
+    description = "moving regions (boxes) and the fraction of the frame in motion"
+    Params = MotionParams
+    stateful = True
+
+    def __init__(self, params: MotionParams) -> None:
+        super().__init__(params)
+        self.subtractor = cv2.createBackgroundSubtractorMOG2(
+            history=params.history, varThreshold=params.sensitivity, detectShadows=False
+        )
+        self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        scale = self.params.scale
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        )
+        gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        mask = self.subtractor.apply(gray)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.kernel)
+        mask = cv2.dilate(mask, self.kernel, iterations=2)
+        fraction = float(np.count_nonzero(mask)) / mask.size
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        min_pixels = self.params.min_area * mask.size
+        detections = []
+        for contour in contours:
+            area = cv2.contourArea(contour)
+            if area < max(min_pixels, 1.0):
+                continue
+            x, y, w, h = cv2.boundingRect(contour)
+            box = (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+            detections.append(
+                Detection(
+                    "motion",
+                    score=min(1.0, area / (w * h)),
+                    box=box,
+                    extra={"fraction": round(fraction, 4)},
+                )
+            )
+        return detections

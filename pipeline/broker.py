@@ -1,0 +1,185 @@
+"""RabbitMQ access: the only module that knows pika.
+
+One pika connection per thread, always: pika's BlockingConnection is not
+thread-safe, and the only call another thread may make on it is
+``add_callback_threadsafe``. Every role runs its broker work inside
+``run_reconnecting``, which connects (trying each configured URL in turn),
+declares the topology again, and after any connection loss waits with a capped
+exponential backoff before it tries again, until the stop event is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from pipeline.backoff import Backoff
+from pipeline.config import BrokerConfig, CameraConfig, redact_url
+from pipeline.messages import CONTENT_TYPE
+from pipeline.topology import Topology
+
+LOGGER = logging.getLogger(__name__)
+
+# A session that stayed up this long counts as a success: the backoff starts over.
+HEALTHY_SESSION_S = 5.0
+TRANSIENT = 1
+PERSISTENT = 2
+
+Connection = pika.BlockingConnection
+Channel = BlockingChannel
+BrokerError = pika.exceptions.AMQPError
+
+
+def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParameters]:
+    """One parameter set per configured URL; pika tries them in order."""
+    parameters = []
+    for url in broker.urls:
+        params = pika.URLParameters(url)
+        params.heartbeat = broker.heartbeat_s
+        # A broker under a resource alarm blocks publishers; give up and reconnect
+        # rather than hang a capture loop for ever.
+        params.blocked_connection_timeout = max(5.0, 2.0 * broker.heartbeat_s)
+        params.socket_timeout = 3.0
+        params.stack_timeout = 6.0
+        params.connection_attempts = 1
+        params.client_properties = {"connection_name": name}
+        parameters.append(params)
+    return parameters
+
+
+def connect(broker: BrokerConfig, name: str) -> Connection:
+    """Open a blocking connection to the first configured broker that answers."""
+    return pika.BlockingConnection(connection_parameters(broker, name))
+
+
+def describe_urls(broker: BrokerConfig) -> str:
+    return ", ".join(redact_url(url) for url in broker.urls)
+
+
+def declare_common(channel: Channel, topology: Topology) -> None:
+    """Exchanges and the dead-letter queue that every role relies on."""
+    channel.exchange_declare(topology.frames_exchange, "direct", durable=True)
+    channel.exchange_declare(topology.results_exchange, "topic", durable=True)
+    channel.exchange_declare(topology.events_exchange, "topic", durable=True)
+    channel.exchange_declare(topology.status_exchange, "topic", durable=True)
+    channel.exchange_declare(topology.dead_exchange, "fanout", durable=True)
+    channel.queue_declare(
+        topology.dead_queue, durable=True, arguments=topology.dead_queue_arguments()
+    )
+    channel.queue_bind(topology.dead_queue, topology.dead_exchange)
+
+
+def declare_camera(channel: Channel, topology: Topology, camera: CameraConfig) -> None:
+    """The camera's bounded frame queue and its durable events queue."""
+    frames = topology.frame_queue(camera.id)
+    channel.queue_declare(frames, durable=True, arguments=topology.frame_queue_arguments(camera))
+    channel.queue_bind(frames, topology.frames_exchange, routing_key=camera.id)
+    events = topology.events_queue(camera.id)
+    channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
+    channel.queue_bind(events, topology.events_exchange, routing_key=f"{camera.id}.#")
+
+
+def declare_private_queue(
+    channel: Channel, exchange: str, routing_key: str, arguments: dict[str, Any]
+) -> str:
+    """A server-named, exclusive queue bound to ``exchange``; gone with its connection."""
+    declared = channel.queue_declare("", exclusive=True, auto_delete=True, arguments=arguments)
+    queue = declared.method.queue
+    channel.queue_bind(queue, exchange, routing_key=routing_key)
+    return queue
+
+
+def properties(
+    *, persistent: bool = False, expiration_ms: int | None = None, headers: dict | None = None
+) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type=CONTENT_TYPE,
+        delivery_mode=PERSISTENT if persistent else TRANSIENT,
+        expiration=str(expiration_ms) if expiration_ms is not None else None,
+        timestamp=int(time.time()),
+        headers=headers,
+    )
+
+
+def dead_letter(
+    channel: Channel,
+    topology: Topology,
+    body: bytes,
+    reason: str,
+    source: str,
+    original: pika.BasicProperties | None = None,
+) -> None:
+    """Keep a rejected message for inspection, with why and where it was rejected."""
+    headers = dict(original.headers or {}) if original is not None else {}
+    headers.update(
+        {
+            "x-rabbitcam-reason": reason[:1000],
+            "x-rabbitcam-source": source,
+            # pika cannot encode a float header: milliseconds since the epoch.
+            "x-rabbitcam-rejected-at": int(time.time() * 1000),
+        }
+    )
+    channel.basic_publish(
+        topology.dead_exchange,
+        "",
+        body,
+        pika.BasicProperties(
+            content_type=original.content_type if original is not None else None,
+            delivery_mode=PERSISTENT,
+            headers=headers,
+        ),
+    )
+
+
+def run_reconnecting(
+    role: str,
+    broker: BrokerConfig,
+    stop: threading.Event,
+    session: Callable[[Connection], None],
+) -> None:
+    """Run ``session(connection)`` until ``stop`` is set, reconnecting after every loss.
+
+    ``session`` must return when ``stop`` is set (it should wake at least once a
+    second); any broker error it raises ends the connection and, after a backoff
+    wait, a new connection is opened and ``session`` runs again from the start,
+    declaring its topology afresh.
+    """
+    backoff = Backoff(initial=0.25, maximum=broker.reconnect_max_s)
+    while not stop.is_set():
+        connection = None
+        started = time.monotonic()
+        try:
+            connection = connect(broker, role)
+            LOGGER.info("%s: connected to %s", role, describe_urls(broker))
+            session(connection)
+        except (BrokerError, OSError) as error:
+            if time.monotonic() - started > HEALTHY_SESSION_S:
+                backoff.reset()
+            delay = backoff.next_delay()
+            LOGGER.warning(
+                "%s: broker connection lost (%s: %s); reconnecting in %.2fs",
+                role,
+                type(error).__name__,
+                error or "no details",
+                delay,
+            )
+            stop.wait(delay)
+        finally:
+            close_quietly(connection)
+
+
+def close_quietly(connection: Connection | None) -> None:
+    if connection is None or not connection.is_open:
+        return
+    # Closing a connection that is already failing may raise anything pika-ish;
+    # there is nothing left to clean up on our side.
+    with contextlib.suppress(BrokerError, OSError, AssertionError):
+        connection.close()

@@ -1,0 +1,153 @@
+"""The capture worker: one per camera, publishes JPEG frames at the camera's fps.
+
+It never waits for the camera (the source keeps only its newest picture) and
+never queues frames for the broker: a tick with no new picture, or with no
+broker, is a frame skipped and counted, not a frame delayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+
+from pipeline import broker
+from pipeline.config import CameraConfig, Config
+from pipeline.messages import Frame, Status, pack_frame, pack_status
+from pipeline.sources import Source, open_source
+from pipeline.topology import Topology
+
+LOGGER = logging.getLogger(__name__)
+
+STATUS_INTERVAL_S = 1.0
+
+
+def first_seq() -> int:
+    """Sequence numbers start at the wall clock in milliseconds.
+
+    That keeps ``seq`` increasing across capture restarts (at up to 1000 fps),
+    so viewers, which never show an older seq after a newer one, do not freeze
+    on a camera whose capture worker was restarted.
+    """
+    return int(time.time() * 1000)
+
+
+@dataclass
+class CaptureCounters:
+    published: int = 0
+    no_new_frame: int = 0
+    stale: int = 0
+    encode_failed: int = 0
+
+
+class CaptureWorker:
+    def __init__(self, config: Config, camera: CameraConfig, stop: threading.Event) -> None:
+        self.config = config
+        self.camera = camera
+        self.stop = stop
+        self.topology = Topology(config.broker.namespace)
+        self.counters = CaptureCounters()
+        self.seq = first_seq()
+        self.encode_params = [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
+        self.role = f"capture:{camera.id}"
+        self._fps_window: list[float] = []
+
+    def run(self, source: Source | None = None) -> None:
+        source = source or open_source(self.camera)
+        source.start()
+        LOGGER.info(
+            "%s: source %s at %.1f fps, %dx%d",
+            self.role,
+            self.camera.source.describe(),
+            self.camera.fps,
+            self.camera.width,
+            self.camera.height,
+        )
+        try:
+            broker.run_reconnecting(
+                self.role, self.config.broker, self.stop, lambda c: self._session(c, source)
+            )
+        finally:
+            source.stop()
+            LOGGER.info("%s: stopped (%s)", self.role, self.counters)
+
+    def _session(self, connection: broker.Connection, source: Source) -> None:
+        channel = connection.channel()
+        broker.declare_common(channel, self.topology)
+        broker.declare_camera(channel, self.topology, self.camera)
+        period = 1.0 / self.camera.fps
+        next_tick = time.monotonic()
+        last_status = 0.0
+        while not self.stop.is_set():
+            self._publish_newest(channel, source)
+            now = time.monotonic()
+            if now - last_status >= STATUS_INTERVAL_S:
+                self._publish_status(channel, source)
+                last_status = now
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay < -period:
+                # Fell behind (a slow encode, a busy machine): skip the missed ticks
+                # instead of bursting to catch up.
+                next_tick = time.monotonic()
+                delay = 0.0
+            # connection.sleep keeps heartbeats serviced while we wait.
+            connection.sleep(max(0.0, min(delay, 1.0)))
+
+    def _publish_newest(self, channel: broker.Channel, source: Source) -> None:
+        captured = source.next_frame(self.seq)
+        if captured is None:
+            self.counters.no_new_frame += 1
+            return
+        if (time.time() - captured.captured_at) * 1000 > self.camera.max_age_ms:
+            self.counters.stale += 1
+            return
+        started = time.perf_counter()
+        ok, encoded = cv2.imencode(".jpg", captured.image, self.encode_params)
+        if not ok:
+            self.counters.encode_failed += 1
+            return
+        encode_ms = (time.perf_counter() - started) * 1000
+        body = pack_frame(
+            Frame(
+                camera=self.camera.id,
+                seq=self.seq,
+                captured_at=captured.captured_at,
+                width=captured.image.shape[1],
+                height=captured.image.shape[0],
+                data=encoded.tobytes(),
+                timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
+            )
+        )
+        channel.basic_publish(
+            self.topology.frames_exchange, self.camera.id, body, broker.properties()
+        )
+        self.seq += 1
+        self.counters.published += 1
+        self._fps_window.append(time.monotonic())
+
+    def _publish_status(self, channel: broker.Channel, source: Source) -> None:
+        horizon = time.monotonic() - 2.0
+        self._fps_window = [t for t in self._fps_window if t >= horizon]
+        status = Status(
+            camera=self.camera.id,
+            state=source.state,
+            sent_at=time.time(),
+            reason=source.reason,
+            fps=round(len(self._fps_window) / 2.0, 2),
+            frames_published=self.counters.published,
+            frames_dropped=self.counters.stale + self.counters.encode_failed,
+        )
+        channel.basic_publish(
+            self.topology.status_exchange,
+            self.camera.id,
+            pack_status(status),
+            broker.properties(expiration_ms=10_000),
+        )
+
+
+def run_capture(config: Config, camera_id: str, stop: threading.Event) -> None:
+    CaptureWorker(config, config.camera(camera_id), stop).run()

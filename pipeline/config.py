@@ -1,0 +1,476 @@
+"""The typed configuration tree, loaded from TOML and validated before anything starts.
+
+Every error names the file and the key path (``cameras[1].fps``) so that an
+operator can fix a config without reading code. Unknown keys are errors: a
+misspelt key that is silently ignored is a camera that silently misbehaves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+ENV_AMQP_URL = "RABBITCAM_AMQP_URL"
+ENV_NAMESPACE = "RABBITCAM_NAMESPACE"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` holds one ``file: key: message`` each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a camera's pictures come from."""
+
+    kind: str  # "synthetic" | "device" | "file" | "url"
+    location: str | int  # device index, absolute file path or URL; "" for synthetic
+
+    def describe(self) -> str:
+        if self.kind == "synthetic":
+            return "synthetic"
+        if self.kind == "url":
+            return redact_url(str(self.location))
+        return f"{self.kind}:{self.location}"
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: str
+    source: SourceSpec
+    name: str = ""
+    fps: float = 15.0
+    width: int = 640
+    height: int = 480
+    jpeg_quality: int = 80
+    detectors: tuple[DetectorSpec, ...] = ()
+    max_age_ms: int = 1000
+    queue_length: int = 2
+    queue_ttl_ms: int = 2000
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    urls: tuple[str, ...] = ("amqp://guest:guest@127.0.0.1:5672/",)
+    namespace: str = "rabbitcam"
+    heartbeat_s: int = 10
+    reconnect_max_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    bind: str = "127.0.0.1:8000"
+    threads: int = 64
+
+    @property
+    def host(self) -> str:
+        return self.bind.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    workers: int = 2
+    event_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    broker: BrokerConfig
+    web: WebConfig
+    detect: DetectConfig
+    cameras: tuple[CameraConfig, ...]
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    @property
+    def camera_ids(self) -> list[str]:
+        return [camera.id for camera in self.cameras]
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL before it reaches a log or a page."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+# --- validation helpers -----------------------------------------------------------
+
+
+class _Reader:
+    """Reads typed values out of one TOML table, recording problems with their key path."""
+
+    def __init__(self, file: Path, problems: list[str]) -> None:
+        self.file = file
+        self.problems = problems
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.file}: {key}: {message}")
+
+    def table(self, data: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(path, f"must be a table, got {_type_name(value)}")
+            return {}
+        return value
+
+    def reject_unknown(self, data: dict[str, Any], allowed: set[str], path: str) -> None:
+        for key in sorted(set(data) - allowed):
+            where = f"{path}.{key}" if path else key
+            self.problem(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def number(
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        default: float,
+        *,
+        integer: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        where = f"{path}.{key}" if path else key
+        allowed = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            kind = "an integer" if integer else "a number"
+            self.problem(where, f"must be {kind}, got {_type_name(value)} {value!r}")
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            self.problem(where, f"must be between {minimum} and {maximum}, got {value!r}")
+            return default
+        return value
+
+    def string(
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        default: str,
+        check: Callable[[str], str | None] | None = None,
+    ) -> str:
+        if key not in data:
+            return default
+        value = data[key]
+        where = f"{path}.{key}" if path else key
+        if not isinstance(value, str):
+            self.problem(where, f"must be a string, got {_type_name(value)} {value!r}")
+            return default
+        if check is not None and (message := check(value)):
+            self.problem(where, message)
+            return default
+        return value
+
+
+def _type_name(value: object) -> str:
+    return {dict: "a table", list: "an array", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_bind(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"must be HOST:PORT, got {value!r}"
+    return None
+
+
+def _check_url(value: str) -> str | None:
+    if not value.startswith(("amqp://", "amqps://")):
+        return f"must be an amqp:// or amqps:// URL, got {redact_url(value)!r}"
+    return None
+
+
+# --- sections ------------------------------------------------------------------------
+
+
+def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
+    data = reader.table(raw, "broker", "broker")
+    reader.reject_unknown(data, {"url", "namespace", "heartbeat_s", "reconnect_max_s"}, "broker")
+    defaults = BrokerConfig()
+    urls: tuple[str, ...] = defaults.urls
+    if "url" in data:
+        value = data["url"]
+        candidates = value if isinstance(value, list) else [value]
+        if not candidates or not all(isinstance(url, str) for url in candidates):
+            reader.problem("broker.url", "must be a URL string or a non-empty array of them")
+        else:
+            for index, url in enumerate(candidates):
+                if message := _check_url(url):
+                    where = "broker.url" if isinstance(value, str) else f"broker.url[{index}]"
+                    reader.problem(where, message)
+            urls = tuple(candidates)
+    env_urls = os.environ.get(ENV_AMQP_URL, "").strip()
+    if env_urls:
+        candidates = [url.strip() for url in env_urls.split(",") if url.strip()]
+        for url in candidates:
+            if message := _check_url(url):
+                reader.problems.append(f"environment {ENV_AMQP_URL}: {message}")
+        urls = tuple(candidates)
+    namespace = reader.string(
+        data,
+        "namespace",
+        "broker",
+        defaults.namespace,
+        lambda v: None if NAMESPACE_PATTERN.fullmatch(v) else "must match [A-Za-z0-9_.-]{1,64}",
+    )
+    env_namespace = os.environ.get(ENV_NAMESPACE, "").strip()
+    if env_namespace:
+        if NAMESPACE_PATTERN.fullmatch(env_namespace):
+            namespace = env_namespace
+        else:
+            reader.problems.append(
+                f"environment {ENV_NAMESPACE}: must match [A-Za-z0-9_.-]{{1,64}}"
+            )
+    return BrokerConfig(
+        urls=urls,
+        namespace=namespace,
+        heartbeat_s=reader.number(
+            data,
+            "heartbeat_s",
+            "broker",
+            defaults.heartbeat_s,
+            integer=True,
+            minimum=1,
+            maximum=600,
+        ),
+        reconnect_max_s=reader.number(
+            data, "reconnect_max_s", "broker", defaults.reconnect_max_s, minimum=0.1, maximum=300
+        ),
+    )
+
+
+def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
+    data = reader.table(raw, "web", "web")
+    reader.reject_unknown(data, {"bind", "threads"}, "web")
+    defaults = WebConfig()
+    return WebConfig(
+        bind=reader.string(data, "bind", "web", defaults.bind, _check_bind),
+        threads=reader.number(
+            data, "threads", "web", defaults.threads, integer=True, minimum=4, maximum=1024
+        ),
+    )
+
+
+def _read_detect(reader: _Reader, raw: dict[str, Any]) -> DetectConfig:
+    data = reader.table(raw, "detect", "detect")
+    reader.reject_unknown(data, {"workers", "event_interval_s"}, "detect")
+    defaults = DetectConfig()
+    return DetectConfig(
+        workers=reader.number(
+            data, "workers", "detect", defaults.workers, integer=True, minimum=0, maximum=64
+        ),
+        event_interval_s=reader.number(
+            data, "event_interval_s", "detect", defaults.event_interval_s, minimum=0, maximum=3600
+        ),
+    )
+
+
+CAMERA_KEYS = {
+    "id",
+    "name",
+    "source",
+    "fps",
+    "width",
+    "height",
+    "jpeg_quality",
+    "detectors",
+    "max_age_ms",
+    "queue_length",
+    "queue_ttl_ms",
+}
+
+
+def _read_source(reader: _Reader, value: Any, path: str, base_dir: Path) -> SourceSpec | None:
+    if isinstance(value, bool):
+        reader.problem(path, "must be a string or a device index, got a boolean")
+        return None
+    if isinstance(value, int):
+        if value < 0:
+            reader.problem(path, f"device index must be >= 0, got {value}")
+            return None
+        return SourceSpec("device", value)
+    if not isinstance(value, str) or not value.strip():
+        reader.problem(path, f"must be a non-empty string or a device index, got {value!r}")
+        return None
+    if value == "synthetic":
+        return SourceSpec("synthetic", "")
+    if match := DEVICE_PATH_PATTERN.fullmatch(value):
+        return SourceSpec("device", int(match.group(1)))
+    if value.lower().startswith(URL_SCHEMES):
+        return SourceSpec("url", value)
+    if "://" in value:
+        reader.problem(
+            path, f"unsupported URL scheme in {redact_url(value)!r} (use rtsp, http, https)"
+        )
+        return None
+    file = (base_dir / value).resolve()
+    if not file.is_file():
+        reader.problem(path, f"video file not found: {file}")
+        return None
+    return SourceSpec("file", str(file))
+
+
+def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpec, ...]:
+    from detectors import validate_spec  # detectors import OpenCV; only load them when needed
+
+    if not isinstance(value, list):
+        reader.problem(
+            path, f"must be an array of detector names or tables, got {_type_name(value)}"
+        )
+        return ()
+    specs = []
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        if isinstance(item, str):
+            name, params = item, {}
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            params = {k: v for k, v in item.items() if k != "name"}
+            name = item["name"]
+        else:
+            reader.problem(where, "must be a detector name or a table with a 'name' key")
+            continue
+        try:
+            params = validate_spec(name, params)
+        except ValueError as error:
+            key = getattr(error, "key", None)
+            reader.problem(f"{where}.{key}" if key else where, str(error))
+            continue
+        specs.append(DetectorSpec(name, params))
+    names = [spec.name for spec in specs]
+    for name in {n for n in names if names.count(n) > 1}:
+        reader.problem(path, f"detector {name!r} is listed more than once")
+    return tuple(specs)
+
+
+def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> CameraConfig | None:
+    if not isinstance(data, dict):
+        reader.problem(path, f"must be a table, got {_type_name(data)}")
+        return None
+    reader.reject_unknown(data, CAMERA_KEYS, path)
+    if "id" not in data:
+        reader.problem(f"{path}.id", "is required")
+        return None
+    camera_id = data["id"]
+    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.fullmatch(camera_id):
+        reader.problem(f"{path}.id", f"must match [a-z0-9_-]{{1,64}}, got {camera_id!r}")
+        return None
+    if "source" not in data:
+        reader.problem(f"{path}.source", "is required")
+        return None
+    source = _read_source(reader, data["source"], f"{path}.source", base_dir)
+    defaults = CameraConfig(id=camera_id, source=SourceSpec("synthetic", ""))
+    camera = CameraConfig(
+        id=camera_id,
+        source=source or defaults.source,
+        name=reader.string(data, "name", path, ""),
+        fps=reader.number(data, "fps", path, defaults.fps, minimum=0.1, maximum=240),
+        width=reader.number(
+            data, "width", path, defaults.width, integer=True, minimum=16, maximum=7680
+        ),
+        height=reader.number(
+            data, "height", path, defaults.height, integer=True, minimum=16, maximum=4320
+        ),
+        jpeg_quality=reader.number(
+            data, "jpeg_quality", path, defaults.jpeg_quality, integer=True, minimum=10, maximum=100
+        ),
+        detectors=_read_detectors(reader, data.get("detectors", []), f"{path}.detectors"),
+        max_age_ms=reader.number(
+            data, "max_age_ms", path, defaults.max_age_ms, integer=True, minimum=50, maximum=600_000
+        ),
+        queue_length=reader.number(
+            data, "queue_length", path, defaults.queue_length, integer=True, minimum=1, maximum=1000
+        ),
+        queue_ttl_ms=reader.number(
+            data,
+            "queue_ttl_ms",
+            path,
+            defaults.queue_ttl_ms,
+            integer=True,
+            minimum=50,
+            maximum=600_000,
+        ),
+    )
+    return camera if source is not None else None
+
+
+def parse_config(raw: dict[str, Any], file: Path) -> Config:
+    """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    reader = _Reader(file, problems)
+    reader.reject_unknown(raw, {"broker", "web", "detect", "cameras"}, "")
+    broker = _read_broker(reader, raw)
+    web = _read_web(reader, raw)
+    detect = _read_detect(reader, raw)
+
+    cameras: list[CameraConfig] = []
+    raw_cameras = raw.get("cameras", [])
+    if not isinstance(raw_cameras, list):
+        reader.problem("cameras", "must be an array of tables ([[cameras]])")
+        raw_cameras = []
+    seen: dict[str, int] = {}
+    for index, data in enumerate(raw_cameras):
+        camera = _read_camera(reader, data, f"cameras[{index}]", file.parent)
+        if camera is None:
+            continue
+        if camera.id in seen:
+            reader.problem(
+                f"cameras[{index}].id",
+                f"duplicate camera id {camera.id!r} (also cameras[{seen[camera.id]}])",
+            )
+            continue
+        seen[camera.id] = index
+        cameras.append(camera)
+    if not raw_cameras:
+        reader.problem("cameras", "no cameras configured (add a [[cameras]] table)")
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=file, broker=broker, web=web, detect=detect, cameras=tuple(cameras))
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; raise ConfigError naming the file and key."""
+    file = Path(path).resolve()
+    try:
+        with file.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: file not found"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{file}: invalid TOML: {error}"]) from None
+    except OSError as error:
+        raise ConfigError([f"{file}: cannot read: {error.strerror}"]) from None
+    return parse_config(raw, file)

@@ -1,0 +1,353 @@
+"""The detector worker: competing consumer of frame queues, prefetch=1.
+
+Two threads, one pika connection. The I/O thread owns the connection: it
+receives deliveries, and publishes results, events and dead letters and acks,
+always in that order (publish, then ack: a worker that dies mid-frame leaves
+the frame unacked, and the broker gives it to another worker). The processing
+thread decodes, runs the camera's detectors, annotates and encodes, so that a
+slow detection never starves the heartbeats; it hands its outcome back through
+a queue and wakes the I/O thread with ``add_callback_threadsafe``, the one
+thread-safe call of a BlockingConnection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+import detectors
+from pipeline import broker
+from pipeline.annotate import annotate
+from pipeline.config import CameraConfig, Config
+from pipeline.messages import Frame, MessageError, Result, pack_event, pack_result, unpack_frame
+from pipeline.topology import Topology
+
+LOGGER = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 30.0
+DRAIN_ON_STOP_S = 2.0
+
+
+@dataclass
+class Delivery:
+    generation: int
+    delivery_tag: int
+    camera: CameraConfig
+    body: bytes
+    properties: Any
+    received_at: float
+    wake: Callable[[], None]
+
+
+@dataclass
+class Outcome:
+    delivery: Delivery
+    result: bytes | None = None
+    events: list[tuple[str, bytes]] = field(default_factory=list)
+    dead_reason: str | None = None
+
+
+@dataclass
+class DetectCounters:
+    processed: int = 0
+    stale: int = 0
+    rejected: int = 0
+    detector_errors: int = 0
+    events: int = 0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class DetectorWorker:
+    def __init__(
+        self,
+        config: Config,
+        cameras: list[CameraConfig],
+        stop: threading.Event,
+        worker_id: str | None = None,
+    ) -> None:
+        if not cameras:
+            raise ValueError("a detector worker needs at least one camera")
+        self.config = config
+        self.cameras = cameras
+        self.stop = stop
+        self.worker_id = worker_id or worker_name()
+        self.role = f"detect:{self.worker_id}"
+        self.topology = Topology(config.broker.namespace)
+        self.counters = DetectCounters()
+        self.inbox: queue.Queue[Delivery] = queue.Queue()
+        self.outbox: queue.Queue[Outcome] = queue.Queue()
+        self.generation = 0
+        self.busy = threading.Event()
+        # One detector instance per camera and name: stateful detectors (a
+        # background model) must never mix two cameras' pictures.
+        self.pipelines: dict[str, list[detectors.Detector]] = {}
+        self.last_event_at: dict[tuple[str, str], float] = {}
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def run(self) -> None:
+        processor = threading.Thread(target=self._process_loop, name=f"{self.role}:work")
+        processor.start()
+        LOGGER.info("%s: serving cameras %s", self.role, ", ".join(c.id for c in self.cameras))
+        try:
+            broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
+        finally:
+            self.stop.set()
+            processor.join(timeout=5.0)
+            LOGGER.info("%s: stopped (%s)", self.role, self.counters)
+
+    def _session(self, connection: broker.Connection) -> None:
+        self.generation += 1
+        generation = self.generation
+        self._discard_pending()
+        channel = connection.channel()
+        broker.declare_common(channel, self.topology)
+        for camera in self.cameras:
+            broker.declare_camera(channel, self.topology, camera)
+        # Events are the record: a separate channel in confirm mode, so that a
+        # published event is known to be on the broker.
+        events_channel = connection.channel()
+        events_channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=1)
+
+        def wake() -> None:
+            # If the connection is gone, the outcome is discarded with it.
+            with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
+                connection.add_callback_threadsafe(lambda: None)
+
+        for camera in self.cameras:
+            channel.basic_consume(
+                self.topology.frame_queue(camera.id),
+                on_message_callback=self._on_message_factory(generation, camera, wake),
+            )
+        last_stats = time.monotonic()
+        while not self.stop.is_set():
+            connection.process_data_events(time_limit=0.5)
+            self._drain(generation, channel, events_channel)
+            if time.monotonic() - last_stats > STATS_INTERVAL_S:
+                LOGGER.info("%s: %s", self.role, self.counters)
+                last_stats = time.monotonic()
+        self._finish(connection, generation, channel, events_channel)
+
+    def _finish(
+        self,
+        connection: broker.Connection,
+        generation: int,
+        channel: broker.Channel,
+        events_channel: broker.Channel,
+    ) -> None:
+        """Stop taking frames, publish and ack the one in hand, then let go."""
+        for tag in list(channel.consumer_tags):
+            channel.basic_cancel(tag)
+        deadline = time.monotonic() + DRAIN_ON_STOP_S
+        while (self.busy.is_set() or not self.inbox.empty()) and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.1)
+            self._drain(generation, channel, events_channel)
+        self._drain(generation, channel, events_channel)
+
+    def _discard_pending(self) -> None:
+        # Deliveries from a lost connection can no longer be acked; the broker has
+        # already put them back for another consumer.
+        for pending in (self.inbox, self.outbox):
+            while True:
+                try:
+                    pending.get_nowait()
+                except queue.Empty:
+                    break
+
+    # --- I/O thread -----------------------------------------------------------------
+
+    def _on_message_factory(
+        self, generation: int, camera: CameraConfig, wake: Callable[[], None]
+    ) -> Callable[..., None]:
+        def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+            self.inbox.put(
+                Delivery(
+                    generation, method.delivery_tag, camera, body, properties, time.time(), wake
+                )
+            )
+
+        return on_message
+
+    def _drain(
+        self, generation: int, channel: broker.Channel, events_channel: broker.Channel
+    ) -> None:
+        while True:
+            try:
+                outcome = self.outbox.get_nowait()
+            except queue.Empty:
+                return
+            delivery = outcome.delivery
+            if delivery.generation != generation:
+                continue
+            camera = delivery.camera
+            if outcome.dead_reason is not None:
+                broker.dead_letter(
+                    channel,
+                    self.topology,
+                    delivery.body,
+                    outcome.dead_reason,
+                    self.topology.frame_queue(camera.id),
+                    delivery.properties,
+                )
+            if outcome.result is not None:
+                channel.basic_publish(
+                    self.topology.results_exchange,
+                    camera.id,
+                    outcome.result,
+                    broker.properties(expiration_ms=max(camera.max_age_ms, 1000)),
+                )
+            for routing_key, event in outcome.events:
+                events_channel.basic_publish(
+                    self.topology.events_exchange,
+                    routing_key,
+                    event,
+                    broker.properties(persistent=True),
+                )
+            channel.basic_ack(delivery.delivery_tag)
+
+    # --- processing thread --------------------------------------------------------------
+
+    def _process_loop(self) -> None:
+        while not self.stop.is_set() or not self.inbox.empty():
+            try:
+                delivery = self.inbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.busy.set()
+            try:
+                outcome = self.process(delivery)
+            except Exception as error:  # a bug must not take the worker down with it
+                LOGGER.exception("%s: failed on a %s frame", self.role, delivery.camera.id)
+                outcome = Outcome(
+                    delivery, dead_reason=f"worker error: {type(error).__name__}: {error}"
+                )
+            self.outbox.put(outcome)
+            self.busy.clear()
+            delivery.wake()
+
+    def process(self, delivery: Delivery) -> Outcome:
+        """Everything between a frame's arrival and its result, off the I/O thread."""
+        camera = delivery.camera
+        try:
+            frame = unpack_frame(delivery.body)
+            if frame.camera != camera.id:
+                raise MessageError(
+                    f"frame of camera {frame.camera!r} arrived on {camera.id!r}'s queue"
+                )
+        except MessageError as error:
+            self.counters.rejected += 1
+            LOGGER.warning("%s: rejected a message on %s: %s", self.role, camera.id, error)
+            return Outcome(delivery, dead_reason=str(error))
+        age_ms = (delivery.received_at - frame.captured_at) * 1000
+        if age_ms > camera.max_age_ms:
+            self.counters.stale += 1
+            return Outcome(delivery)
+
+        started = time.perf_counter()
+        try:
+            image = decode_image(frame)
+        except MessageError as error:
+            self.counters.rejected += 1
+            LOGGER.warning("%s: rejected a frame of %s: %s", self.role, camera.id, error)
+            return Outcome(delivery, dead_reason=str(error))
+        timings = {f"capture.{k}": v for k, v in frame.timings.items()}
+        timings["queue_ms"] = round(age_ms, 3)
+        decoded = time.perf_counter()
+        timings["detect.decode_ms"] = round((decoded - started) * 1000, 3)
+
+        found = self._run_detectors(camera, image, timings)
+        detected = time.perf_counter()
+        annotate(image, camera.id, frame.seq, frame.captured_at, found)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality])
+        if not ok:
+            return Outcome(delivery, dead_reason="could not encode the annotated frame")
+        finished = time.perf_counter()
+        timings["detect.annotate_encode_ms"] = round((finished - detected) * 1000, 3)
+        timings["detect.total_ms"] = round((finished - started) * 1000, 3)
+        timings["detected_at"] = time.time()
+        result = Result(
+            camera=camera.id,
+            seq=frame.seq,
+            captured_at=frame.captured_at,
+            width=image.shape[1],
+            height=image.shape[0],
+            data=encoded.tobytes(),
+            detections=found,
+            timings=timings,
+            worker=self.worker_id,
+        )
+        self.counters.processed += 1
+        return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
+
+    def _run_detectors(
+        self, camera: CameraConfig, image: np.ndarray, timings: dict[str, float]
+    ) -> list[dict[str, Any]]:
+        pipeline = self.pipelines.get(camera.id)
+        if pipeline is None:
+            pipeline = [detectors.create(spec.name, spec.params) for spec in camera.detectors]
+            self.pipelines[camera.id] = pipeline
+        found: list[dict[str, Any]] = []
+        for detector in pipeline:
+            started = time.perf_counter()
+            try:
+                found.extend(d.to_dict() for d in detector.detect(image))
+            except Exception:
+                # One detector's bug costs its own detections for this frame, not the frame.
+                self.counters.detector_errors += 1
+                LOGGER.exception(
+                    "%s: detector %s failed on %s", self.role, detector.name, camera.id
+                )
+            timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return found
+
+    def _events(self, frame: Frame, found: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+        """One event per label at most every ``event_interval_s`` per camera."""
+        events = []
+        now = time.monotonic()
+        interval = self.config.detect.event_interval_s
+        for detection in found:
+            key = (frame.camera, detection["label"])
+            if now - self.last_event_at.get(key, -1e9) < interval:
+                continue
+            self.last_event_at[key] = now
+            routing_key = f"{frame.camera}.{detection['label']}"
+            events.append(
+                (routing_key, pack_event(frame.camera, frame.seq, frame.captured_at, detection))
+            )
+            self.counters.events += 1
+        return events
+
+
+def decode_image(frame: Frame) -> np.ndarray:
+    """The frame's picture as a BGR uint8 array; MessageError if it is not one."""
+    if frame.encoding == "jpeg":
+        image = cv2.imdecode(np.frombuffer(frame.data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise MessageError("image data is not a decodable JPEG")
+    else:
+        array = np.frombuffer(frame.data, dtype=np.dtype(frame.dtype)).reshape(frame.shape)
+        if array.dtype != np.uint8:
+            array = cv2.normalize(array, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        image = cv2.cvtColor(array, cv2.COLOR_GRAY2BGR) if array.ndim == 2 else array.copy()
+        if image.shape[2] != 3:
+            raise MessageError(f"raw image must have 1 or 3 channels, got {image.shape[2]}")
+    if image.shape[0] != frame.height or image.shape[1] != frame.width:
+        raise MessageError(
+            f"image is {image.shape[1]}x{image.shape[0]}, header says {frame.width}x{frame.height}"
+        )
+    return image

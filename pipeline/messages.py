@@ -1,0 +1,348 @@
+"""The wire format: the only module that knows msgpack.
+
+A frame travels as one msgpack map (version, camera, seq, capture time, image
+bytes); a result is the same identity plus detections, per-stage timings, the
+detector worker's id and the annotated image. Unpacking never trusts its input:
+sizes are capped before anything is allocated, every field is type-checked, and
+any problem is a ``MessageError`` whose text goes into the dead-letter header.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+WIRE_VERSION = 1
+CONTENT_TYPE = "application/msgpack"
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_IMAGE_BYTES = 30 * 1024 * 1024
+MAX_STRING_BYTES = 64 * 1024
+MAX_ITEMS = 10_000
+MAX_DIMENSION = 16_384
+MAX_DETECTIONS = 1_000
+ENCODINGS = ("jpeg", "raw")
+RAW_DTYPES = ("uint8", "uint16", "float32")
+
+
+class MessageError(ValueError):
+    """A message that cannot be used; the text is the dead-letter reason."""
+
+
+@dataclass
+class Frame:
+    """One camera picture on its way from capture to a detector."""
+
+    camera: str
+    seq: int
+    captured_at: float
+    width: int
+    height: int
+    data: bytes
+    encoding: str = "jpeg"
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """A detector's output for one frame: what it found and the annotated picture."""
+
+    camera: str
+    seq: int
+    captured_at: float
+    width: int
+    height: int
+    data: bytes
+    detections: list[dict[str, Any]]
+    timings: dict[str, float]
+    worker: str
+    encoding: str = "jpeg"
+
+
+@dataclass
+class Status:
+    """A capture worker's heartbeat: is its source delivering pictures?"""
+
+    camera: str
+    state: str  # "live" | "offline" | "starting"
+    sent_at: float
+    reason: str = ""
+    fps: float = 0.0
+    frames_published: int = 0
+    frames_dropped: int = 0
+
+
+# --- packing -------------------------------------------------------------------------
+
+
+def _pack(body: dict[str, Any]) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def pack_frame(frame: Frame) -> bytes:
+    body: dict[str, Any] = {
+        "v": WIRE_VERSION,
+        "type": "frame",
+        "camera": frame.camera,
+        "seq": frame.seq,
+        "captured_at": frame.captured_at,
+        "width": frame.width,
+        "height": frame.height,
+        "encoding": frame.encoding,
+        "timings": frame.timings,
+        "data": frame.data,
+    }
+    if frame.encoding == "raw":
+        body["dtype"] = frame.dtype
+        body["shape"] = list(frame.shape or ())
+    return _pack(body)
+
+
+def pack_result(result: Result) -> bytes:
+    return _pack(
+        {
+            "v": WIRE_VERSION,
+            "type": "result",
+            "camera": result.camera,
+            "seq": result.seq,
+            "captured_at": result.captured_at,
+            "width": result.width,
+            "height": result.height,
+            "encoding": result.encoding,
+            "detections": result.detections,
+            "timings": result.timings,
+            "worker": result.worker,
+            "data": result.data,
+        }
+    )
+
+
+def pack_status(status: Status) -> bytes:
+    return _pack(
+        {
+            "v": WIRE_VERSION,
+            "type": "status",
+            "camera": status.camera,
+            "state": status.state,
+            "sent_at": status.sent_at,
+            "reason": status.reason,
+            "fps": status.fps,
+            "frames_published": status.frames_published,
+            "frames_dropped": status.frames_dropped,
+        }
+    )
+
+
+def pack_event(camera: str, seq: int, captured_at: float, detection: dict[str, Any]) -> bytes:
+    """A detection event: small metadata for alarms, without the picture."""
+    return _pack(
+        {
+            "v": WIRE_VERSION,
+            "type": "event",
+            "camera": camera,
+            "seq": seq,
+            "captured_at": captured_at,
+            "detection": detection,
+        }
+    )
+
+
+# --- unpacking -----------------------------------------------------------------------
+
+
+def _unpack_map(payload: bytes, expected_type: str) -> dict[str, Any]:
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise MessageError(f"payload must be bytes, got {type(payload).__name__}")
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        body = msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=MAX_IMAGE_BYTES,
+            max_str_len=MAX_STRING_BYTES,
+            max_array_len=MAX_ITEMS,
+            max_map_len=MAX_ITEMS,
+            max_ext_len=0,
+        )
+    except msgpack.ExtraData:
+        raise MessageError("trailing bytes after the message") from None
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as error:
+        # msgpack reports truncation, oversize headers and bad UTF-8 all as ValueError kinds.
+        raise MessageError(f"not valid msgpack: {type(error).__name__}: {error}"[:300]) from None
+    if not isinstance(body, dict):
+        raise MessageError(f"message must be a map, got {type(body).__name__}")
+    version = body.get("v")
+    if version != WIRE_VERSION:
+        raise MessageError(f"unsupported wire version {version!r} (expected {WIRE_VERSION})")
+    kind = body.get("type", expected_type)
+    if kind != expected_type:
+        raise MessageError(f"expected a {expected_type} message, got {kind!r}")
+    return body
+
+
+def _field(body: dict[str, Any], key: str, kinds: type | tuple[type, ...]) -> Any:
+    if key not in body:
+        raise MessageError(f"missing field {key!r}")
+    value = body[key]
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise MessageError(f"field {key!r} must be {_kinds_name(kinds)}, got bool")
+    if not isinstance(value, kinds):
+        raise MessageError(
+            f"field {key!r} must be {_kinds_name(kinds)}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _kinds_name(kinds: type | tuple[type, ...]) -> str:
+    if isinstance(kinds, tuple):
+        return " or ".join(kind.__name__ for kind in kinds)
+    return kinds.__name__
+
+
+def _camera(body: dict[str, Any]) -> str:
+    from pipeline.config import CAMERA_ID_PATTERN
+
+    camera = _field(body, "camera", str)
+    if not CAMERA_ID_PATTERN.fullmatch(camera):
+        raise MessageError(f"invalid camera id {camera[:80]!r}")
+    return camera
+
+
+def _timestamp(body: dict[str, Any], key: str) -> float:
+    value = float(_field(body, key, (int, float)))
+    if not math.isfinite(value) or value < 0:
+        raise MessageError(f"field {key!r} must be a finite non-negative time, got {value!r}")
+    return value
+
+
+def _dimension(body: dict[str, Any], key: str) -> int:
+    value = _field(body, key, int)
+    if not 0 < value <= MAX_DIMENSION:
+        raise MessageError(f"field {key!r} must be between 1 and {MAX_DIMENSION}, got {value}")
+    return value
+
+
+def _timings(body: dict[str, Any]) -> dict[str, float]:
+    raw = body.get("timings", {})
+    if not isinstance(raw, dict):
+        raise MessageError("field 'timings' must be a map")
+    timings: dict[str, float] = {}
+    for key, value in raw.items():
+        if (
+            not isinstance(key, str)
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+        ):
+            raise MessageError("field 'timings' must map names to numbers")
+        timings[key] = float(value)
+    return timings
+
+
+def _image(body: dict[str, Any]) -> tuple[str, bytes]:
+    encoding = _field(body, "encoding", str)
+    if encoding not in ENCODINGS:
+        raise MessageError(f"unknown encoding {encoding[:40]!r} (expected one of {ENCODINGS})")
+    data = _field(body, "data", bytes)
+    if not data:
+        raise MessageError("field 'data' is empty")
+    return encoding, data
+
+
+def unpack_frame(payload: bytes) -> Frame:
+    """Decode and validate a frame message; raise MessageError on anything off."""
+    body = _unpack_map(payload, "frame")
+    encoding, data = _image(body)
+    frame = Frame(
+        camera=_camera(body),
+        seq=_field(body, "seq", int),
+        captured_at=_timestamp(body, "captured_at"),
+        width=_dimension(body, "width"),
+        height=_dimension(body, "height"),
+        data=data,
+        encoding=encoding,
+        timings=_timings(body),
+    )
+    if frame.seq < 0:
+        raise MessageError(f"field 'seq' must be >= 0, got {frame.seq}")
+    if encoding == "raw":
+        dtype = _field(body, "dtype", str)
+        if dtype not in RAW_DTYPES:
+            raise MessageError(f"unsupported raw dtype {dtype[:40]!r}")
+        shape = _field(body, "shape", list)
+        if not 2 <= len(shape) <= 3 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_DIMENSION for n in shape
+        ):
+            raise MessageError(f"invalid raw shape {shape[:4]!r}")
+        if tuple(shape[:2]) != (frame.height, frame.width):
+            raise MessageError("raw shape does not match width and height")
+        import numpy as np
+
+        expected = math.prod(shape) * np.dtype(dtype).itemsize
+        if expected != len(data):
+            raise MessageError(f"raw data holds {len(data)} bytes, shape needs {expected}")
+        frame.dtype, frame.shape = dtype, tuple(shape)
+    return frame
+
+
+def _detections(body: dict[str, Any]) -> list[dict[str, Any]]:
+    detections = _field(body, "detections", list)
+    if len(detections) > MAX_DETECTIONS:
+        raise MessageError(f"too many detections ({len(detections)})")
+    for detection in detections:
+        if not isinstance(detection, dict) or not isinstance(detection.get("label"), str):
+            raise MessageError("every detection must be a map with a string 'label'")
+    return detections
+
+
+def unpack_result(payload: bytes) -> Result:
+    """Decode and validate a result message; raise MessageError on anything off."""
+    body = _unpack_map(payload, "result")
+    encoding, data = _image(body)
+    if encoding != "jpeg":
+        raise MessageError(f"results must carry a jpeg image, got {encoding!r}")
+    return Result(
+        camera=_camera(body),
+        seq=_field(body, "seq", int),
+        captured_at=_timestamp(body, "captured_at"),
+        width=_dimension(body, "width"),
+        height=_dimension(body, "height"),
+        data=data,
+        detections=_detections(body),
+        timings=_timings(body),
+        worker=_field(body, "worker", str)[:128],
+        encoding=encoding,
+    )
+
+
+def unpack_status(payload: bytes) -> Status:
+    body = _unpack_map(payload, "status")
+    state = _field(body, "state", str)
+    if state not in ("live", "offline", "starting"):
+        raise MessageError(f"unknown camera state {state[:40]!r}")
+    return Status(
+        camera=_camera(body),
+        state=state,
+        sent_at=_timestamp(body, "sent_at"),
+        reason=_field(body, "reason", str)[:500] if "reason" in body else "",
+        fps=float(_field(body, "fps", (int, float))) if "fps" in body else 0.0,
+        frames_published=_field(body, "frames_published", int) if "frames_published" in body else 0,
+        frames_dropped=_field(body, "frames_dropped", int) if "frames_dropped" in body else 0,
+    )
+
+
+def unpack_event(payload: bytes) -> dict[str, Any]:
+    body = _unpack_map(payload, "event")
+    _camera(body)
+    _field(body, "seq", int)
+    _timestamp(body, "captured_at")
+    detection = _field(body, "detection", dict)
+    if not isinstance(detection.get("label"), str):
+        raise MessageError("event detection must have a string 'label'")
+    return body

@@ -1,0 +1,311 @@
+"""Camera sources behind one interface: synthetic, device, video file, RTSP/HTTP URL.
+
+Capture asks a source for ``next_frame(seq)`` at its own pace and never waits
+for the camera: real cameras are read by a reader thread that keeps only the
+newest picture, and a watchdog replaces a reader that fails or stalls (a
+``read()`` that hangs on a dead stream) with a new one after a capped
+exponential backoff. Meanwhile the source reports itself ``offline``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import cv2
+import numpy as np
+
+from pipeline.backoff import Backoff
+from pipeline.config import CameraConfig
+
+LOGGER = logging.getLogger(__name__)
+
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+
+@dataclass
+class CapturedFrame:
+    image: np.ndarray  # BGR, the camera's configured size
+    captured_at: float  # wall clock, seconds since the epoch
+
+
+class Source:
+    """What capture needs from any camera."""
+
+    state = "starting"
+    reason = ""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def next_frame(self, seq: int) -> CapturedFrame | None:
+        """The newest picture not handed out before, or None; never blocks."""
+        raise NotImplementedError
+
+
+def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+# --- synthetic -------------------------------------------------------------------------
+
+
+class SyntheticSource(Source):
+    """Moving shapes, a live clock, the camera id and a QR code of ``<camera>:<seq>``.
+
+    The QR code lets a detector, a test or a person with a phone prove exactly
+    which frame they are looking at. Its modules are an even number of pixels,
+    on even coordinates, so that a half-size thumbnail still decodes.
+    """
+
+    state = "live"
+
+    def __init__(self, camera: CameraConfig) -> None:
+        self.camera = camera
+        self.width, self.height = camera.width, camera.height
+        self.encoder = cv2.QRCodeEncoder.create()
+        digest = hashlib.sha1(camera.id.encode()).digest()
+        self.hue = digest[0] * 180 // 256
+        self.phase = digest[1] / 255 * 2 * math.pi
+        self.background = self._background()
+
+    def _background(self) -> np.ndarray:
+        gradient = np.linspace(40, 110, self.height, dtype=np.float32)[:, None]
+        hsv = np.empty((self.height, self.width, 3), np.uint8)
+        hsv[..., 0] = self.hue
+        hsv[..., 1] = 120
+        hsv[..., 2] = np.broadcast_to(gradient, (self.height, self.width)).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+    def qr_image(self, text: str) -> np.ndarray:
+        code = self.encoder.encode(text)  # one pixel a module, with a quiet zone
+        code = cv2.copyMakeBorder(code, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=255)
+        wanted = max(120.0, 0.25 * min(self.width, self.height))
+        limit = 0.45 * min(self.width, self.height)
+        module = max(1, math.ceil(wanted / code.shape[0]))
+        module += module % 2  # even modules survive a 2x downscale
+        while module > 2 and module * code.shape[0] > limit:
+            module -= 2
+        return cv2.resize(code, None, fx=module, fy=module, interpolation=cv2.INTER_NEAREST)
+
+    def render(self, seq: int, now: float) -> np.ndarray:
+        image = self.background.copy()
+        code = self.qr_image(f"{self.camera.id}:{seq}")
+        side = code.shape[0]
+        left = (self.width - side - 8) & ~1
+        top = ((self.height - side) // 2) & ~1
+        image[top : top + side, left : left + side] = code[..., None]
+
+        # Shapes move in the area left of the code so they never hide it.
+        span_x = max(1, left - 40)
+        span_y = self.height - 40
+        t = now + self.phase
+        cx = int(20 + span_x * (0.5 + 0.45 * math.sin(t * 0.9)))
+        cy = int(20 + span_y * (0.5 + 0.4 * math.sin(t * 1.3)))
+        radius = max(6, self.height // 12)
+        cv2.circle(image, (cx, cy), radius, (40, 200, 255), -1, cv2.LINE_AA)
+        rx = int(20 + span_x * (0.5 + 0.45 * math.cos(t * 0.6)))
+        ry = int(self.height * 0.7)
+        size = max(8, self.height // 10)
+        cv2.rectangle(
+            image, (rx - size, ry - size // 2), (rx + size, ry + size // 2), (255, 120, 60), -1
+        )
+
+        scale = max(0.4, self.height / 480)
+        stamp = datetime.fromtimestamp(now).strftime("%H:%M:%S.%f")[:-3]
+        _text(image, self.camera.title, (10, int(64 * scale)), scale)
+        _text(image, stamp, (10, self.height - int(12 * scale)), scale)
+        _text(image, f"seq {seq}", (10, self.height - int(44 * scale)), scale * 0.7)
+        return image
+
+    def next_frame(self, seq: int) -> CapturedFrame | None:
+        image = self.render(seq, time.time())
+        # The picture exists once rendered, as a real camera's once read out.
+        return CapturedFrame(image, time.time())
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    thickness = max(1, round(2 * scale))
+    cv2.putText(
+        image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA
+    )
+    cv2.putText(
+        image,
+        text,
+        origin,
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        thickness,
+        cv2.LINE_AA,
+    )
+
+
+# --- OpenCV-backed sources ------------------------------------------------------------
+
+
+class VideoSource(Source):
+    """A device, a video file (looped, paced to its own fps) or an RTSP/HTTP URL."""
+
+    def __init__(self, camera: CameraConfig, stall_timeout_s: float | None = None) -> None:
+        self.camera = camera
+        self.kind = camera.source.kind
+        self.location = camera.source.location
+        self.stall_timeout_s = stall_timeout_s or max(3.0, 5.0 / camera.fps)
+        self.backoff = Backoff(initial=0.5, maximum=10.0)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.latest: CapturedFrame | None = None
+        self.latest_number = 0
+        self.handed_number = 0
+        self.last_frame_at = time.monotonic()
+        self.generation = 0
+        self.reader: threading.Thread | None = None
+        self.watchdog: threading.Thread | None = None
+        self.state = "starting"
+        self.reason = "opening"
+
+    # public --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._start_reader()
+        self.watchdog = threading.Thread(
+            target=self._watch, name=f"watchdog:{self.camera.id}", daemon=True
+        )
+        self.watchdog.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in (self.watchdog, self.reader):
+            if thread is not None:
+                # A reader stuck in a native read() cannot be interrupted; it is a
+                # daemon thread and exits with the process.
+                thread.join(timeout=2.0)
+
+    def next_frame(self, seq: int) -> CapturedFrame | None:
+        with self.lock:
+            if self.latest is None or self.latest_number == self.handed_number:
+                return None
+            self.handed_number = self.latest_number
+            return self.latest
+
+    # reader --------------------------------------------------------------------------
+
+    def _start_reader(self) -> None:
+        with self.lock:
+            self.generation += 1
+            generation = self.generation
+            self.last_frame_at = time.monotonic()
+        self.reader = threading.Thread(
+            target=self._read_loop, args=(generation,), name=f"reader:{self.camera.id}", daemon=True
+        )
+        self.reader.start()
+
+    def _current(self, generation: int) -> bool:
+        return generation == self.generation and not self.stop_event.is_set()
+
+    def _open(self) -> cv2.VideoCapture:
+        if self.kind == "url":
+            return cv2.VideoCapture(
+                str(self.location),
+                cv2.CAP_FFMPEG,
+                [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                    OPEN_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                    READ_TIMEOUT_MS,
+                ],
+            )
+        if self.kind == "device":
+            capture = cv2.VideoCapture(int(self.location))
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.camera.width)
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.camera.height)
+            capture.set(cv2.CAP_PROP_FPS, self.camera.fps)
+            # Keep the driver from queueing stale pictures behind the newest.
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            return capture
+        return cv2.VideoCapture(str(self.location))
+
+    def _offline(self, generation: int, reason: str) -> None:
+        if generation == self.generation:
+            if self.state != "offline":
+                LOGGER.warning("camera %s offline: %s", self.camera.id, reason)
+            self.state, self.reason = "offline", reason
+
+    def _read_loop(self, generation: int) -> None:
+        while self._current(generation):
+            capture = self._open()
+            if not capture.isOpened():
+                capture.release()
+                self._offline(generation, f"cannot open {self.camera.source.describe()}")
+                self.stop_event.wait(self.backoff.next_delay())
+                continue
+            try:
+                self._read_frames(capture, generation)
+            finally:
+                capture.release()
+            if self._current(generation):
+                self.stop_event.wait(self.backoff.next_delay())
+
+    def _read_frames(self, capture: cv2.VideoCapture, generation: int) -> None:
+        is_file = self.kind == "file"
+        file_fps = capture.get(cv2.CAP_PROP_FPS) if is_file else 0.0
+        period = 1.0 / file_fps if is_file and 0 < file_fps < 1000 else 0.0
+        next_due = time.monotonic()
+        rewound = False
+        while self._current(generation):
+            ok, image = capture.read()
+            if not ok or image is None:
+                if is_file and not rewound:
+                    # End of the file: loop it. A file that cannot rewind is reopened.
+                    rewound = capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    if rewound:
+                        continue
+                self._offline(generation, "stream ended or read failed")
+                return
+            rewound = False
+            frame = CapturedFrame(fit(image, self.camera.width, self.camera.height), time.time())
+            with self.lock:
+                if generation != self.generation:
+                    return
+                self.latest = frame
+                self.latest_number += 1
+                self.last_frame_at = time.monotonic()
+                if self.state != "live":
+                    LOGGER.info("camera %s live", self.camera.id)
+                self.state, self.reason = "live", ""
+            self.backoff.reset()
+            if period:
+                next_due += period
+                delay = next_due - time.monotonic()
+                if delay > 0:
+                    self.stop_event.wait(delay)
+                else:
+                    next_due = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self.stop_event.wait(0.5):
+            with self.lock:
+                stalled_for = time.monotonic() - self.last_frame_at
+            if self.state == "live" and stalled_for > self.stall_timeout_s:
+                self._offline(self.generation, f"no frame for {stalled_for:.1f}s (stalled)")
+                # The old reader may be stuck inside read(); leave it behind and
+                # start afresh. It notices it is obsolete when (if) read() returns.
+                self._start_reader()
+
+
+def open_source(camera: CameraConfig) -> Source:
+    if camera.source.kind == "synthetic":
+        return SyntheticSource(camera)
+    return VideoSource(camera)

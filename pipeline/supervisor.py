@@ -1,0 +1,146 @@
+"""``rabbitcam run``: every role for every camera, as child processes.
+
+One capture process per camera, ``[detect] workers`` detector processes and
+one streamer. A child that dies is restarted after a short delay, at most
+``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
+SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
+the supervisor even if it is killed outright (Linux parent-death signal).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import Config
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+RESTART_DELAY_S = 1.0
+STOP_GRACE_S = 4.0
+POLL_S = 0.25
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: deque = field(default_factory=deque)
+    start_after: float = 0.0
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the supervisor dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the supervisor's own shutdown still stops its children
+
+
+def child_specs(config: Config, bind: str | None, log_level: str) -> list[Child]:
+    base = [sys.executable, "-m", "pipeline", "--log-level", log_level]
+    path = str(config.path)
+    children = [
+        Child(f"capture:{camera.id}", [*base, "capture", "--camera", camera.id, path])
+        for camera in config.cameras
+    ]
+    children += [
+        Child(f"detect:{index}", [*base, "detect", "--worker-id", f"w{index}", path])
+        for index in range(1, config.detect.workers + 1)
+    ]
+    stream = [*base, "stream", path]
+    if bind:
+        stream += ["--bind", bind]
+    children.append(Child("stream", stream))
+    return children
+
+
+class Supervisor:
+    def __init__(self, children: list[Child], stop: threading.Event) -> None:
+        self.children = children
+        self.stop = stop
+
+    def run(self) -> int:
+        try:
+            while not self.stop.is_set():
+                for child in self.children:
+                    self._tend(child)
+                self.stop.wait(POLL_S)
+        finally:
+            self.shutdown()
+        return 0
+
+    def _start(self, child: Child) -> None:
+        LOGGER.info("starting %s", child.name)
+        child.process = subprocess.Popen(
+            child.argv,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            stdin=subprocess.DEVNULL,
+            cwd=Path.cwd(),
+        )
+
+    def _tend(self, child: Child) -> None:
+        now = time.monotonic()
+        if child.process is None:
+            if now >= child.start_after:
+                self._start(child)
+            return
+        code = child.process.poll()
+        if code is None:
+            return
+        child.process = None
+        while child.restarts and now - child.restarts[0] > RESTART_WINDOW_S:
+            child.restarts.popleft()
+        if len(child.restarts) >= MAX_RESTARTS:
+            wait = RESTART_WINDOW_S - (now - child.restarts[0])
+            LOGGER.error(
+                "%s exited with %s; restarted %d times in a minute, next try in %.0fs",
+                child.name,
+                code,
+                len(child.restarts),
+                wait,
+            )
+            child.start_after = now + wait
+        else:
+            LOGGER.warning(
+                "%s exited with %s; restarting in %.0fs", child.name, code, RESTART_DELAY_S
+            )
+            child.start_after = now + RESTART_DELAY_S
+        child.restarts.append(now)
+
+    def shutdown(self) -> None:
+        running = [c.process for c in self.children if c.process and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in running:
+            try:
+                process.wait(max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                LOGGER.warning("pid %s did not stop in time; killing it", process.pid)
+                process.kill()
+                process.wait(2)
+        LOGGER.info("all roles stopped")
+
+
+def run_all(config: Config, stop: threading.Event, bind: str | None, log_level: str) -> int:
+    LOGGER.info(
+        "running %d camera(s), %d detector worker(s), streamer on http://%s/",
+        len(config.cameras),
+        config.detect.workers,
+        bind or config.web.bind,
+    )
+    return Supervisor(child_specs(config, bind, log_level), stop).run()

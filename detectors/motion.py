@@ -33,6 +33,7 @@ class MotionDetector(Detector):
             history=params.history, varThreshold=params.sensitivity, detectShadows=False
         )
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self.frames_seen = 0
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         scale = self.params.scale
@@ -43,6 +44,9 @@ class MotionDetector(Detector):
         )
         gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         mask = self.subtractor.apply(gray)
+        self.frames_seen += 1
+        if self.frames_seen == 1:
+            return []  # the first frame only seeds the background: all of it looks "new"
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.kernel)
         mask = cv2.dilate(mask, self.kernel, iterations=2)
         fraction = float(np.count_nonzero(mask)) / mask.size

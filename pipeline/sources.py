@@ -89,11 +89,12 @@ class SyntheticSource(Source):
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
     def qr_image(self, text: str) -> np.ndarray:
-        code = self.encoder.encode(text)  # one pixel a module, with a quiet zone
+        code = self.encoder.encode(text)  # one pixel a module, 2-module quiet zone
+        modules = code.shape[0] - 4  # the code proper, without its quiet zone
         code = cv2.copyMakeBorder(code, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=255)
         wanted = max(120.0, 0.25 * min(self.width, self.height))
         limit = 0.45 * min(self.width, self.height)
-        module = max(1, math.ceil(wanted / code.shape[0]))
+        module = max(1, math.ceil(wanted / modules))
         module += module % 2  # even modules survive a 2x downscale
         while module > 2 and module * code.shape[0] > limit:
             module -= 2

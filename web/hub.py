@@ -74,6 +74,7 @@ class CameraFeed:
     fps_out: RateMeter = field(default_factory=RateMeter)
     viewers: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=LAST_DETECTIONS))
+    created_at: float = field(default_factory=time.monotonic)
 
     def offer(self, result: Result, received_at: float | None = None) -> bool:
         """Accept a result if it is newer than what is shown and still fresh."""
@@ -157,6 +158,9 @@ class CameraFeed:
         frame_age = now - self.latest_at if self.latest is not None else float("inf")
         if frame_age < max(2.0, 3.0 / self.camera.fps):
             return "live"
+        heard_nothing_yet = self.latest is None and self.status is None
+        if heard_nothing_yet and now - self.created_at < OFFLINE_AFTER_S:
+            return "stale"  # just started: give the camera time to show up
         if status_fresh or frame_age < OFFLINE_AFTER_S:
             return "stale"
         return "offline"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -55,7 +56,7 @@ class LatencyWindow:
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile: a value that was really observed."""
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
+    index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
     return sorted_values[index]
 
 

@@ -1,0 +1,168 @@
+"""Capture → frame queue → detector → results → streamer hub, on the real broker."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import msgpack
+import numpy as np
+import pika
+
+from pipeline.capture import CaptureWorker
+from pipeline.detect import DetectorWorker
+from pipeline.messages import Frame, pack_frame
+from pipeline.topology import Topology
+from tests.conftest import make_config, wait_for
+from tests.integration.conftest import queue_counts, wait_for_consumers
+from web.hub import FrameHub
+
+
+def test_synthetic_frame_arrives_annotated_with_its_own_seq(namespace, roles):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "fps": 10, "detectors": ["codes", "motion"]}],
+        namespace=namespace,
+    )
+    hub = FrameHub(config)
+    hub.start()
+    try:
+        wait_for(hub.connected.is_set, timeout=10)
+        camera = config.cameras[0]
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+        feed = hub.feed("cam1")
+        shown = wait_for(lambda: feed.latest, timeout=20)
+        frame = wait_for(lambda: feed.latest if feed.latest.seq > shown.seq else None, timeout=10)
+
+        texts = [d["extra"]["text"] for d in frame.detections if d["label"] == "qr"]
+        assert texts == [f"cam1:{frame.seq}"], "codes must read the seq of this very frame"
+        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (480, 640, 3)
+        assert frame.worker == "w1"
+        for stage in ("capture.encode_ms", "queue_ms", "detect.codes_ms", "detect.total_ms"):
+            assert stage in frame.timings, stage
+        assert 0 < time.time() - frame.captured_at < 2
+        wait_for(lambda: feed.status is not None and feed.status.state == "live", timeout=5)
+        assert feed.state() == "live"
+    finally:
+        hub.close()
+
+
+def test_two_workers_share_one_camera_without_processing_a_frame_twice(
+    namespace, roles, result_tap
+):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "fps": 20, "detectors": ["codes"]}],
+        namespace=namespace,
+    )
+    camera = config.cameras[0]
+    tap = result_tap("cam1")
+    roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect-1")
+    roles.start(DetectorWorker(config, [camera], roles.stop, "w2").run, "detect-2")
+    roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+
+    results = []
+
+    def collect() -> bool:
+        while (result := tap.take()) is not None:
+            results.append(result)
+        return len(results) >= 60
+
+    wait_for(collect, timeout=40)
+    seqs = [r.seq for r in results]
+    assert len(seqs) == len(set(seqs)), "a frame was processed twice"
+    by_worker = {w: sum(r.worker == w for r in results) for w in ("w1", "w2")}
+    assert by_worker["w1"] > 5 and by_worker["w2"] > 5, by_worker
+    for result in results:
+        qr = [d["extra"]["text"] for d in result.detections if d["label"] == "qr"]
+        assert qr == [f"cam1:{result.seq}"]
+
+
+def test_frame_queue_without_consumer_never_exceeds_its_bound(broker_url, namespace, roles):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "fps": 30, "queue_length": 3}],
+        namespace=namespace,
+    )
+    capture = CaptureWorker(config, config.cameras[0], roles.stop)
+    roles.start(capture.run, "capture")
+    wait_for(lambda: capture.counters.published >= 10, timeout=15)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    queue = Topology(namespace).frame_queue("cam1")
+    depths = []
+    while capture.counters.published < 60:
+        depths.append(queue_counts(connection, queue)[0])
+        time.sleep(0.05)
+    connection.close()
+    assert max(depths) <= 3, depths
+    assert max(depths) >= 1
+
+
+def test_malformed_message_is_dead_lettered_and_worker_keeps_serving(
+    broker_url, namespace, roles, result_tap
+):
+    config = make_config([{"id": "cam1", "source": "synthetic"}], namespace=namespace)
+    camera = config.cameras[0]
+    topology = Topology(namespace)
+    tap = result_tap("cam1")
+    worker = DetectorWorker(config, [camera], roles.stop, "w1")
+    roles.start(worker.run, "detect")
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = connection.channel()
+    wait_for_consumers(connection, topology.frame_queue("cam1"))
+    channel.queue_purge(topology.dead_queue)
+
+    image = np.zeros((480, 640, 3), np.uint8)
+    good = Frame("cam1", 5, time.time(), 640, 480, cv2.imencode(".jpg", image)[1].tobytes())
+    bad_jpeg = Frame("cam1", 6, time.time(), 640, 480, b"not a jpeg at all")
+    messages = [
+        (b"\xc1 never-used byte", "not valid msgpack"),
+        (msgpack.packb({"v": 9}), "unsupported wire version"),
+        (pack_frame(bad_jpeg), "not a decodable JPEG"),
+    ]
+    for body, _reason in messages:
+        channel.basic_publish(topology.frames_exchange, "cam1", body)
+        time.sleep(0.05)  # the queue holds 2: give the worker time to take each one
+    good.captured_at = time.time()
+    channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(good))
+
+    result = wait_for(tap.take, timeout=10)
+    assert result.seq == 5
+
+    dead = []
+
+    def collect_dead() -> bool:
+        method, properties, body = channel.basic_get(topology.dead_queue, auto_ack=True)
+        if method:
+            dead.append((properties.headers, body))
+        return len(dead) == len(messages)
+
+    wait_for(collect_dead, timeout=10)
+    for (headers, body), (sent, reason) in zip(dead, messages, strict=True):
+        assert body == sent
+        assert reason in headers["x-rabbitcam-reason"]
+        assert headers["x-rabbitcam-source"] == topology.frame_queue("cam1")
+    assert worker.counters.rejected == 3 and worker.counters.processed == 1
+    connection.close()
+
+
+def test_stale_frames_are_acked_and_counted_not_processed(broker_url, namespace, roles, result_tap):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "max_age_ms": 500}], namespace=namespace
+    )
+    topology = Topology(namespace)
+    tap = result_tap("cam1")
+    worker = DetectorWorker(config, list(config.cameras), roles.stop, "w1")
+    roles.start(worker.run, "detect")
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = connection.channel()
+    wait_for_consumers(connection, topology.frame_queue("cam1"))
+    image = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))[1].tobytes()
+    old = Frame("cam1", 1, time.time() - 5, 640, 480, image)
+    channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(old))
+    wait_for(lambda: worker.counters.stale == 1, timeout=10)
+    assert tap.take() is None and worker.counters.processed == 0
+    assert (
+        channel.queue_declare(topology.frame_queue("cam1"), passive=True).method.message_count == 0
+    )
+    connection.close()

@@ -1,0 +1,160 @@
+import struct
+
+import msgpack
+import pytest
+
+from pipeline.messages import (
+    MAX_MESSAGE_BYTES,
+    Frame,
+    MessageError,
+    Result,
+    Status,
+    pack_event,
+    pack_frame,
+    pack_result,
+    pack_status,
+    unpack_event,
+    unpack_frame,
+    unpack_result,
+    unpack_status,
+)
+
+
+def frame(**changes) -> Frame:
+    values = dict(
+        camera="cam1", seq=7, captured_at=1700000000.25, width=4, height=2, data=b"\xff\xd8jpeg"
+    )
+    values.update(changes)
+    return Frame(**values)
+
+
+def body(**changes) -> dict:
+    values = {
+        "v": 1,
+        "type": "frame",
+        "camera": "cam1",
+        "seq": 1,
+        "captured_at": 1.5,
+        "width": 4,
+        "height": 2,
+        "encoding": "jpeg",
+        "data": b"x",
+    }
+    values.update(changes)
+    return {k: v for k, v in values.items() if v is not ...}
+
+
+def packed(**changes) -> bytes:
+    return msgpack.packb(body(**changes), use_bin_type=True)
+
+
+def test_frame_round_trip_keeps_every_field():
+    original = frame(timings={"encode_ms": 1.25})
+    decoded = unpack_frame(pack_frame(original))
+    assert decoded == original
+
+
+def test_raw_frame_round_trip():
+    original = frame(encoding="raw", dtype="uint8", shape=(2, 4, 3), data=bytes(24))
+    decoded = unpack_frame(pack_frame(original))
+    assert decoded.shape == (2, 4, 3) and decoded.dtype == "uint8" and decoded.data == bytes(24)
+
+
+def test_result_status_and_event_round_trips():
+    result = Result(
+        "cam1", 3, 10.0, 4, 2, b"jpg", [{"label": "qr", "score": 1.0}], {"a_ms": 1.0}, "w1"
+    )
+    assert unpack_result(pack_result(result)) == result
+    status = Status("cam1", "offline", 12.0, "cannot open", 0.0, 5, 1)
+    assert unpack_status(pack_status(status)) == status
+    event = unpack_event(pack_event("cam1", 3, 10.0, {"label": "motion"}))
+    assert event["detection"]["label"] == "motion" and event["seq"] == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "not valid msgpack"),
+        (b"\x00\x01garbage\xff", "trailing bytes"),
+        (packed()[:-3], "not valid msgpack"),
+        (msgpack.packb([1, 2, 3]), "must be a map"),
+        # A bin header that claims 4 GB must be refused before anything is allocated.
+        (b"\x81\xa4data\xc6" + struct.pack(">I", 0xFFFFFFFF) + b"abc", "not valid msgpack"),
+        (b"\x91" * 100_000 + b"\x00", "not valid msgpack"),
+        (packed(v=2), "unsupported wire version"),
+        (packed(v=...), "unsupported wire version"),
+        (packed(type="result"), "expected a frame"),
+        (packed(camera=...), "missing field 'camera'"),
+        (packed(camera="../etc"), "invalid camera id"),
+        (packed(camera=5), "field 'camera' must be str"),
+        (packed(seq="1"), "field 'seq' must be int"),
+        (packed(seq=True), "got bool"),
+        (packed(seq=-1), "'seq' must be >= 0"),
+        (packed(captured_at=float("nan")), "finite"),
+        (packed(width=0), "between 1 and"),
+        (packed(height=100_000), "between 1 and"),
+        (packed(encoding="png"), "unknown encoding"),
+        (packed(data=b""), "empty"),
+        (packed(data="text"), "field 'data' must be bytes"),
+        (packed(timings=[1]), "'timings' must be a map"),
+        (packed(timings={"a": "b"}), "map names to numbers"),
+        (packed(encoding="raw", dtype="uint8", shape=[2, 4, 3], data=b"short"), "shape needs"),
+        (
+            packed(encoding="raw", dtype="object", shape=[2, 4], data=bytes(8)),
+            "unsupported raw dtype",
+        ),
+        (packed(encoding="raw", dtype="uint8", shape=[3, 4], data=bytes(12)), "does not match"),
+        (msgpack.packb({1: 2}), "not valid msgpack"),
+    ],
+)
+def test_frame_rejections_say_why(payload: bytes, reason: str):
+    with pytest.raises(MessageError, match=reason):
+        unpack_frame(payload)
+
+
+def test_oversize_message_is_refused_by_length_alone():
+    with pytest.raises(MessageError, match="exceeds"):
+        unpack_frame(b"\x00" * (MAX_MESSAGE_BYTES + 1))
+
+
+def test_result_rejections():
+    good = msgpack.packb(
+        {**body(type="result", detections=[], worker="w"), "type": "result"}, use_bin_type=True
+    )
+    assert unpack_result(good).worker == "w"
+    with pytest.raises(MessageError, match="detections"):
+        unpack_result(msgpack.packb({**body(type="result", worker="w")}, use_bin_type=True))
+    with pytest.raises(MessageError, match="string 'label'"):
+        unpack_result(
+            msgpack.packb(body(type="result", worker="w", detections=[{"x": 1}]), use_bin_type=True)
+        )
+    with pytest.raises(MessageError, match="too many detections"):
+        unpack_result(
+            msgpack.packb(
+                body(type="result", worker="w", detections=[{"label": "a"}] * 1001),
+                use_bin_type=True,
+            )
+        )
+    with pytest.raises(MessageError, match="jpeg"):
+        unpack_result(
+            msgpack.packb(
+                body(type="result", worker="w", detections=[], encoding="raw"), use_bin_type=True
+            )
+        )
+
+
+def test_status_rejects_unknown_state_and_bad_counts():
+    with pytest.raises(MessageError, match="unknown camera state"):
+        unpack_status(pack_status(Status("cam1", "exploded", 1.0)))
+    bad = msgpack.packb(
+        {
+            "v": 1,
+            "type": "status",
+            "camera": "cam1",
+            "state": "live",
+            "sent_at": 1.0,
+            "frames_published": "many",
+        }
+    )
+    with pytest.raises(MessageError, match="frames_published"):
+        unpack_status(bad)

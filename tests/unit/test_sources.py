@@ -1,0 +1,82 @@
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.sources import SyntheticSource, VideoSource
+from tests.conftest import make_config, wait_for
+
+
+def write_video(path: Path, frames: int = 12, fps: float = 30.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 120))
+    assert writer.isOpened()
+    for index in range(frames):
+        image = np.full((120, 160, 3), index * 20 % 255, np.uint8)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def camera_for(source: str, tmp_path: Path, **extra):
+    config = make_config(
+        [{"id": "cam1", "source": source, "width": 320, "height": 240, **extra}],
+        file=tmp_path / "site.toml",
+    )
+    return config.cameras[0]
+
+
+def test_synthetic_frames_have_the_configured_size_and_change(tmp_path: Path):
+    source = SyntheticSource(camera_for("synthetic", tmp_path))
+    first = source.next_frame(1)
+    second = source.next_frame(2)
+    assert first.image.shape == (240, 320, 3)
+    assert not np.array_equal(first.image, second.image)
+    assert abs(first.captured_at - time.time()) < 1
+
+
+def test_video_file_is_read_resized_and_looped(tmp_path: Path):
+    write_video(tmp_path / "clip.avi", frames=6, fps=30)
+    source = VideoSource(camera_for("clip.avi", tmp_path, fps=30))
+    source.start()
+    try:
+        frames = []
+
+        def collect():
+            frame = source.next_frame(0)
+            if frame is not None:
+                frames.append(frame)
+            return len(frames) >= 15
+
+        # 15 frames from a 6-frame file at its own 30 fps: only possible if it loops.
+        wait_for(collect, timeout=10, interval=0.005)
+        assert source.state == "live"
+        assert frames[0].image.shape == (240, 320, 3)
+    finally:
+        source.stop()
+
+
+def test_next_frame_never_hands_out_the_same_picture_twice(tmp_path: Path):
+    write_video(tmp_path / "clip.avi", frames=3, fps=2)
+    source = VideoSource(camera_for("clip.avi", tmp_path, fps=2))
+    source.start()
+    try:
+        wait_for(lambda: source.next_frame(0), timeout=5)
+        started = time.monotonic()
+        assert source.next_frame(0) is None  # the file gives a new frame only every 0.5 s
+        assert time.monotonic() - started < 0.05
+    finally:
+        source.stop()
+
+
+def test_unreachable_stream_is_offline_and_retried(tmp_path: Path):
+    source = VideoSource(camera_for("rtsp://127.0.0.1:9/none", tmp_path))
+    source.start()
+    try:
+        wait_for(lambda: source.state == "offline", timeout=15)
+        assert "cannot open" in source.reason
+        failures = source.backoff.failures
+        wait_for(lambda: source.backoff.failures > failures, timeout=15)
+        assert source.next_frame(0) is None
+    finally:
+        source.stop()

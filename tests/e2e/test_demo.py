@@ -1,0 +1,135 @@
+"""`rabbitcam run configs/demo.toml` as a user runs it, read by a plain HTTP client."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = 5  # 2 capture + 2 detector workers + 1 streamer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def rabbitcam_command() -> list[str]:
+    script = Path(sys.executable).parent / "rabbitcam"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline"]
+
+
+def read_mjpeg_parts(response: requests.Response, count: int):
+    """Yield (headers, jpeg, received_at) for ``count`` real frames (placeholders skipped)."""
+    raw = response.raw
+    taken = 0
+    while taken < count:
+        boundary = raw.readline()
+        if boundary in (b"\r\n", b""):
+            assert boundary, "stream ended"
+            continue
+        assert boundary.strip() == b"--frame", boundary
+        headers = {}
+        while (line := raw.readline().strip()) != b"":
+            name, value = line.decode().split(": ", 1)
+            headers[name] = value
+        jpeg = raw.read(int(headers["Content-Length"]))
+        received_at = time.time()
+        assert raw.read(2) == b"\r\n"
+        if "X-Placeholder" in headers:
+            continue
+        taken += 1
+        yield headers, jpeg, received_at
+
+
+def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):
+    port = free_port()
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [*rabbitcam_command(), "run", "configs/demo.toml", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        children = wait_for(
+            lambda: len(children_of(process.pid)) == ROLES and children_of(process.pid), timeout=20
+        )
+
+        def page_up():
+            try:
+                return requests.get(f"{base}/", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(page_up, timeout=30)
+        qr = cv2.QRCodeDetector()
+        with requests.get(f"{base}/video/front-door", stream=True, timeout=30) as response:
+            assert response.status_code == 200
+            assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            seqs, latencies, decoded_codes = [], [], []
+            for index, (headers, jpeg, received_at) in enumerate(read_mjpeg_parts(response, 50)):
+                image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+                assert image is not None and image.shape == (480, 640, 3)
+                seqs.append(int(headers["X-Frame-Seq"]))
+                latencies.append(received_at - float(headers["X-Captured-At"]))
+                if index % 10 == 0:
+                    decoded_codes.append((qr.detectAndDecode(image)[0], seqs[-1]))
+        assert all(b > a for a, b in itertools.pairwise(seqs)), seqs
+        assert max(latencies) < 1.0, latencies
+        # The picture itself proves which frame it is: its QR code says <camera>:<seq>.
+        assert any(text == f"front-door:{seq}" for text, seq in decoded_codes), decoded_codes
+
+        cameras = requests.get(f"{base}/api/cameras", timeout=5).json()
+        assert {c["id"]: c["status"] for c in cameras} == {"front-door": "live", "backyard": "live"}
+        front = next(c for c in cameras if c["id"] == "front-door")
+        assert front["latency_ms"]["p50"] is not None and front["latency_ms"]["p95"] < 1000
+        print(f"\ndemo latency capture→viewer: {front['latency_ms']}")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        finally:
+            process.kill()
+            log.close()
+    assert process.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+    survivors = [pid for pid in children if alive(pid)]
+    assert survivors == [], f"children left behind: {survivors}"

@@ -133,3 +133,55 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
     assert process.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
     survivors = [pid for pid in children if alive(pid)]
     assert survivors == [], f"children left behind: {survivors}"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_killed_role_is_restarted_and_the_picture_moves_on(namespace, tmp_path):
+    config = tmp_path / "one.toml"
+    config.write_text(
+        '[detect]\nworkers = 1\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 15\n'
+    )
+    port = free_port()
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [*rabbitcam_command(), "run", str(config), "--bind", f"127.0.0.1:{port}"],
+        env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def capture_pid():
+            pids = [p for p in children_of(process.pid) if " capture " in cmdline(p)]
+            return pids[0] if pids else None
+
+        def last_seq():
+            try:
+                return requests.get(f"{base}/api/cameras/cam1", timeout=2).json()["last_seq"]
+            except requests.ConnectionError:
+                return None
+
+        first = wait_for(capture_pid, timeout=20)
+        before = wait_for(last_seq, timeout=30)
+        os.kill(first, signal.SIGKILL)
+        replacement = wait_for(lambda: (pid := capture_pid()) and pid != first and pid, timeout=10)
+        assert replacement != first
+        # The new capture worker's seq continues above the old one's (seq starts at
+        # the wall clock), so the viewer's never-go-back rule does not freeze it.
+        wait_for(lambda: (seq := last_seq()) and seq > before + 30, timeout=15)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        finally:
+            process.kill()
+            log.close()
+    text = (tmp_path / "run.log").read_text()
+    assert "capture:cam1 exited with -9; restarting" in text, text[-3000:]

@@ -1,24 +1,69 @@
-"""Computer-vision algorithms, one module each, behind one small interface (``base``)."""
+"""Computer-vision algorithms, one module each, behind one small interface (``base``).
 
-from detectors import codes, motion  # noqa: F401  (importing registers them)
+Built-in detectors register on import; third-party ones install as plugins
+through the entry-point group ``rabbitcam.detectors`` (each entry names a
+module or a Detector class). A plugin that fails to import is logged and
+skipped: one broken package must not take every camera down.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+
+from detectors import codes, eyes, faces, fall, markers, motion, people, smiles  # noqa: F401
 from detectors.base import (
     REGISTRY,
     Detection,
     Detector,
+    FrameContext,
     ParamError,
+    check_order,
     create,
     describe,
+    is_stateful,
     register,
     validate_spec,
 )
 
+LOGGER = logging.getLogger(__name__)
+
+PLUGIN_GROUP = "rabbitcam.detectors"
+FAILED_PLUGINS: dict[str, str] = {}
+
+
+def load_plugins() -> list[str]:
+    """Import every installed plugin; return the names of those that loaded."""
+    loaded = []
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            target = entry.load()
+            if isinstance(target, type) and issubclass(target, Detector):
+                register(target)
+        except Exception as error:  # a broken plugin is reported, never fatal
+            FAILED_PLUGINS[entry.name] = f"{type(error).__name__}: {error}"
+            LOGGER.warning(
+                "detector plugin %r (%s) failed to load: %s", entry.name, entry.value, error
+            )
+            continue
+        loaded.append(entry.name)
+    return loaded
+
+
+load_plugins()
+
 __all__ = [
+    "FAILED_PLUGINS",
     "REGISTRY",
     "Detection",
     "Detector",
+    "FrameContext",
     "ParamError",
+    "check_order",
     "create",
     "describe",
+    "is_stateful",
+    "load_plugins",
     "register",
     "validate_spec",
 ]

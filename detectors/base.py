@@ -24,6 +24,9 @@ class Detection:
     score: float = 1.0
     box: Box | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # An occurrence (a blink, a fall) rather than a state seen in every frame:
+    # published as an event every time, not rate-limited like ordinary labels.
+    event: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"label": self.label, "score": round(float(self.score), 4)}
@@ -31,7 +34,22 @@ class Detection:
             body["box"] = [int(v) for v in self.box]
         if self.extra:
             body["extra"] = self.extra
+        if self.event:
+            body["event"] = True
         return body
+
+
+@dataclass
+class FrameContext:
+    """What a detector may know besides the picture."""
+
+    camera: str
+    seq: int
+    captured_at: float  # seconds; stateful detectors time things by this, not the wall clock
+    found: list[Detection] = field(default_factory=list)  # earlier detectors' results
+
+    def labelled(self, *labels: str) -> list[Detection]:
+        return [d for d in self.found if d.label in labels and d.box is not None]
 
 
 @dataclass
@@ -46,13 +64,17 @@ class Detector:
     description: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     # Needs the camera's previous frames (a background model, a track): a camera
-    # using it is best served by one worker that sees its frames in order.
+    # using it gets a single-active-consumer frame queue, so one worker sees all
+    # of its frames, in order.
     stateful: ClassVar[bool] = False
+    # Works on what an earlier detector found: at least one of these names must
+    # come before it in the camera's list.
+    needs_one_of: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any) -> None:
         self.params = params
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         """Find things in a BGR image; never modify it."""
         raise NotImplementedError
 
@@ -119,6 +141,21 @@ def validate_spec(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     return dict(raw)
 
 
+def check_order(names: list[str]) -> list[tuple[int, str]]:
+    """Problems with the order of a camera's detectors: (index, message) each."""
+    problems = []
+    for index, name in enumerate(names):
+        needs = REGISTRY[name].needs_one_of if name in REGISTRY else ()
+        if needs and not set(needs) & set(names[:index]):
+            wanted = " or ".join(repr(n) for n in needs)
+            problems.append((index, f"{name!r} works on what {wanted} found: list it before"))
+    return problems
+
+
+def is_stateful(names: list[str]) -> bool:
+    return any(REGISTRY[name].stateful for name in names if name in REGISTRY)
+
+
 def create(name: str, raw_params: dict[str, Any] | None = None) -> Detector:
     """A new detector instance; ParamError (a ValueError) for unknown names or parameters."""
     params = build_params(name, raw_params or {})
@@ -143,6 +180,7 @@ def describe() -> list[dict[str, Any]]:
                 "name": name,
                 "description": cls.description,
                 "stateful": cls.stateful,
+                "needs_one_of": list(cls.needs_one_of),
                 "params": params,
             }
         )

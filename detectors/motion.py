@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, param, register
+from detectors.base import Detection, Detector, FrameContext, param, register
 
 
 @dataclass
@@ -35,7 +35,7 @@ class MotionDetector(Detector):
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.frames_seen = 0
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         scale = self.params.scale
         small = (
             image

@@ -32,6 +32,7 @@ LOGGER = logging.getLogger(__name__)
 HEALTHY_SESSION_S = 5.0
 TRANSIENT = 1
 PERSISTENT = 2
+PRECONDITION_FAILED = 406
 
 Connection = pika.BlockingConnection
 Channel = BlockingChannel
@@ -77,14 +78,35 @@ def declare_common(channel: Channel, topology: Topology) -> None:
     channel.queue_bind(topology.dead_queue, topology.dead_exchange)
 
 
-def declare_camera(channel: Channel, topology: Topology, camera: CameraConfig) -> None:
-    """The camera's bounded frame queue and its durable events queue."""
-    frames = topology.frame_queue(camera.id)
-    channel.queue_declare(frames, durable=True, arguments=topology.frame_queue_arguments(camera))
-    channel.queue_bind(frames, topology.frames_exchange, routing_key=camera.id)
-    events = topology.events_queue(camera.id)
-    channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
-    channel.queue_bind(events, topology.events_exchange, routing_key=f"{camera.id}.#")
+def declare_topology(
+    connection: Connection, topology: Topology, cameras: list[CameraConfig]
+) -> None:
+    """Declare the common topology and each camera's queues, on a channel of its own.
+
+    A frame queue whose arguments changed (a new bound, ordering switched on)
+    cannot be redeclared: RabbitMQ refuses with PRECONDITION_FAILED. Frame
+    queues only ever hold a few frames that are worthless a second later, so
+    such a queue is deleted and declared afresh.
+    """
+    channel = connection.channel()
+    declare_common(channel, topology)
+    for camera in cameras:
+        frames = topology.frame_queue(camera.id)
+        arguments = topology.frame_queue_arguments(camera)
+        try:
+            channel.queue_declare(frames, durable=True, arguments=arguments)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code != PRECONDITION_FAILED:
+                raise
+            LOGGER.warning("frame queue %s changed its arguments; recreating it", frames)
+            channel = connection.channel()
+            channel.queue_delete(frames)
+            channel.queue_declare(frames, durable=True, arguments=arguments)
+        channel.queue_bind(frames, topology.frames_exchange, routing_key=camera.id)
+        events = topology.events_queue(camera.id)
+        channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
+        channel.queue_bind(events, topology.events_exchange, routing_key=f"{camera.id}.#")
+    channel.close()
 
 
 def declare_private_queue(

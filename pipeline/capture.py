@@ -75,9 +75,8 @@ class CaptureWorker:
             LOGGER.info("%s: stopped (%s)", self.role, self.counters)
 
     def _session(self, connection: broker.Connection, source: Source) -> None:
+        broker.declare_topology(connection, self.topology, [self.camera])
         channel = connection.channel()
-        broker.declare_common(channel, self.topology)
-        broker.declare_camera(channel, self.topology, self.camera)
         period = 1.0 / self.camera.fps
         next_tick = time.monotonic()
         last_status = 0.0

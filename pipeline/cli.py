@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument("config")
     detect.add_argument("--cameras", help="comma-separated camera ids (default: all)")
     detect.add_argument("--worker-id", help="name shown in results (default: host:pid)")
+    detect.add_argument(
+        "--prefer", help="comma-separated ordered cameras to take first (others after a delay)"
+    )
 
     stream = commands.add_parser("stream", help="run the web streamer")
     stream.add_argument("config")
@@ -46,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config")
 
     commands.add_parser("detectors", help="list the available detectors and their parameters")
+
+    events = commands.add_parser("events", help="tail detection events as JSON lines")
+    events.add_argument("config", nargs="?", help="config file (default: broker from environment)")
+    events.add_argument("--camera", help="only this camera")
+    events.add_argument("--label", help="only this label (motion, face, blink, fall, ...)")
+    events.add_argument("--count", type=int, help="exit after this many events")
     return parser
 
 
@@ -54,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "detectors":
         return _list_detectors()
+
+    if args.command == "events":
+        return _tail_events(args)
 
     try:
         config = load_config(args.config)
@@ -93,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.detect import DetectorWorker
 
         cameras = [c for c in config.cameras if camera_ids is None or c.id in camera_ids]
-        DetectorWorker(config, cameras, stop_on_signals(), args.worker_id).run()
+        prefer = {c.strip() for c in args.prefer.split(",")} if args.prefer is not None else None
+        DetectorWorker(config, cameras, stop_on_signals(), args.worker_id, prefer).run()
         return 0
 
     if args.command == "stream":
@@ -112,13 +125,39 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def _tail_events(args: argparse.Namespace) -> int:
+    from pipeline.config import CAMERA_ID_PATTERN, broker_from_environment
+    from pipeline.events import EventTail
+
+    for name, value in (("--camera", args.camera), ("--label", args.label)):
+        if value is not None and not CAMERA_ID_PATTERN.fullmatch(value):
+            print(f"rabbitcam: {name} must match [a-z0-9_-]{{1,64}}", file=sys.stderr)
+            return EXIT_CONFIG
+    if args.config:
+        try:
+            broker_config = load_config(args.config).broker
+        except ConfigError as error:
+            print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
+            return EXIT_CONFIG
+    else:
+        broker_config = broker_from_environment()
+    setup_logging("events", args.log_level)
+    EventTail(broker_config, stop_on_signals(), args.camera, args.label, count=args.count).run()
+    return 0
+
+
 def _list_detectors() -> int:
-    from detectors import describe
+    from detectors import FAILED_PLUGINS, describe
 
     for row in describe():
-        state = " (stateful)" if row["stateful"] else ""
-        print(f"{row['name']}{state}: {row['description']}")
+        notes = ["stateful: ordered frames"] if row["stateful"] else []
+        if row["needs_one_of"]:
+            notes.append("after " + " or ".join(row["needs_one_of"]))
+        suffix = f" ({'; '.join(notes)})" if notes else ""
+        print(f"{row['name']}{suffix}: {row['description']}")
         for param in row["params"]:
             default = json.dumps(param["default"])
             print(f"    {param['name']} = {default}  [{param['type']}] {param['help']}")
+    for name, error in FAILED_PLUGINS.items():
+        print(f"{name}: plugin failed to load: {error}")
     return 0

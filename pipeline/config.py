@@ -66,6 +66,9 @@ class CameraConfig:
     max_age_ms: int = 1000
     queue_length: int = 2
     queue_ttl_ms: int = 2000
+    # One worker at a time sees every frame, in order (single active consumer).
+    # Defaults to on when a detector keeps state across frames.
+    ordered: bool = False
 
     @property
     def title(self) -> str:
@@ -217,6 +220,11 @@ def _check_url(value: str) -> str | None:
 # --- sections ------------------------------------------------------------------------
 
 
+def broker_from_environment() -> BrokerConfig:
+    """Broker settings with no config file: defaults, then the environment."""
+    return _read_broker(_Reader(Path("(environment)"), []), {})
+
+
 def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
     data = reader.table(raw, "broker", "broker")
     reader.reject_unknown(data, {"url", "namespace", "heartbeat_s", "reconnect_max_s"}, "broker")
@@ -311,6 +319,7 @@ CAMERA_KEYS = {
     "max_age_ms",
     "queue_length",
     "queue_ttl_ms",
+    "ordered",
 }
 
 
@@ -345,7 +354,7 @@ def _read_source(reader: _Reader, value: Any, path: str, base_dir: Path) -> Sour
 
 
 def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpec, ...]:
-    from detectors import validate_spec  # detectors import OpenCV; only load them when needed
+    from detectors import check_order, validate_spec  # they import OpenCV: load only when needed
 
     if not isinstance(value, list):
         reader.problem(
@@ -373,6 +382,9 @@ def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpe
     names = [spec.name for spec in specs]
     for name in {n for n in names if names.count(n) > 1}:
         reader.problem(path, f"detector {name!r} is listed more than once")
+    if len(specs) == len(value):  # indexes line up with the config only when all parsed
+        for index, message in check_order(names):
+            reader.problem(f"{path}[{index}]", message)
     return tuple(specs)
 
 
@@ -393,6 +405,15 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
         return None
     source = _read_source(reader, data["source"], f"{path}.source", base_dir)
     defaults = CameraConfig(id=camera_id, source=SourceSpec("synthetic", ""))
+    detectors = _read_detectors(reader, data.get("detectors", []), f"{path}.detectors")
+    ordered = data.get("ordered")
+    if ordered is None:
+        from detectors import is_stateful
+
+        ordered = is_stateful([spec.name for spec in detectors])
+    elif not isinstance(ordered, bool):
+        reader.problem(f"{path}.ordered", f"must be true or false, got {ordered!r}")
+        ordered = False
     camera = CameraConfig(
         id=camera_id,
         source=source or defaults.source,
@@ -407,7 +428,8 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
         jpeg_quality=reader.number(
             data, "jpeg_quality", path, defaults.jpeg_quality, integer=True, minimum=10, maximum=100
         ),
-        detectors=_read_detectors(reader, data.get("detectors", []), f"{path}.detectors"),
+        detectors=detectors,
+        ordered=ordered,
         max_age_ms=reader.number(
             data, "max_age_ms", path, defaults.max_age_ms, integer=True, minimum=50, maximum=600_000
         ),

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import socket
 import threading
 import time
@@ -37,6 +38,9 @@ LOGGER = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 30.0
 DRAIN_ON_STOP_S = 2.0
+STANDBY_DELAY_S = 2.0
+# A label becomes one word of a topic routing key: no dots or wildcards in it.
+ROUTING_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass
@@ -78,11 +82,16 @@ class DetectorWorker:
         cameras: list[CameraConfig],
         stop: threading.Event,
         worker_id: str | None = None,
+        prefer: set[str] | None = None,
     ) -> None:
         if not cameras:
             raise ValueError("a detector worker needs at least one camera")
         self.config = config
         self.cameras = cameras
+        # Ordered cameras go to whichever worker subscribes first; a worker waits a
+        # moment before subscribing to the ordered cameras it does not prefer, so
+        # that several workers started together share them out.
+        self.prefer = prefer
         self.stop = stop
         self.worker_id = worker_id or worker_name()
         self.role = f"detect:{self.worker_id}"
@@ -114,10 +123,8 @@ class DetectorWorker:
         self.generation += 1
         generation = self.generation
         self._discard_pending()
+        broker.declare_topology(connection, self.topology, self.cameras)
         channel = connection.channel()
-        broker.declare_common(channel, self.topology)
-        for camera in self.cameras:
-            broker.declare_camera(channel, self.topology, camera)
         # Events are the record: a separate channel in confirm mode, so that a
         # published event is known to be on the broker.
         events_channel = connection.channel()
@@ -129,11 +136,18 @@ class DetectorWorker:
             with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
                 connection.add_callback_threadsafe(lambda: None)
 
+        def subscribe(camera: CameraConfig) -> None:
+            if channel.is_open and not self.stop.is_set():
+                channel.basic_consume(
+                    self.topology.frame_queue(camera.id),
+                    on_message_callback=self._on_message_factory(generation, camera, wake),
+                )
+
         for camera in self.cameras:
-            channel.basic_consume(
-                self.topology.frame_queue(camera.id),
-                on_message_callback=self._on_message_factory(generation, camera, wake),
-            )
+            if camera.ordered and self.prefer is not None and camera.id not in self.prefer:
+                connection.call_later(STANDBY_DELAY_S, lambda c=camera: subscribe(c))
+            else:
+                subscribe(camera)
         last_stats = time.monotonic()
         while not self.stop.is_set():
             connection.process_data_events(time_limit=0.5)
@@ -270,9 +284,10 @@ class DetectorWorker:
         decoded = time.perf_counter()
         timings["detect.decode_ms"] = round((decoded - started) * 1000, 3)
 
-        found = self._run_detectors(camera, image, timings)
+        found = self._run_detectors(camera, frame, image, timings)
+        detections = [d.to_dict() for d in found]
         detected = time.perf_counter()
-        annotate(image, camera.id, frame.seq, frame.captured_at, found)
+        annotate(image, camera.id, frame.seq, frame.captured_at, detections)
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality])
         if not ok:
             return Outcome(delivery, dead_reason="could not encode the annotated frame")
@@ -287,7 +302,7 @@ class DetectorWorker:
             width=image.shape[1],
             height=image.shape[0],
             data=encoded.tobytes(),
-            detections=found,
+            detections=detections,
             timings=timings,
             worker=self.worker_id,
         )
@@ -295,17 +310,17 @@ class DetectorWorker:
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
 
     def _run_detectors(
-        self, camera: CameraConfig, image: np.ndarray, timings: dict[str, float]
-    ) -> list[dict[str, Any]]:
+        self, camera: CameraConfig, frame: Frame, image: np.ndarray, timings: dict[str, float]
+    ) -> list[detectors.Detection]:
         pipeline = self.pipelines.get(camera.id)
         if pipeline is None:
             pipeline = [detectors.create(spec.name, spec.params) for spec in camera.detectors]
             self.pipelines[camera.id] = pipeline
-        found: list[dict[str, Any]] = []
+        context = detectors.FrameContext(camera.id, frame.seq, frame.captured_at)
         for detector in pipeline:
             started = time.perf_counter()
             try:
-                found.extend(d.to_dict() for d in detector.detect(image))
+                context.found.extend(detector.detect(image, context))
             except Exception:
                 # One detector's bug costs its own detections for this frame, not the frame.
                 self.counters.detector_errors += 1
@@ -313,22 +328,22 @@ class DetectorWorker:
                     "%s: detector %s failed on %s", self.role, detector.name, camera.id
                 )
             timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        return found
+        return context.found
 
-    def _events(self, frame: Frame, found: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
-        """One event per label at most every ``event_interval_s`` per camera."""
+    def _events(self, frame: Frame, found: list[detectors.Detection]) -> list[tuple[str, bytes]]:
+        """Every occurrence (blink, fall); other labels at most every ``event_interval_s``."""
         events = []
         now = time.monotonic()
         interval = self.config.detect.event_interval_s
         for detection in found:
-            key = (frame.camera, detection["label"])
-            if now - self.last_event_at.get(key, -1e9) < interval:
-                continue
-            self.last_event_at[key] = now
-            routing_key = f"{frame.camera}.{detection['label']}"
-            events.append(
-                (routing_key, pack_event(frame.camera, frame.seq, frame.captured_at, detection))
-            )
+            key = (frame.camera, detection.label)
+            if not detection.event:
+                if now - self.last_event_at.get(key, -1e9) < interval:
+                    continue
+                self.last_event_at[key] = now
+            routing_key = f"{frame.camera}.{ROUTING_UNSAFE.sub('_', detection.label)}"
+            body = pack_event(frame.camera, frame.seq, frame.captured_at, detection.to_dict())
+            events.append((routing_key, body))
             self.counters.events += 1
         return events
 

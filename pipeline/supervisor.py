@@ -57,10 +57,13 @@ def child_specs(config: Config, bind: str | None, log_level: str) -> list[Child]
         Child(f"capture:{camera.id}", [*base, "capture", "--camera", camera.id, path])
         for camera in config.cameras
     ]
-    children += [
-        Child(f"detect:{index}", [*base, "detect", "--worker-id", f"w{index}", path])
-        for index in range(1, config.detect.workers + 1)
-    ]
+    workers = config.detect.workers
+    for index in range(workers):
+        # Deal the ordered cameras out round-robin, so that workers started
+        # together each take their share instead of the first taking them all.
+        preferred = ",".join(c.id for i, c in enumerate(config.cameras) if i % workers == index)
+        argv = [*base, "detect", "--worker-id", f"w{index + 1}", "--prefer", preferred, path]
+        children.append(Child(f"detect:{index + 1}", argv))
     stream = [*base, "stream", path]
     if bind:
         stream += ["--bind", bind]

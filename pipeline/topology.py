@@ -61,11 +61,17 @@ class Topology:
         # Newest frames win: a full queue drops its oldest frame, and a frame nobody
         # took within the TTL expires. Neither is dead-lettered: a late frame is
         # worthless, not an error.
-        return {
+        arguments: dict[str, Any] = {
             "x-max-length": camera.queue_length,
             "x-overflow": "drop-head",
             "x-message-ttl": camera.queue_ttl_ms,
         }
+        if camera.ordered:
+            # Stateful detectors (a background model, a blink, a fall) must see the
+            # camera's frames in order: one worker at a time gets them all, and
+            # another takes over when its connection goes.
+            arguments["x-single-active-consumer"] = True
+        return arguments
 
     @staticmethod
     def events_queue_arguments() -> dict[str, Any]:

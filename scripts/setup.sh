@@ -27,4 +27,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+scripts/fetch-test-media.sh
 exec scripts/ensure-broker.sh

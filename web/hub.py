@@ -226,8 +226,8 @@ class FrameHub:
 
     def _session(self, connection: broker.Connection) -> None:
         topology = Topology(self.config.broker.namespace)
+        broker.declare_topology(connection, topology, [])
         channel = connection.channel()
-        broker.declare_common(channel, topology)
         for camera_id, feed in self.feeds.items():
             results = broker.declare_private_queue(
                 channel, topology.results_exchange, camera_id, topology.viewer_queue_arguments()

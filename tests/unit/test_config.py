@@ -166,3 +166,27 @@ def test_run_refuses_a_bad_config_before_starting_anything(tmp_path: Path):
     assert bad.returncode == 2
     assert "bad.toml: cameras[0].bogus: unknown key" in bad.stderr
     assert "starting" not in bad.stderr
+
+
+def test_detector_order_is_checked_and_names_the_key(tmp_path: Path):
+    report = problems(tmp_path, VALID + "detectors = ['eyes', 'faces']\n")
+    assert "site.toml: cameras[0].detectors[0]: 'eyes' works on what 'faces' found" in report
+
+
+def test_stateful_detectors_make_a_camera_ordered_unless_told_otherwise(tmp_path: Path):
+    text = VALID + "detectors = ['motion']\n"
+    assert load_config(write(tmp_path, text)).cameras[0].ordered is True
+    stateless = VALID + "detectors = ['codes', 'faces']\n"
+    assert load_config(write(tmp_path, stateless)).cameras[0].ordered is False
+    forced = VALID + "detectors = ['motion']\nordered = false\n"
+    assert load_config(write(tmp_path, forced)).cameras[0].ordered is False
+    assert "cameras[0].ordered" in problems(tmp_path, VALID + "ordered = 'yes'\n")
+
+
+def test_ordered_cameras_get_a_single_active_consumer_queue(tmp_path: Path):
+    from pipeline.topology import Topology
+
+    ordered = load_config(write(tmp_path, VALID + "detectors = ['motion']\n")).cameras[0]
+    assert Topology.frame_queue_arguments(ordered)["x-single-active-consumer"] is True
+    plain = load_config(write(tmp_path, VALID)).cameras[0]
+    assert "x-single-active-consumer" not in Topology.frame_queue_arguments(plain)

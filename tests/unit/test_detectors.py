@@ -1,11 +1,35 @@
+import sys
+import textwrap
+
 import cv2
 import numpy as np
 import pytest
 
 import detectors
+from detectors import Detection, FrameContext
 from detectors.base import ParamError
 from pipeline.sources import SyntheticSource
 from tests.conftest import make_config
+from tests.media import ASTRONAUT_FACE, BASKETBALL_LEFT_PLAYER, astronaut, basketball, overlap
+
+FPS = 15.0
+
+
+def context(seq: int = 1, found: list[Detection] | None = None) -> FrameContext:
+    return FrameContext("cam1", seq, 1_700_000_000.0 + seq / FPS, list(found or []))
+
+
+def run(names: list[str], image: np.ndarray, seq: int = 1, pipeline=None) -> list[Detection]:
+    """Run detectors in order as a worker does, each seeing what the earlier ones found."""
+    pipeline = pipeline or [detectors.create(n) for n in names]
+    ctx = context(seq)
+    for detector in pipeline:
+        ctx.found.extend(detector.detect(image, ctx))
+    return ctx.found
+
+
+def labelled(found: list[Detection], label: str) -> list[Detection]:
+    return [d for d in found if d.label == label]
 
 
 def synthetic(camera_id: str = "cam1", width: int = 640, height: int = 480) -> SyntheticSource:
@@ -21,14 +45,17 @@ def jpeg_round_trip(image: np.ndarray, quality: int = 80) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
+# --- codes -------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("camera_id", ["cam1", "front-door", "a" * 64])
 def test_codes_reads_the_seq_the_synthetic_source_encoded(camera_id: str):
     source = synthetic(camera_id)
     codes = detectors.create("codes")
     for seq in (0, 17, 1795457993242):
         image = jpeg_round_trip(source.render(seq, 1_700_000_000.0 + seq % 1000))
-        found = codes.detect(image)
-        assert [d.extra["text"] for d in found] == [f"{camera_id}:{seq}"]
+        found = codes.detect(image, context(seq))
+        assert [d.extra["text"] for d in labelled(found, "qr")] == [f"{camera_id}:{seq}"]
         _, _, w, h = found[0].box
         assert w >= 120 and h >= 120, "the code must be at least 120 px at 640x480"
 
@@ -39,11 +66,80 @@ def test_qr_still_decodes_from_a_half_size_thumbnail():
     for seq in range(1795457993242, 1795457993252):
         image = jpeg_round_trip(source.render(seq, 1_700_000_000.0 + seq % 97))
         thumbnail = cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA)
-        assert [d.extra["text"] for d in codes.detect(thumbnail)] == [f"front-door:{seq}"]
+        found = labelled(codes.detect(thumbnail, context(seq)), "qr")
+        assert [d.extra["text"] for d in found] == [f"front-door:{seq}"]
+
+
+EAN_L = ["0001101", "0011001", "0010011", "0111101", "0100011",
+         "0110001", "0101111", "0111011", "0110111", "0001011"]  # fmt: skip
+EAN_PARITY = ["LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG",
+              "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL"]  # fmt: skip
+
+
+def ean13(digits12: str, module: int = 3, height: int = 120) -> tuple[np.ndarray, str]:
+    """Draw an EAN-13 barcode (with its check digit) as a real label printer would."""
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits12))
+    code = digits12 + str((10 - total % 10) % 10)
+    right = ["".join("1" if b == "0" else "0" for b in pattern) for pattern in EAN_L]
+    bits = "101"
+    for digit, parity in zip(code[1:7], EAN_PARITY[int(code[0])], strict=True):
+        left = EAN_L[int(digit)]
+        bits += left if parity == "L" else right[int(digit)][::-1]
+    bits += "01010" + "".join(right[int(d)] for d in code[7:]) + "101"
+    quiet = 12 * module
+    image = np.full((height + 2 * quiet, len(bits) * module + 2 * quiet), 255, np.uint8)
+    for index, bit in enumerate(bits):
+        if bit == "1":
+            x = quiet + index * module
+            image[quiet : quiet + height, x : x + module] = 0
+    return image, code
+
+
+def test_codes_reads_a_barcode_and_a_qr_code_in_one_frame():
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    barcode, text = ean13("590123412345", module=2)
+    frame[40 : 40 + barcode.shape[0], 20 : 20 + barcode.shape[1]] = barcode[..., None]
+    # As a camera sees a label: slightly soft, then JPEG-compressed.
+    frame = jpeg_round_trip(cv2.GaussianBlur(frame, (3, 3), 0))
+    qr = cv2.resize(cv2.QRCodeEncoder.create().encode("hello"), None, fx=6, fy=6,
+                    interpolation=cv2.INTER_NEAREST)  # fmt: skip
+    frame[280 : 280 + qr.shape[0], 450 : 450 + qr.shape[1]] = qr[..., None]
+    found = detectors.create("codes").detect(frame, context())
+    barcodes = labelled(found, "barcode")
+    assert [d.extra["text"] for d in barcodes] == [text]
+    assert barcodes[0].extra["type"] == "EAN_13"
+    assert overlap(barcodes[0].box, (20, 40, barcode.shape[1], barcode.shape[0])) > 0.5
+    assert [d.extra["text"] for d in labelled(found, "qr")] == ["hello"]
 
 
 def test_codes_finds_nothing_on_a_blank_picture():
-    assert detectors.create("codes").detect(np.zeros((240, 320, 3), np.uint8)) == []
+    assert detectors.create("codes").detect(np.zeros((240, 320, 3), np.uint8), context()) == []
+
+
+# --- markers -----------------------------------------------------------------------------
+
+
+def test_markers_reports_each_aruco_id_where_it_is():
+    frame = np.full((480, 640, 3), 255, np.uint8)
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    placed = {7: (60, 80), 23: (380, 220)}
+    for marker_id, (x, y) in placed.items():
+        marker = cv2.aruco.generateImageMarker(dictionary, marker_id, 120)
+        frame[y : y + 120, x : x + 120] = marker[..., None]
+    found = detectors.create("markers").detect(frame, context())
+    by_id = {d.extra["id"]: d.box for d in found}
+    assert set(by_id) == {7, 23}
+    for marker_id, (x, y) in placed.items():
+        assert overlap(by_id[marker_id], (x, y, 120, 120)) > 0.8
+
+
+def test_markers_rejects_an_unknown_dictionary():
+    with pytest.raises(ParamError, match="unknown marker dictionary") as raised:
+        detectors.create("markers", {"dictionary": "9X9_1"})
+    assert raised.value.key == "dictionary"
+
+
+# --- motion ------------------------------------------------------------------------------
 
 
 def moving_square(step: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -53,30 +149,179 @@ def moving_square(step: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     return image, (x, y, 40, 40)
 
 
-def overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    height = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return width * height / float(bw * bh)
-
-
 def test_motion_boxes_the_moving_square_and_not_the_still_background():
     motion = detectors.create("motion", {"scale": 1.0})
     still = np.full((240, 320, 3), 60, np.uint8)
-    for _ in range(20):
-        assert motion.detect(still) == []
+    for seq in range(20):
+        assert motion.detect(still, context(seq)) == []
     for step in range(1, 15):
         image, truth = moving_square(step)
-        found = motion.detect(image)
+        found = motion.detect(image, context(20 + step))
     assert found, "the moving square was not detected"
-    best = max(overlap(d.box, truth) for d in found)
-    assert best > 0.5, (found, truth)
+    assert max(overlap(d.box, truth) for d in found) > 0.5, (found, truth)
     assert 0 < found[0].extra["fraction"] < 0.2
 
 
+# --- faces, eyes, smiles on a real photograph ---------------------------------------------
+
+
+def test_faces_finds_the_astronauts_face():
+    faces = labelled(run(["faces"], astronaut()), "face")
+    assert len(faces) == 1
+    assert overlap(faces[0].box, ASTRONAUT_FACE) > 0.7
+    assert 0 < faces[0].score <= 1
+
+
+def test_faces_finds_nothing_in_an_empty_room():
+    room = np.full((480, 640, 3), 180, np.uint8)
+    assert run(["faces"], room) == []
+
+
+def test_profile_faces_are_optional():
+    assert "profile" not in str(run(["faces"], astronaut()))
+    found = labelled(
+        run([], astronaut(), pipeline=[detectors.create("faces", {"profile": True})]), "face"
+    )
+    assert any(overlap(d.box, ASTRONAUT_FACE) > 0.7 for d in found)
+
+
+def close_eyes(image: np.ndarray, eyes: list[list[int]]) -> np.ndarray:
+    """Paint lids over the eyes: skin from just below each eye, and a lash line."""
+    out = image.copy()
+    for x, y, w, h in eyes:
+        skin = out[y + h + 4 : y + h + 10, x : x + w].reshape(-1, 3).mean(axis=0)
+        cv2.rectangle(
+            out, (x, y + h // 6), (x + w, y + h - h // 6), tuple(int(v) for v in skin), -1
+        )
+        cv2.line(out, (x + 3, y + h // 2), (x + w - 3, y + h // 2), (40, 30, 30), 2)
+    return out
+
+
+def test_eyes_open_on_the_photograph_and_closed_when_lids_are_painted():
+    photo = astronaut()
+    found = run(["faces", "eyes"], photo)
+    open_eyes = labelled(found, "eyes_open")
+    assert len(open_eyes) == 1 and len(open_eyes[0].extra["eyes"]) == 2
+    for x, y, w, h in open_eyes[0].extra["eyes"]:
+        assert overlap(ASTRONAUT_FACE, (x, y, w, h)) == 1.0  # inside the face
+        assert y < ASTRONAUT_FACE[1] + ASTRONAUT_FACE[3] / 2  # in its upper half
+    closed = close_eyes(photo, open_eyes[0].extra["eyes"])
+    assert labelled(run(["faces", "eyes"], closed), "eyes_closed")
+
+
+def blink_sequence(closed_frames: int) -> list[Detection]:
+    photo = astronaut()
+    eyes = labelled(run(["faces", "eyes"], photo), "eyes_open")[0].extra["eyes"]
+    closed = close_eyes(photo, eyes)
+    pipeline = [detectors.create("faces"), detectors.create("eyes")]
+    frames = [photo] * 4 + [closed] * closed_frames + [photo] * 4
+    found = []
+    for seq, frame in enumerate(frames):
+        found += run([], frame, seq, pipeline)
+    return found
+
+
+def test_a_quick_closure_is_one_blink_event():
+    found = blink_sequence(closed_frames=3)
+    blinks = labelled(found, "blink")
+    assert len(blinks) == 1
+    assert blinks[0].event
+    assert blinks[0].extra["closed_ms"] == pytest.approx(3 / FPS * 1000, abs=2)
+    assert overlap(blinks[0].box, ASTRONAUT_FACE) > 0.7
+
+
+def test_eyes_closed_for_seconds_is_not_a_blink():
+    found = blink_sequence(closed_frames=int(2 * FPS))
+    assert labelled(found, "blink") == []
+    assert len(labelled(found, "eyes_closed")) == int(2 * FPS)
+
+
+def test_smiles_on_the_photograph_and_not_when_the_mouth_is_flat():
+    photo = astronaut()
+    found = run(["faces", "smiles"], photo)
+    assert [d.label for d in found if d.label.endswith("smiling")] == ["smiling"]
+    smile = labelled(found, "smiling")[0].extra["smile"]
+    _, face_top, _, face_height = ASTRONAUT_FACE
+    assert smile[1] > face_top + face_height / 2, "the smile is in the lower half of the face"
+    x, y, w, h = labelled(found, "face")[0].box
+    flat = photo.copy()
+    skin = photo[y + int(h * 0.5) : y + int(h * 0.55), x + w // 3 : x + 2 * w // 3]
+    colour = tuple(int(v) for v in skin.reshape(-1, 3).mean(axis=0))
+    mouth = (x + w // 5, y + int(h * 0.68), x + w // 5 + int(w * 0.6), y + int(h * 0.88))
+    cv2.rectangle(flat, mouth[:2], mouth[2:], colour, -1)
+    lips = (mouth[1] + mouth[3]) // 2
+    cv2.line(flat, (mouth[0] + 10, lips), (mouth[2] - 10, lips), (60, 50, 90), 2)
+    assert [d.label for d in run(["faces", "smiles"], flat) if "smiling" in d.label] == [
+        "not_smiling"
+    ]
+
+
+# --- people and falls ----------------------------------------------------------------------
+
+
+def test_people_finds_the_player_in_the_photograph():
+    people = labelled(run(["people"], basketball()), "person")
+    assert people, "no person found"
+    best = max(people, key=lambda d: overlap(d.box, BASKETBALL_LEFT_PLAYER))
+    assert overlap(best.box, BASKETBALL_LEFT_PLAYER) > 0.6
+    assert best.score >= 0.3
+
+
+def test_people_respects_min_score():
+    strict = detectors.create("people", {"min_score": 0.99})
+    assert strict.detect(basketball(), context()) == []
+
+
+def fall_run(
+    boxes: list[tuple[int, int, int, int] | None], label: str = "person"
+) -> list[Detection]:
+    """Feed a sequence of boxes (one per frame at 15 fps) to the fall detector."""
+    fall = detectors.create("fall")
+    found = []
+    for seq, box in enumerate(boxes):
+        given = [Detection(label, 1.0, box)] if box else []
+        ctx = context(seq, given)
+        found += fall.detect(np.zeros((480, 640, 3), np.uint8), ctx)
+    return found
+
+
+UPRIGHT = (300, 150, 60, 180)  # standing: tall and narrow
+LYING = (250, 290, 170, 50)  # on the floor: wide, lower
+
+
+def test_upright_then_lying_and_staying_down_is_one_fall():
+    found = fall_run([UPRIGHT] * 15 + [(290, 220, 90, 100)] * 2 + [LYING] * 20)
+    falls = labelled(found, "fall")
+    assert len(falls) == 1 and falls[0].event
+    assert falls[0].box == LYING
+    # reported once confirm_s (0.5 s = 8 frames at 15 fps) after lying down
+    assert falls[0].extra["down_s"] == pytest.approx(0.5, abs=0.07)
+    assert len(labelled(found, "person_down")) > 5
+
+
+def test_falls_again_only_after_getting_up():
+    sequence = [UPRIGHT] * 10 + [LYING] * 15 + [UPRIGHT] * 10 + [LYING] * 15
+    assert len(labelled(fall_run(sequence), "fall")) == 2
+    assert len(labelled(fall_run([UPRIGHT] * 10 + [LYING] * 40), "fall")) == 1
+
+
+def test_lying_down_briefly_or_without_having_stood_is_not_a_fall():
+    assert labelled(fall_run([UPRIGHT] * 10 + [LYING] * 4 + [UPRIGHT] * 10), "fall") == []
+    assert labelled(fall_run([LYING] * 40), "fall") == []
+    # Lying down long after standing (a person going to bed slowly) is not a fall either.
+    sitting = (300, 230, 80, 100)
+    assert labelled(fall_run([UPRIGHT] * 5 + [sitting] * 60 + [LYING] * 20), "fall") == []
+
+
+def test_fall_works_from_motion_boxes_too():
+    assert len(labelled(fall_run([UPRIGHT] * 15 + [LYING] * 15, label="motion"), "fall")) == 1
+
+
+# --- registry, ordering, plugins -------------------------------------------------------------
+
+
 def test_registry_errors_are_clear():
-    with pytest.raises(ParamError, match=r"unknown detector 'nope'.*available: codes, motion"):
+    with pytest.raises(ParamError, match=r"unknown detector 'nope'.*available: codes, eyes"):
         detectors.create("nope")
     with pytest.raises(ParamError, match="unknown parameter") as raised:
         detectors.create("motion", {"speed": 2})
@@ -85,8 +330,58 @@ def test_registry_errors_are_clear():
         detectors.create("motion", {"scale": "big"})
 
 
-def test_describe_lists_parameters():
+def test_order_rules():
+    assert detectors.check_order(["faces", "eyes", "smiles"]) == []
+    assert detectors.check_order(["motion", "fall"]) == []
+    assert detectors.check_order(["people", "fall"]) == []
+    problems = detectors.check_order(["eyes", "faces", "fall"])
+    assert [index for index, _ in problems] == [0, 2]
+    assert "'faces'" in problems[0][1]
+
+
+def test_describe_lists_every_detector_with_parameters():
     rows = {row["name"]: row for row in detectors.describe()}
-    assert {"motion", "codes"} <= set(rows)
-    assert any(p["name"] == "scale" for p in rows["motion"]["params"])
-    assert rows["motion"]["stateful"] is True
+    assert {"motion", "codes", "faces", "eyes", "smiles", "people", "fall", "markers"} <= set(rows)
+    assert any(p["name"] == "scale" for p in rows["people"]["params"])
+    assert rows["eyes"]["stateful"] and rows["fall"]["stateful"] and rows["motion"]["stateful"]
+    assert not rows["faces"]["stateful"] and not rows["codes"]["stateful"]
+
+
+def test_plugins_are_found_through_entry_points_and_broken_ones_are_skipped(tmp_path, monkeypatch):
+    (tmp_path / "rabbitcam_plugin_demo.py").write_text(
+        textwrap.dedent(
+            """
+            from detectors.base import Detection, Detector, register
+
+            @register
+            class Brightness(Detector):
+                name = "brightness_demo"
+                description = "mean brightness"
+
+                def detect(self, image, context):
+                    return [Detection("bright", float(image.mean()) / 255)]
+            """
+        )
+    )
+    info = tmp_path / "rabbitcam_plugin_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: rabbitcam-plugin-demo\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[rabbitcam.detectors]\nbrightness_demo = rabbitcam_plugin_demo\n"
+        "broken_demo = rabbitcam_no_such_module:Thing\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        loaded = detectors.load_plugins()
+        assert "brightness_demo" in loaded and "broken_demo" not in loaded
+        assert "broken_demo" in detectors.FAILED_PLUGINS
+        found = detectors.create("brightness_demo").detect(
+            np.full((4, 4, 3), 255, np.uint8), context()
+        )
+        assert found[0].label == "bright" and found[0].score == 1.0
+    finally:
+        detectors.REGISTRY.pop("brightness_demo", None)
+        detectors.FAILED_PLUGINS.pop("broken_demo", None)
+        sys.modules.pop("rabbitcam_plugin_demo", None)

@@ -1,0 +1,79 @@
+"""``rabbitcam events``: tail detection events — the alarm consumer users wire to notifications.
+
+Events are published to the events exchange with routing key
+``<camera>.<label>``; this binds a private queue with the matching pattern and
+prints one JSON object per line, so its output can be piped to anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Any, TextIO
+
+from pipeline import broker
+from pipeline.config import BrokerConfig
+from pipeline.messages import MessageError, unpack_event
+from pipeline.topology import Topology
+
+LOGGER = logging.getLogger(__name__)
+
+
+def routing_pattern(camera: str | None, label: str | None) -> str:
+    return f"{camera or '*'}.{label or '*'}"
+
+
+class EventTail:
+    def __init__(
+        self,
+        broker_config: BrokerConfig,
+        stop: threading.Event,
+        camera: str | None = None,
+        label: str | None = None,
+        out: TextIO = sys.stdout,
+        count: int | None = None,
+    ) -> None:
+        self.broker_config = broker_config
+        self.stop = stop
+        self.pattern = routing_pattern(camera, label)
+        self.out = out
+        self.count = count
+        self.seen = 0
+        self.subscribed = threading.Event()
+
+    def run(self) -> None:
+        broker.run_reconnecting("events", self.broker_config, self.stop, self._session)
+
+    def _session(self, connection: broker.Connection) -> None:
+        topology = Topology(self.broker_config.namespace)
+        broker.declare_topology(connection, topology, [])
+        channel = connection.channel()
+        queue = broker.declare_private_queue(
+            channel, topology.events_exchange, self.pattern, topology.status_queue_arguments()
+        )
+        channel.basic_consume(queue, on_message_callback=self._on_event, auto_ack=True)
+        self.subscribed.set()
+        while not self.stop.is_set():
+            connection.process_data_events(time_limit=0.5)
+
+    def _on_event(self, _channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        try:
+            event = unpack_event(body)
+        except MessageError as error:
+            LOGGER.warning("events: skipped a bad event on %s: %s", method.routing_key, error)
+            return
+        detection = event["detection"]
+        line = {
+            "camera": event["camera"],
+            "label": detection["label"],
+            "seq": event["seq"],
+            "captured_at": event["captured_at"],
+            **{k: v for k, v in detection.items() if k != "label"},
+        }
+        self.out.write(json.dumps(line) + "\n")
+        self.out.flush()
+        self.seen += 1
+        if self.count is not None and self.seen >= self.count:
+            self.stop.set()

@@ -38,9 +38,12 @@ def unscale(box: np.ndarray | tuple, scale: float) -> Box:
 @dataclass
 class FacesParams:
     scale: float = param(
-        0.75, "work on a frame scaled by this factor (speed vs. small faces)", 0.2, 1.0
+        0.5, "work on a frame scaled by this factor: 0.5 finds faces from ~40 px", 0.2, 1.0
     )
-    min_size: int = param(24, "smallest face, in pixels of the scaled frame", 12, 1000)
+    min_size: int = param(20, "smallest face, in pixels of the scaled frame", 12, 1000)
+    step: float = param(
+        1.2, "size step between cascade scales: smaller is slower, finer", 1.05, 2.0
+    )
     min_neighbors: int = param(5, "cascade strictness: more means fewer false faces", 1, 50)
     profile: bool = param(False, "also look for faces in profile (slower)")
 
@@ -62,7 +65,7 @@ class FacesDetector(Detector):
         size = self.params.min_size
         boxes, _levels, weights = cascade.detectMultiScale3(
             gray,
-            scaleFactor=1.1,
+            scaleFactor=self.params.step,
             minNeighbors=self.params.min_neighbors,
             minSize=(size, size),
             outputRejectLevels=True,

@@ -233,7 +233,10 @@ def test_a_quick_closure_is_one_blink_event():
 def test_eyes_closed_for_seconds_is_not_a_blink():
     found = blink_sequence(closed_frames=int(2 * FPS))
     assert labelled(found, "blink") == []
-    assert len(labelled(found, "eyes_closed")) == int(2 * FPS)
+    on_her_face = [
+        d for d in labelled(found, "eyes_closed") if overlap(d.box, ASTRONAUT_FACE) > 0.7
+    ]
+    assert len(on_her_face) == int(2 * FPS)
 
 
 def test_smiles_on_the_photograph_and_not_when_the_mouth_is_flat():

@@ -1,0 +1,1 @@
+"""Benchmarks: harnesses that print figures (never timed assertions)."""

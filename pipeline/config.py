@@ -86,7 +86,8 @@ class BrokerConfig:
 @dataclass(frozen=True)
 class WebConfig:
     bind: str = "127.0.0.1:8000"
-    threads: int = 64
+    threads: int = 128  # each watching viewer holds one
+    send_buffer_kb: int = 16  # per viewer: about one frame, so slow viewers skip, not lag
 
     @property
     def host(self) -> str:
@@ -283,12 +284,21 @@ def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
 
 def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
     data = reader.table(raw, "web", "web")
-    reader.reject_unknown(data, {"bind", "threads"}, "web")
+    reader.reject_unknown(data, {"bind", "threads", "send_buffer_kb"}, "web")
     defaults = WebConfig()
     return WebConfig(
         bind=reader.string(data, "bind", "web", defaults.bind, _check_bind),
         threads=reader.number(
             data, "threads", "web", defaults.threads, integer=True, minimum=4, maximum=1024
+        ),
+        send_buffer_kb=reader.number(
+            data,
+            "send_buffer_kb",
+            "web",
+            defaults.send_buffer_kb,
+            integer=True,
+            minimum=4,
+            maximum=16_384,
         ),
     )
 

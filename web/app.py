@@ -1,4 +1,4 @@
-"""The Flask streamer: a dashboard, MJPEG streams, snapshots and JSON stats.
+"""The Flask streamer: dashboard, camera pages, MJPEG streams, snapshots, JSON and metrics.
 
 ``create_app(config, hub)`` builds the app around a ``FrameHub``; it opens no
 connection itself, so tests can feed the hub directly and production starts
@@ -7,24 +7,38 @@ the hub's subscriber once per process (``web.server.serve``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import threading
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from pipeline.config import Config
-from web.hub import BOUNDARY, CameraFeed, FrameHub, mjpeg_part
+from web.auth import COOKIE, Auth
+from web.feed import BOUNDARY, CameraFeed
+from web.hub import FrameHub
+from web.metrics import StreamMetrics
 from web.placeholder import placeholder_jpeg
+from web.viewer import camera_stream, mosaic_stream
 
-PLACEHOLDER_INTERVAL_S = 1.0
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+STREAM_HEADERS = {**NO_CACHE, "X-Accel-Buffering": "no"}
+MULTIPART = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 
 
-def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
+def create_app(
+    config: Config,
+    hub: FrameHub | None = None,
+    auth: Auth | None = None,
+    metrics: StreamMetrics | None = None,
+) -> Flask:
     app = Flask(__name__)
-    hub = hub or FrameHub(config)
+    metrics = metrics or StreamMetrics()
+    hub = hub or FrameHub(config, observer=metrics)
+    metrics.hub = hub
+    auth = auth if auth is not None else Auth.from_environment()
     app.extensions["rabbitcam.hub"] = hub
     app.extensions["rabbitcam.config"] = config
 
@@ -35,27 +49,59 @@ def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
             abort(404, description=f"no camera {camera_id!r}")
         return feed
 
+    @app.before_request
+    def check_access() -> Any:
+        token = request.args.get("token")
+        if token is not None and auth.token_matches(token):
+            # Trade the token in the URL for a cookie, and drop it from the address bar.
+            args = {k: v for k, v in request.args.items() if k != "token"}
+            target = request.path + (f"?{urlencode(args)}" if args else "")
+            response = redirect(target)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
+            return response
+        if not auth.allows(request):
+            return Response(
+                "authentication required\n",
+                401,
+                {"WWW-Authenticate": auth.challenge(), "Content-Type": "text/plain"},
+            )
+        return None
+
     @app.get("/")
     def index() -> str:
         return render_template("index.html", cameras=config.cameras)
+
+    @app.get("/camera/<camera_id>")
+    def camera_page(camera_id: str) -> str:
+        feed = feed_or_404(camera_id)
+        return render_template("camera.html", camera=feed.camera, info=camera_summary(feed))
 
     @app.get("/video/<camera_id>")
     def video(camera_id: str) -> Response:
         feed = feed_or_404(camera_id)
         return Response(
-            mjpeg_stream(feed, hub),
-            mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-            headers={**NO_CACHE, "X-Accel-Buffering": "no"},
+            camera_stream(feed, hub), mimetype=MULTIPART, headers=STREAM_HEADERS,
             direct_passthrough=True,
-        )
+        )  # fmt: skip
+
+    @app.get("/mux")
+    def mux() -> Response:
+        wanted = request.args.get("cameras", "")
+        ids = [c for c in wanted.split(",") if c] if wanted else list(hub.feeds)
+        feeds = [feed_or_404(camera_id) for camera_id in dict.fromkeys(ids)]
+        return Response(
+            mosaic_stream(feeds, hub), mimetype=MULTIPART, headers=STREAM_HEADERS,
+            direct_passthrough=True,
+        )  # fmt: skip
 
     @app.get("/snapshot/<camera_id>.jpg")
     def snapshot(camera_id: str) -> Response:
         feed = feed_or_404(camera_id)
         frame = feed.latest
-        if frame is None or feed.state() != "live":
-            state = "waiting" if frame is None else feed.state()
-            body = placeholder_jpeg(feed.camera.title, state, feed.camera.width, feed.camera.height)
+        state = feed.state()
+        if frame is None or state != "live":
+            shown = "waiting" if frame is None and state != "offline" else state
+            body = placeholder_jpeg(feed.camera.title, shown, feed.camera.width, feed.camera.height)
             return Response(
                 body, 503, mimetype="image/jpeg", headers={**NO_CACHE, "Retry-After": "1"}
             )
@@ -64,6 +110,7 @@ def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
             mimetype="image/jpeg",
             headers={
                 **NO_CACHE,
+                "X-Camera": camera_id,
                 "X-Frame-Seq": str(frame.seq),
                 "X-Captured-At": f"{frame.captured_at:.6f}",
             },
@@ -77,6 +124,10 @@ def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
     def api_camera(camera_id: str) -> Response:
         return jsonify(camera_summary(feed_or_404(camera_id)))
 
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(
@@ -85,6 +136,8 @@ def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
                 "broker_connected": hub.connected.is_set(),
                 "reconnects": hub.reconnects,
                 "cameras": len(hub.feeds),
+                "viewers": sum(feed.viewers for feed in hub.feeds.values()),
+                "threads": threading.active_count(),
             }
         )
 
@@ -92,12 +145,10 @@ def create_app(config: Config, hub: FrameHub | None = None) -> Flask:
     def http_error(error: HTTPException) -> Any:
         if request.path.startswith("/api/"):
             return jsonify({"error": error.name, "detail": error.description}), error.code
-        return (
-            render_template(
-                "error.html", code=error.code, name=error.name, detail=error.description
-            ),
-            error.code,
+        page = render_template(
+            "error.html", code=error.code, name=error.name, detail=error.description
         )
+        return page, error.code
 
     return app
 
@@ -113,53 +164,6 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
         "jpeg_quality": camera.jpeg_quality,
         "detectors": [spec.name for spec in camera.detectors],
         "max_age_ms": camera.max_age_ms,
+        "ordered": camera.ordered,
     }
     return summary
-
-
-def mjpeg_stream(feed: CameraFeed, hub: FrameHub) -> Iterator[bytes]:
-    """Newest frame whenever the viewer is ready; a placeholder while there is none.
-
-    Each ``yield`` returns only once the server has taken the part, so a slow
-    viewer simply asks less often and skips to the newest frame: it never
-    receives a backlog.
-    """
-    max_age_s = feed.camera.max_age_ms / 1000
-    version = 0
-    last_seq, last_captured_at = -1, 0.0
-    last_placeholder = 0.0
-    with feed.condition:
-        feed.viewers += 1
-    try:
-        while not hub.stop.is_set():
-            frame = feed.wait_newer(version, timeout=PLACEHOLDER_INTERVAL_S / 2)
-            if frame is not None and time.time() - frame.captured_at <= max_age_s:
-                skipped = frame.version - version - 1 if version else 0
-                version = frame.version
-                last_seq, last_captured_at = frame.seq, frame.captured_at
-                yield frame.part
-                feed.note_written(frame, skipped)
-                continue
-            if frame is not None:
-                version = frame.version  # too old to show; wait for a newer one
-            state = feed.state()
-            now = time.monotonic()
-            if (
-                last_seq < 0 or state != "live"
-            ) and now - last_placeholder >= PLACEHOLDER_INTERVAL_S:
-                last_placeholder = now
-                shown_state = "waiting" if last_seq < 0 and state != "offline" else state
-                jpeg = placeholder_jpeg(
-                    feed.camera.title, shown_state, feed.camera.width, feed.camera.height
-                )
-                yield mjpeg_part(
-                    jpeg,
-                    {
-                        "X-Frame-Seq": str(last_seq),
-                        "X-Captured-At": f"{last_captured_at:.6f}",
-                        "X-Placeholder": shown_state,
-                    },
-                )
-    finally:
-        with feed.condition:
-            feed.viewers -= 1

@@ -1,15 +1,24 @@
-"""Serving the streamer with waitress, a production WSGI server.
+"""Serving the streamer with waitress, a production WSGI server, tuned for live video.
 
-Each MJPEG viewer holds one server thread for as long as it watches, so the
-thread pool is sized for viewers, not for short requests. The output buffer per
-connection is kept to a few frames: a slow viewer then blocks its own
-generator, which, when it resumes, sends the newest frame instead of the
-backlog a large buffer would hold.
+waitress's defaults suit short requests, not MJPEG: 4 threads (each watching
+viewer holds one for as long as it watches) and up to 16 MB buffered per
+connection (a slow viewer then receives frames minutes old). Here:
+
+- ``threads`` comes from ``[web] threads`` (default 128): that many viewers at
+  once, plus the page and API requests;
+- the output buffer per connection is cut to ``[web] send_buffer_kb`` (default
+  16 KiB), and so is the socket's kernel send buffer. A write to a viewer that
+  has not taken the previous frame then blocks that viewer's generator, and
+  when it resumes it sends the newest frame: a slow viewer skips frames and the
+  server holds about one frame for it, never a backlog. (On links with a large
+  bandwidth-delay product, raise it: a 16 KiB window carries ~160 KB/s at
+  100 ms round trip.)
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import waitress
@@ -17,29 +26,34 @@ import waitress
 from pipeline.config import Config
 from web.app import create_app
 from web.hub import FrameHub
+from web.metrics import StreamMetrics
 
 LOGGER = logging.getLogger(__name__)
 
-OUTPUT_BUFFER_BYTES = 256 * 1024
-
 
 def serve(config: Config, stop: threading.Event, bind: str | None = None) -> None:
-    hub = FrameHub(config)
+    metrics = StreamMetrics()
+    hub = FrameHub(config, observer=metrics)
     hub.start()
-    app = create_app(config, hub)
+    app = create_app(config, hub, metrics=metrics)
     host, port = (bind or config.web.bind).rsplit(":", 1)
+    buffer_bytes = config.web.send_buffer_kb * 1024
     server = waitress.create_server(
         app,
         host=host.strip("[]"),
         port=int(port),
         threads=config.web.threads,
-        connection_limit=max(100, config.web.threads * 2),
-        outbuf_high_watermark=OUTPUT_BUFFER_BYTES,
-        outbuf_overflow=OUTPUT_BUFFER_BYTES,
+        connection_limit=config.web.threads * 2,
+        outbuf_high_watermark=buffer_bytes,
         channel_timeout=30,
         ident="rabbitcam",
         clear_untrusted_proxy_headers=True,
     )
+    # Applied by waitress to every accepted connection (not a constructor option).
+    server.adj.socket_options = [
+        (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+        (socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_bytes),
+    ]
     thread = threading.Thread(target=server.run, name="stream:http", daemon=True)
     thread.start()
     LOGGER.info("stream: serving http://%s:%s/", host, port)

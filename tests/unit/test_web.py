@@ -10,25 +10,32 @@ import pytest
 from pipeline.messages import Result
 from tests.conftest import make_config
 from web import create_app
+from web.auth import Auth
 from web.hub import FrameHub
+from web.metrics import StreamMetrics
 
 
 @pytest.fixture
-def hub():
+def metrics():
+    return StreamMetrics()
+
+
+@pytest.fixture
+def hub(metrics):
     config = make_config(
         [
             {"id": "cam1", "source": "synthetic", "width": 160, "height": 120},
             {"id": "cam2", "source": "synthetic", "width": 160, "height": 120},
         ]
     )
-    hub = FrameHub(config)
+    hub = FrameHub(config, observer=metrics)
     yield hub
     hub.close()
 
 
 @pytest.fixture
-def client(hub):
-    return create_app(hub.config, hub).test_client()
+def client(hub, metrics):
+    return create_app(hub.config, hub, auth=Auth(), metrics=metrics).test_client()
 
 
 def result(seq: int, camera: str = "cam1", age_s: float = 0.01) -> Result:
@@ -149,9 +156,121 @@ def test_unknown_camera_in_api_is_json_404(client):
 def test_dashboard_lists_every_camera(client):
     page = client.get("/").get_data(as_text=True)
     assert 'data-camera="cam1"' in page and 'data-camera="cam2"' in page
-    assert "/video/cam1" in page
+    assert 'href="/camera/cam1"' in page and "mux.js" in page
 
 
 def test_healthz(client):
     body = client.get("/healthz").get_json()
     assert body["broker_connected"] is False and body["cameras"] == 2
+
+
+def test_mux_carries_every_camera_in_one_stream_each_part_named(hub, client):
+    response = client.get("/mux?cameras=cam1,cam2", buffered=False)
+    assert response.status_code == 200
+
+    def feed():
+        time.sleep(0.2)
+        for seq in range(1, 4):
+            hub.feed("cam1").offer(result(seq, "cam1"))
+            hub.feed("cam2").offer(result(100 + seq, "cam2"))
+            time.sleep(0.05)
+
+    threading.Thread(target=feed, daemon=True).start()
+    parts = read_parts(response, 8)
+    real = [(h["X-Camera"], int(h["X-Frame-Seq"])) for h, _ in parts if "X-Placeholder" not in h]
+    placeholders = {h["X-Camera"] for h, _ in parts if "X-Placeholder" in h}
+    assert placeholders == {"cam1", "cam2"}, "each camera starts with its placeholder"
+    for camera in ("cam1", "cam2"):
+        seqs = [seq for cam, seq in real if cam == camera]
+        assert seqs and seqs == sorted(seqs), (camera, real)
+
+
+def test_mux_rejects_unknown_cameras(client):
+    assert client.get("/mux?cameras=cam1,nope").status_code == 404
+
+
+def test_viewers_are_counted_while_they_watch(hub, client):
+    response = client.get("/video/cam1", buffered=False)
+    read_parts(response, 1)  # the placeholder; the generator is now running
+    assert hub.feed("cam1").viewers == 0  # read_parts closed the response
+    stream = client.get("/video/cam2", buffered=False)
+    next(iter(stream.response))
+    assert hub.feed("cam2").viewers == 1
+    stream.close()
+    assert hub.feed("cam2").viewers == 0
+
+
+def test_camera_page(hub, client):
+    hub.feed("cam1").offer(result(5))
+    page = client.get("/camera/cam1").get_data(as_text=True)
+    assert 'data-camera="cam1"' in page and "<canvas" in page and "camera.js" in page
+    assert client.get("/camera/nope").status_code == 404
+
+
+def test_api_has_a_latency_series_for_the_chart(hub, client):
+    feed = hub.feed("cam1")
+    feed.offer(result(1))
+    feed.note_written(feed.latest, 0)
+    camera = client.get("/api/cameras/cam1").get_json()
+    assert len(camera["latency_series_ms"]) == 60
+    assert camera["latency_series_ms"][-1] is not None
+
+
+def test_metrics_in_prometheus_format(hub, client):
+    feed = hub.feed("cam1")
+    frame = result(1)
+    frame.timings = {"queue_ms": 12.0, "detect.total_ms": 8.0, "detected_at": time.time() - 0.01}
+    feed.offer(frame)
+    feed.note_written(feed.latest, 0)
+    feed.offer(result(0))  # out of order: dropped
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'rabbitcam_frames_received_total{camera="cam1"} 2.0' in text
+    assert 'rabbitcam_frames_written_total{camera="cam1"} 1.0' in text
+    assert 'rabbitcam_frames_dropped_total{camera="cam1",reason="out_of_order"} 1.0' in text
+    for stage in ("capture_to_detector", "detector", "detector_to_streamer", "streamer_to_viewer"):
+        assert f'rabbitcam_stage_latency_seconds_count{{camera="cam1",stage="{stage}"}} 1.0' in text
+    assert 'rabbitcam_latency_seconds_count{camera="cam1"} 1.0' in text
+    assert 'rabbitcam_viewers{camera="cam2"} 0.0' in text
+    assert 'rabbitcam_camera_state{camera="cam1",state="live"} 1.0' in text
+    assert "rabbitcam_broker_reconnects_total 0.0" in text
+
+
+@pytest.fixture
+def guarded(hub, metrics):
+    auth = Auth(token="s3cret-token", user="viewer", password="pa55")
+    return create_app(hub.config, hub, auth=auth, metrics=metrics).test_client()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/api/cameras", "/video/cam1", "/mux", "/snapshot/cam1.jpg", "/metrics", "/camera/cam1"],
+)
+def test_auth_protects_every_route_but_healthz(guarded, path):
+    response = guarded.get(path)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert guarded.get("/healthz").status_code == 200
+
+
+def test_auth_accepts_bearer_basic_and_a_token_cookie(guarded):
+    import base64
+
+    assert (
+        guarded.get("/api/cameras", headers={"Authorization": "Bearer s3cret-token"}).status_code
+        == 200
+    )
+    assert guarded.get("/api/cameras", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    basic = base64.b64encode(b"viewer:pa55").decode()
+    assert (
+        guarded.get("/api/cameras", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    )
+    wrong = base64.b64encode(b"viewer:nope").decode()
+    assert (
+        guarded.get("/api/cameras", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    )
+    # A browser opens the page once with ?token=…: it gets a cookie and a clean URL.
+    visit = guarded.get("/?token=s3cret-token")
+    assert visit.status_code == 302 and visit.headers["Location"] == "/"
+    assert "HttpOnly" in visit.headers["Set-Cookie"]
+    assert guarded.get("/api/cameras").status_code == 200  # the cookie is sent from now on
+    assert guarded.get("/api/cameras/nope").status_code == 404

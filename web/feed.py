@@ -1,0 +1,209 @@
+"""One camera's feed in the streamer: the newest frame, its status and its figures.
+
+A feed keeps exactly one frame, the newest. Viewers wait on its condition and
+always get the newest frame when they are ready for one, so a slow viewer
+skips frames instead of falling behind. The MJPEG part (headers and JPEG) is
+built once per frame, not once per viewer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.config import CameraConfig
+from pipeline.messages import Result, Status
+from web.stats import LatencyWindow, RateMeter
+
+BOUNDARY = "frame"
+STATUS_FRESH_S = 3.0
+OFFLINE_AFTER_S = 10.0
+LAST_DETECTIONS = 20
+
+
+class FeedObserver(Protocol):
+    """Where a feed reports what happens to frames (the Prometheus metrics)."""
+
+    def received(self, camera: str, result: Result, received_at: float) -> None: ...
+
+    def written(self, camera: str, frame: ShownFrame, written_at: float) -> None: ...
+
+
+def mjpeg_part(jpeg: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"--{BOUNDARY}", "Content-Type: image/jpeg", f"Content-Length: {len(jpeg)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + jpeg + b"\r\n"
+
+
+@dataclass
+class ShownFrame:
+    """A frame accepted for showing, with its MJPEG part ready to write."""
+
+    version: int
+    seq: int
+    captured_at: float
+    received_at: float
+    jpeg: bytes
+    part: bytes
+    detections: list[dict[str, Any]]
+    timings: dict[str, float]
+    worker: str
+
+
+@dataclass
+class CameraFeed:
+    camera: CameraConfig
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    latest: ShownFrame | None = None
+    latest_at: float = 0.0  # monotonic time of the latest accepted frame
+    version: int = 0
+    status: Status | None = None
+    status_at: float = 0.0
+    dropped: Counter = field(default_factory=Counter)
+    received: int = 0
+    written: int = 0  # frames written to viewers, once per viewer
+    latency_received: LatencyWindow = field(default_factory=LatencyWindow)
+    latency_written: LatencyWindow = field(default_factory=LatencyWindow)
+    fps_in: RateMeter = field(default_factory=RateMeter)
+    fps_out: RateMeter = field(default_factory=RateMeter)
+    viewers: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=LAST_DETECTIONS))
+    created_at: float = field(default_factory=time.monotonic)
+    # Told about every change, for viewers that watch several feeds at once.
+    on_change: Callable[[], None] | None = None
+    observer: FeedObserver | None = None
+
+    def offer(self, result: Result, received_at: float | None = None) -> bool:
+        """Accept a result if it is newer than what is shown and still fresh."""
+        received_at = received_at if received_at is not None else time.time()
+        age_ms = (received_at - result.captured_at) * 1000
+        with self.condition:
+            self.received += 1
+            self.fps_in.tick()
+            latest = self.latest
+            if latest is not None and result.seq <= latest.seq:
+                # A slower detector worker finished an older frame after a newer one.
+                self.dropped["out_of_order"] += 1
+                return False
+            if age_ms > self.camera.max_age_ms:
+                self.dropped["stale"] += 1
+                return False
+            if latest is not None and result.seq > latest.seq + 1:
+                # Never reached us: dropped from a full queue, expired, or stale at a detector.
+                self.dropped["not_delivered"] += result.seq - latest.seq - 1
+            self.version += 1
+            part = mjpeg_part(
+                result.data,
+                {
+                    "X-Camera": result.camera,
+                    "X-Frame-Seq": str(result.seq),
+                    "X-Captured-At": f"{result.captured_at:.6f}",
+                },
+            )
+            self.latest = ShownFrame(
+                self.version,
+                result.seq,
+                result.captured_at,
+                received_at,
+                result.data,
+                part,
+                result.detections,
+                result.timings,
+                result.worker,
+            )
+            self.latest_at = time.monotonic()
+            if result.detections:
+                self.recent.append(
+                    {
+                        "seq": result.seq,
+                        "captured_at": result.captured_at,
+                        "detections": result.detections,
+                    }
+                )
+            self.latency_received.add(age_ms)
+            self.condition.notify_all()
+        if self.observer is not None:
+            self.observer.received(self.camera.id, result, received_at)
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def wait_newer(self, version: int, timeout: float) -> ShownFrame | None:
+        """The newest frame if it is newer than ``version``, waiting up to ``timeout``."""
+        with self.condition:
+            if self.version <= version:
+                self.condition.wait(timeout)
+            latest = self.latest
+            return latest if latest is not None and latest.version > version else None
+
+    def wake_all(self) -> None:
+        with self.condition:
+            self.condition.notify_all()
+
+    def note_written(self, frame: ShownFrame, skipped: int) -> None:
+        now = time.time()
+        self.written += 1
+        self.fps_out.tick()
+        self.latency_written.add((now - frame.captured_at) * 1000)
+        if skipped > 0:
+            with self.condition:
+                self.dropped["slow_viewer"] += skipped
+        if self.observer is not None:
+            self.observer.written(self.camera.id, frame, now)
+
+    def set_status(self, status: Status) -> None:
+        with self.condition:
+            self.status = status
+            self.status_at = time.monotonic()
+            self.condition.notify_all()
+        self._changed()
+
+    def state(self, now: float | None = None) -> str:
+        """``live``: fresh frames arrive; ``stale``: the camera is up but nothing
+        fresh reaches us (no detector?); ``offline``: the camera is down or silent."""
+        now = now if now is not None else time.monotonic()
+        status_fresh = self.status is not None and now - self.status_at < STATUS_FRESH_S
+        if status_fresh and self.status.state == "offline":
+            return "offline"
+        frame_age = now - self.latest_at if self.latest is not None else float("inf")
+        if frame_age < max(2.0, 3.0 / self.camera.fps):
+            return "live"
+        heard_nothing_yet = self.latest is None and self.status is None
+        if heard_nothing_yet and now - self.created_at < OFFLINE_AFTER_S:
+            return "stale"  # just started: give the camera time to show up
+        if status_fresh or frame_age < OFFLINE_AFTER_S:
+            return "stale"
+        return "offline"
+
+    def summary(self) -> dict[str, Any]:
+        now = time.monotonic()
+        latest = self.latest
+        status = self.status
+        return {
+            "id": self.camera.id,
+            "name": self.camera.title,
+            "status": self.state(now),
+            "reason": status.reason if status is not None else "",
+            "fps": self.fps_out.rate(now),
+            "fps_in": self.fps_in.rate(now),
+            "capture_fps": status.fps if status is not None else None,
+            "latency_ms": self.latency_written.percentiles(now),
+            "latency_received_ms": self.latency_received.percentiles(now),
+            "dropped": dict(self.dropped),
+            "received": self.received,
+            "viewers": self.viewers,
+            "last_seq": latest.seq if latest is not None else None,
+            "last_captured_at": latest.captured_at if latest is not None else None,
+            "last_timings": latest.timings if latest is not None else {},
+            "last_worker": latest.worker if latest is not None else None,
+            "last_detections": latest.detections if latest is not None else [],
+            "recent_detections": list(self.recent),
+            "latency_series_ms": self.latency_written.series(60, now),
+        }

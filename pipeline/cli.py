@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run every role for every camera")
     run.add_argument("config")
     run.add_argument("--bind", help="streamer HOST:PORT (overrides [web] bind)")
+    run.add_argument(
+        "--roles",
+        default="capture,detect,stream",
+        help="which roles this host runs (comma-separated; default: all three)",
+    )
 
     capture = commands.add_parser("capture", help="run one camera's capture worker")
     capture.add_argument("--camera", required=True, help="camera id")
@@ -117,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "run":
-        setup_logging("run", args.log_level)
-        from pipeline.supervisor import run_all
+        from pipeline.supervisor import ROLES, run_all
 
-        return run_all(config, stop_on_signals(), bind, args.log_level)
+        roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+        if not roles or set(roles) - set(ROLES):
+            print(f"rabbitcam: --roles takes some of {', '.join(ROLES)}", file=sys.stderr)
+            return EXIT_CONFIG
+        setup_logging("run", args.log_level)
+        return run_all(config, stop_on_signals(), bind, args.log_level, roles)
 
     raise AssertionError(f"unhandled command {args.command}")
 

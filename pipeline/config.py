@@ -87,7 +87,7 @@ class BrokerConfig:
 class WebConfig:
     bind: str = "127.0.0.1:8000"
     threads: int = 128  # each watching viewer holds one
-    send_buffer_kb: int = 16  # per viewer: about one frame, so slow viewers skip, not lag
+    send_buffer_kb: int = 8  # per viewer: about one frame, so slow viewers skip, not lag
 
     @property
     def host(self) -> str:

@@ -50,24 +50,32 @@ def _die_with_parent() -> None:
         pass  # not Linux: the supervisor's own shutdown still stops its children
 
 
-def child_specs(config: Config, bind: str | None, log_level: str) -> list[Child]:
+ROLES = ("capture", "detect", "stream")
+
+
+def child_specs(
+    config: Config, bind: str | None, log_level: str, roles: tuple[str, ...] = ROLES
+) -> list[Child]:
     base = [sys.executable, "-m", "pipeline", "--log-level", log_level]
     path = str(config.path)
-    children = [
-        Child(f"capture:{camera.id}", [*base, "capture", "--camera", camera.id, path])
-        for camera in config.cameras
-    ]
-    workers = config.detect.workers
+    children = []
+    if "capture" in roles:
+        children += [
+            Child(f"capture:{camera.id}", [*base, "capture", "--camera", camera.id, path])
+            for camera in config.cameras
+        ]
+    workers = config.detect.workers if "detect" in roles else 0
     for index in range(workers):
         # Deal the ordered cameras out round-robin, so that workers started
         # together each take their share instead of the first taking them all.
         preferred = ",".join(c.id for i, c in enumerate(config.cameras) if i % workers == index)
         argv = [*base, "detect", "--worker-id", f"w{index + 1}", "--prefer", preferred, path]
         children.append(Child(f"detect:{index + 1}", argv))
-    stream = [*base, "stream", path]
-    if bind:
-        stream += ["--bind", bind]
-    children.append(Child("stream", stream))
+    if "stream" in roles:
+        stream = [*base, "stream", path]
+        if bind:
+            stream += ["--bind", bind]
+        children.append(Child("stream", stream))
     return children
 
 
@@ -139,11 +147,18 @@ class Supervisor:
         LOGGER.info("all roles stopped")
 
 
-def run_all(config: Config, stop: threading.Event, bind: str | None, log_level: str) -> int:
+def run_all(
+    config: Config,
+    stop: threading.Event,
+    bind: str | None,
+    log_level: str,
+    roles: tuple[str, ...] = ROLES,
+) -> int:
     LOGGER.info(
-        "running %d camera(s), %d detector worker(s), streamer on http://%s/",
+        "running %s for %d camera(s) (%d detector worker(s)); streamer: %s",
+        ", ".join(roles),
         len(config.cameras),
-        config.detect.workers,
-        bind or config.web.bind,
+        config.detect.workers if "detect" in roles else 0,
+        f"http://{bind or config.web.bind}/" if "stream" in roles else "elsewhere",
     )
-    return Supervisor(child_specs(config, bind, log_level), stop).run()
+    return Supervisor(child_specs(config, bind, log_level, roles), stop).run()

@@ -65,20 +65,17 @@ def broker_url() -> str:
     return url
 
 
-@pytest.fixture
-def namespace(broker_url: str) -> Iterator[str]:
-    """A unique namespace per test; its exchanges and queues are deleted afterwards."""
+def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
+    """Remove every exchange and queue a test created under ``name``."""
     import pika
 
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    yield name
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-    channel = connection.channel()
     from pipeline.topology import Topology
 
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
     topology = Topology(name)
     queues = [topology.dead_queue]
-    for camera in ("cam1", "cam2", "cam3", "front-door", "backyard"):
+    for camera in cameras:
         queues += [topology.frame_queue(camera), topology.events_queue(camera)]
     for queue in queues:
         channel.queue_delete(queue)
@@ -91,3 +88,14 @@ def namespace(broker_url: str) -> Iterator[str]:
     ):
         channel.exchange_delete(exchange)
     connection.close()
+
+
+TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard"]
+
+
+@pytest.fixture
+def namespace(broker_url: str) -> Iterator[str]:
+    """A unique namespace per test; its exchanges and queues are deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    yield name
+    delete_namespace(broker_url, name, TEST_CAMERAS)

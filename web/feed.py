@@ -33,8 +33,17 @@ class FeedObserver(Protocol):
     def written(self, camera: str, frame: ShownFrame, written_at: float) -> None: ...
 
 
+BOUNDARY_LINE = f"--{BOUNDARY}\r\n".encode()
+
+
 def mjpeg_part(jpeg: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"--{BOUNDARY}", "Content-Type: image/jpeg", f"Content-Length: {len(jpeg)}"]
+    """A multipart part after its boundary line: headers, the JPEG, CRLF.
+
+    The boundary line is sent on its own, first, by the viewer's generator
+    (see ``web.viewer``), so that the frame is chosen only once the viewer is
+    ready for it.
+    """
+    lines = ["Content-Type: image/jpeg", f"Content-Length: {len(jpeg)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + jpeg + b"\r\n"
 

@@ -7,11 +7,11 @@ connection (a slow viewer then receives frames minutes old). Here:
 - ``threads`` comes from ``[web] threads`` (default 128): that many viewers at
   once, plus the page and API requests;
 - the output buffer per connection is cut to ``[web] send_buffer_kb`` (default
-  16 KiB), and so is the socket's kernel send buffer. A write to a viewer that
+  8 KiB), and so is the socket's kernel send buffer. A write to a viewer that
   has not taken the previous frame then blocks that viewer's generator, and
   when it resumes it sends the newest frame: a slow viewer skips frames and the
   server holds about one frame for it, never a backlog. (On links with a large
-  bandwidth-delay product, raise it: a 16 KiB window carries ~160 KB/s at
+  bandwidth-delay product, raise it: an 8 KiB buffer carries ~80 KB/s at
   100 ms round trip.)
 """
 

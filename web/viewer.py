@@ -1,9 +1,13 @@
 """What one viewer is sent: the newest frame whenever it is ready, placeholders meanwhile.
 
-A generator's ``yield`` returns only once the server has taken the part (the
-server's buffer per viewer is kept to about one frame), so a slow viewer
-simply asks less often and skips to the newest frame: it never receives a
-backlog. Two shapes share the same cursor logic:
+The server buffers about one frame per viewer, so a ``yield`` to a viewer that
+has not taken the previous frame blocks. Each part is therefore sent in two
+steps: first its boundary line, which is the same for every part and blocks
+while the viewer is behind; then, once that returns, the viewer is ready, and
+the *newest* frame is chosen and sent. A slow viewer skips frames; it never
+receives one that went stale while it waited.
+
+Two shapes share the same cursor logic:
 
 - ``camera_stream``: plain MJPEG of one camera (``/video/<camera>``), for any
   client, ``<img>`` tags included;
@@ -20,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from web.feed import CameraFeed, ShownFrame, mjpeg_part
+from web.feed import BOUNDARY_LINE, CameraFeed, ShownFrame, mjpeg_part
 from web.hub import FrameHub
 from web.placeholder import placeholder_jpeg
 
@@ -40,16 +44,34 @@ class ViewerCursor:
         self.last_placeholder = 0.0
         self.pending: tuple[ShownFrame, int] | None = None
 
-    def take(self) -> bytes | None:
-        """The next part to send now, or None when there is nothing new."""
+    def _fresh_frame(self) -> ShownFrame | None:
         frame = self.feed.latest
-        if frame is not None and frame.version > self.version:
+        if frame is None or frame.version <= self.version:
+            return None
+        if time.time() - frame.captured_at > self.max_age_s:
+            self.version = frame.version  # too old to show: wait for a newer one
+            return None
+        return frame
+
+    def _placeholder_due(self) -> bool:
+        if self.last_seq >= 0 and self.feed.state() == "live":
+            return False
+        return time.monotonic() - self.last_placeholder >= PLACEHOLDER_INTERVAL_S
+
+    def ready(self) -> bool:
+        """Is there something to send: a newer fresh frame, or a placeholder?"""
+        return self._fresh_frame() is not None or self._placeholder_due()
+
+    def take(self) -> bytes:
+        """The part (after its boundary line) to send now: the newest fresh
+        frame, else a placeholder saying why there is none."""
+        frame = self._fresh_frame()
+        if frame is not None:
             skipped = frame.version - self.version - 1 if self.version else 0
             self.version = frame.version
-            if time.time() - frame.captured_at <= self.max_age_s:
-                self.last_seq, self.last_captured_at = frame.seq, frame.captured_at
-                self.pending = (frame, skipped)
-                return frame.part
+            self.last_seq, self.last_captured_at = frame.seq, frame.captured_at
+            self.pending = (frame, skipped)
+            return frame.part
         return self._placeholder()
 
     def sent(self) -> None:
@@ -59,14 +81,9 @@ class ViewerCursor:
             self.pending = None
             self.feed.note_written(frame, skipped)
 
-    def _placeholder(self) -> bytes | None:
+    def _placeholder(self) -> bytes:
+        self.last_placeholder = time.monotonic()
         state = self.feed.state()
-        now = time.monotonic()
-        if self.last_seq >= 0 and state == "live":
-            return None
-        if now - self.last_placeholder < PLACEHOLDER_INTERVAL_S:
-            return None
-        self.last_placeholder = now
         shown = "waiting" if self.last_seq < 0 and state != "offline" else state
         camera = self.feed.camera
         jpeg = placeholder_jpeg(camera.title, shown, camera.width, camera.height)
@@ -95,16 +112,20 @@ def _watching(feeds: list[CameraFeed]) -> Iterator[None]:
                 feed.viewers -= 1
 
 
+def _send(cursor: ViewerCursor) -> Iterator[bytes]:
+    yield BOUNDARY_LINE  # returns once the viewer has room: only then choose the frame
+    yield cursor.take()
+    cursor.sent()
+
+
 def camera_stream(feed: CameraFeed, hub: FrameHub) -> Iterator[bytes]:
     cursor = ViewerCursor(feed)
     with _watching([feed]):
         while not hub.stop.is_set():
-            part = cursor.take()
-            if part is None:
+            if cursor.ready():
+                yield from _send(cursor)
+            else:
                 feed.wait_newer(cursor.version, timeout=WAKE_S)
-                continue
-            yield part
-            cursor.sent()
 
 
 def mosaic_stream(feeds: list[CameraFeed], hub: FrameHub) -> Iterator[bytes]:
@@ -114,10 +135,8 @@ def mosaic_stream(feeds: list[CameraFeed], hub: FrameHub) -> Iterator[bytes]:
             version = hub.version
             sent_any = False
             for cursor in cursors:
-                part = cursor.take()
-                if part is not None:
-                    yield part
-                    cursor.sent()
+                if cursor.ready():
+                    yield from _send(cursor)
                     sent_any = True
             if not sent_any:
                 hub.wait_change(version, timeout=WAKE_S)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,65 +13,20 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
+from tests.processes import (
+    ROOT,
+    alive,
+    children_of,
+    cmdline,
+    free_port,
+    rabbitcam_command,
+    read_parts,
+    real_frames,
+)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLES = 5  # 2 capture + 2 detector workers + 1 streamer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def rabbitcam_command() -> list[str]:
-    script = Path(sys.executable).parent / "rabbitcam"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline"]
-
-
-def read_mjpeg_parts(response: requests.Response, count: int):
-    """Yield (headers, jpeg, received_at) for ``count`` real frames (placeholders skipped)."""
-    raw = response.raw
-    taken = 0
-    while taken < count:
-        boundary = raw.readline()
-        if boundary in (b"\r\n", b""):
-            assert boundary, "stream ended"
-            continue
-        assert boundary.strip() == b"--frame", boundary
-        headers = {}
-        while (line := raw.readline().strip()) != b"":
-            name, value = line.decode().split(": ", 1)
-            headers[name] = value
-        jpeg = raw.read(int(headers["Content-Length"]))
-        received_at = time.time()
-        assert raw.read(2) == b"\r\n"
-        if "X-Placeholder" in headers:
-            continue
-        taken += 1
-        yield headers, jpeg, received_at
 
 
 def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):
@@ -106,7 +57,8 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
             assert response.status_code == 200
             assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace")
             seqs, latencies, decoded_codes = [], [], []
-            for index, (headers, jpeg, received_at) in enumerate(read_mjpeg_parts(response, 50)):
+            frames = real_frames(read_parts(response.raw))
+            for index, (headers, jpeg, received_at) in enumerate(itertools.islice(frames, 50)):
                 image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
                 assert image is not None and image.shape == (480, 640, 3)
                 seqs.append(int(headers["X-Frame-Seq"]))
@@ -133,13 +85,6 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
     assert process.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
     survivors = [pid for pid in children if alive(pid)]
     assert survivors == [], f"children left behind: {survivors}"
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def test_a_killed_role_is_restarted_and_the_picture_moves_on(namespace, tmp_path):

@@ -1,0 +1,163 @@
+"""Running rabbitcam as a user does (subprocesses) and reading its streams."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rabbitcam_command() -> list[str]:
+    script = Path(sys.executable).parent / "rabbitcam"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline"]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from the kernel's own accounting."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_count(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+class Rabbitcam:
+    """``rabbitcam ARGS`` in the background, in a namespace; SIGTERM on exit."""
+
+    def __init__(self, args: list[str], namespace: str, log: Path) -> None:
+        self.log_path = log
+        self.log = log.open("a")
+        self.process = subprocess.Popen(
+            [*rabbitcam_command(), *args],
+            cwd=ROOT,
+            env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.log.close()
+        return self.process.returncode
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text()[-chars:]
+
+    def __enter__(self) -> Rabbitcam:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def wait_for_http(base: str, timeout: float = 30.0) -> None:
+    def up() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(up, timeout=timeout, interval=0.2)
+
+
+def read_parts(stream, count: int | None = None) -> Iterator[tuple[dict[str, str], bytes, float]]:
+    """(headers, jpeg, received_at) per multipart part from a file-like byte stream."""
+    taken = 0
+    while count is None or taken < count:
+        boundary = stream.readline()
+        if boundary == b"":
+            return
+        if boundary == b"\r\n":
+            continue
+        assert boundary.strip() == b"--frame", boundary
+        headers = {}
+        while (line := stream.readline().strip()) != b"":
+            name, value = line.decode().split(": ", 1)
+            headers[name] = value
+        jpeg = stream.read(int(headers["Content-Length"]))
+        received_at = time.time()
+        assert stream.read(2) == b"\r\n"
+        taken += 1
+        yield headers, jpeg, received_at
+
+
+def real_frames(parts):
+    """Only camera frames, no placeholders."""
+    return ((h, j, t) for h, j, t in parts if "X-Placeholder" not in h)
+
+
+def open_stream(host: str, port: int, path: str, receive_buffer: int | None = None):
+    """A raw HTTP/1.0 GET on a socket (optionally with a small receive buffer).
+
+    HTTP/1.0, so that the body comes unchunked: the parts are read as sent.
+    """
+    sock = socket.socket()
+    if receive_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(10)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    stream = sock.makefile("rb")
+    status = stream.readline()
+    assert b" 200 " in status, status
+    while stream.readline().strip():
+        pass  # response headers
+    return sock, stream

@@ -68,7 +68,7 @@ def annotate(
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, line)
         _boxed_text(image, caption(detection), (x, y - 2), scale, colour)
     stamp = datetime.fromtimestamp(captured_at).strftime("%H:%M:%S.%f")[:-3]
-    banner = f"{camera}  #{seq}  captured {stamp}"
+    banner = f"{camera} #{seq} {stamp}"
     if detections:
         banner += f"  {len(detections)} found"
     _boxed_text(image, banner, (0, 0), scale, (255, 255, 255))

@@ -65,9 +65,10 @@ def check_every_viewer_keeps_up(port: int, streamer: Rabbitcam, ids: list[str], 
     arriving = arriving_fps(port)
     rates = [n / result.seconds for n in result.frames]
     shares = [rate / arriving[ids[i % len(ids)]] for i, rate in enumerate(rates)]
+    typical = statistics.median(arriving.values())
     print(
         f"\n{len(ids)} camera(s) x {per_camera} viewers: viewer fps min {min(rates):.1f}, "
-        f"median {statistics.median(rates):.1f}; arriving {statistics.median(arriving.values()):.1f}"
+        f"median {statistics.median(rates):.1f}; arriving {typical:.1f}"
         f" fps; lowest share {min(shares):.0%}; streamer CPU "
         f"{result.streamer_cpu_s / result.seconds:.0%} of a core"
     )

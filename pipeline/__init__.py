@@ -1,3 +1,10 @@
 """rabbitcam: a real-time camera frame pipeline over RabbitMQ."""
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# OpenCV and its FFmpeg backend print every failed open and read of a camera to
+# stderr; rabbitcam reports camera state itself, once, in its own log lines.
+_os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+_os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

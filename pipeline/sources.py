@@ -164,7 +164,8 @@ class VideoSource(Source):
         self.kind = camera.source.kind
         self.location = camera.source.location
         self.stall_timeout_s = stall_timeout_s or max(3.0, 5.0 / camera.fps)
-        self.backoff = Backoff(initial=0.5, maximum=10.0)
+        # Capped low: a camera that comes back should be on screen within seconds.
+        self.backoff = Backoff(initial=0.5, maximum=4.0)
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.latest: CapturedFrame | None = None

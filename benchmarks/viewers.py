@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from tests.processes import open_stream, read_parts, real_frames
+from benchmarks.processes import open_stream, read_parts, real_frames
 
 SMALL_RECEIVE_BUFFER = 8 * 1024
 
@@ -63,7 +63,7 @@ def fan_out(
     port: int, cameras: list[str], per_camera: int, seconds: float, pid: int | None = None
 ) -> FanOut:
     """``per_camera`` viewers of each camera, all reading as fast as they can."""
-    from tests.processes import cpu_seconds
+    from benchmarks.processes import cpu_seconds
 
     counts = [0] * (len(cameras) * per_camera)
     ready = threading.Barrier(len(counts) + 1)
@@ -112,8 +112,15 @@ def health(port: int) -> dict:
 
 
 def main() -> None:
-    from tests.conftest import amqp_url, delete_namespace, wait_for
-    from tests.processes import Rabbitcam, free_port, thread_count, wait_for_http
+    from benchmarks.processes import (
+        Rabbitcam,
+        amqp_url,
+        delete_namespace,
+        free_port,
+        thread_count,
+        wait_for,
+        wait_for_http,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slow-seconds", type=float, default=300)

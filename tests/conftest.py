@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.processes import amqp_url, delete_namespace
 from pipeline.config import Config, parse_config
-
-DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def make_config(
@@ -32,21 +30,6 @@ def make_config(
     return parse_config(raw, file or Path("test.toml").resolve())
 
 
-def amqp_url() -> str:
-    return os.environ.get("RABBITCAM_AMQP_URL", DEFAULT_URL).split(",")[0]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll until ``condition()`` is truthy; fail with a clear message on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s: {condition}")
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> str:
     """The real broker; integration tests skip (loudly) only when none is reachable
@@ -63,31 +46,6 @@ def broker_url() -> str:
         print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
         pytest.skip(message)
     return url
-
-
-def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
-    """Remove every exchange and queue a test created under ``name``."""
-    import pika
-
-    from pipeline.topology import Topology
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    topology = Topology(name)
-    queues = [topology.dead_queue]
-    for camera in cameras:
-        queues += [topology.frame_queue(camera), topology.events_queue(camera)]
-    for queue in queues:
-        channel.queue_delete(queue)
-    for exchange in (
-        topology.frames_exchange,
-        topology.results_exchange,
-        topology.events_exchange,
-        topology.status_exchange,
-        topology.dead_exchange,
-    ):
-        channel.exchange_delete(exchange)
-    connection.close()
 
 
 TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import delete_namespace, wait_for
-from tests.processes import ROOT, Rabbitcam, free_port, wait_for_http
+from benchmarks.processes import ROOT, Rabbitcam, free_port, wait_for, wait_for_http
+from tests.conftest import delete_namespace
 
 pytestmark = pytest.mark.e2e
 

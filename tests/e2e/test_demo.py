@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.conftest import wait_for
-from tests.processes import (
+from benchmarks.processes import (
     ROOT,
     alive,
     children_of,
@@ -22,6 +21,7 @@ from tests.processes import (
     rabbitcam_command,
     read_parts,
     real_frames,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e

@@ -85,6 +85,6 @@ def queue_counts(connection: pika.BlockingConnection, queue: str) -> tuple[int, 
 
 
 def wait_for_consumers(connection: pika.BlockingConnection, queue: str, count: int = 1) -> None:
-    from tests.conftest import wait_for
+    from benchmarks.processes import wait_for
 
     wait_for(lambda: (queue_counts(connection, queue) or (0, 0))[1] >= count, timeout=15)

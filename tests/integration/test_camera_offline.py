@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from benchmarks.processes import free_port, wait_for
 from pipeline.capture import CaptureWorker
 from pipeline.detect import DetectorWorker
-from tests.conftest import make_config, wait_for
+from tests.conftest import make_config
 from tests.mjpeg_server import MjpegCamera
-from tests.processes import free_port
 from web.hub import FrameHub
 from web.viewer import ViewerCursor
 

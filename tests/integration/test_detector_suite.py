@@ -14,11 +14,12 @@ import cv2
 import numpy as np
 import pika
 
+from benchmarks.processes import wait_for
 from pipeline.capture import CaptureWorker
 from pipeline.detect import DetectorWorker
 from pipeline.messages import Frame, pack_frame
 from pipeline.topology import Topology
-from tests.conftest import make_config, wait_for
+from tests.conftest import make_config
 from tests.integration.conftest import queue_counts, wait_for_consumers
 from tests.media import astronaut, media_file
 from tests.unit.test_detectors import close_eyes

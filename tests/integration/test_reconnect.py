@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
+from benchmarks.processes import wait_for
 from pipeline.capture import CaptureWorker
 from pipeline.detect import DetectorWorker
-from tests.conftest import make_config, wait_for
+from tests.conftest import make_config
 from web.hub import FrameHub
 
 

@@ -4,8 +4,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.processes import wait_for
 from pipeline.sources import SyntheticSource, VideoSource
-from tests.conftest import make_config, wait_for
+from tests.conftest import make_config
 
 
 def write_video(path: Path, frames: int = 12, fps: float = 30.0) -> Path:

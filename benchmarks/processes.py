@@ -1,4 +1,5 @@
-"""Running rabbitcam as a user does (subprocesses) and reading its streams."""
+"""Running rabbitcam as a user does (subprocesses), reading its streams, and
+the processes' own CPU accounting. Shared by the benchmarks and the tests."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from tests.conftest import wait_for
-
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until ``condition()`` is truthy; fail with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {condition}")
 
 
 def free_port() -> int:
@@ -161,3 +172,35 @@ def open_stream(host: str, port: int, path: str, receive_buffer: int | None = No
     while stream.readline().strip():
         pass  # response headers
     return sock, stream
+
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def amqp_url() -> str:
+    return os.environ.get("RABBITCAM_AMQP_URL", DEFAULT_URL).split(",")[0]
+
+
+def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
+    """Remove every exchange and queue a test created under ``name``."""
+    import pika
+
+    from pipeline.topology import Topology
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    topology = Topology(name)
+    queues = [topology.dead_queue]
+    for camera in cameras:
+        queues += [topology.frame_queue(camera), topology.events_queue(camera)]
+    for queue in queues:
+        channel.queue_delete(queue)
+    for exchange in (
+        topology.frames_exchange,
+        topology.results_exchange,
+        topology.events_exchange,
+        topology.status_exchange,
+        topology.dead_exchange,
+    ):
+        channel.exchange_delete(exchange)
+    connection.close()

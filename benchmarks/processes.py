@@ -84,6 +84,7 @@ class Rabbitcam:
     """``rabbitcam ARGS`` in the background, in a namespace; SIGTERM on exit."""
 
     def __init__(self, args: list[str], namespace: str, log: Path) -> None:
+        self.namespace = namespace
         self.log_path = log
         self.log = log.open("a")
         self.process = subprocess.Popen(

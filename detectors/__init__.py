@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from detectors import codes, eyes, faces, fall, markers, motion, people, smiles  # noqa: F401
+from detectors import codes, eyes, faces, fall, markers, motion, people, slow, smiles  # noqa: F401
 from detectors.base import (
     REGISTRY,
     Detection,

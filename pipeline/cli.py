@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from pipeline.config import ConfigError, load_config
@@ -55,12 +56,32 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("detectors", help="list the available detectors and their parameters")
 
+    bench = commands.add_parser(
+        "bench", help="benchmarks against the real broker (see: rabbitcam bench -h)", add_help=False
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+
     events = commands.add_parser("events", help="tail detection events as JSON lines")
     events.add_argument("config", nargs="?", help="config file (default: broker from environment)")
     events.add_argument("--camera", help="only this camera")
     events.add_argument("--label", help="only this label (motion, face, blink, fall, ...)")
     events.add_argument("--count", type=int, help="exit after this many events")
     return parser
+
+
+def _limit_opencv_threads() -> None:
+    """One OpenCV thread per worker process by default.
+
+    Several capture and detector processes share the machine's cores; letting
+    each one's OpenCV spawn a thread per core oversubscribes them, which costs
+    more in contention than it gains (measured: lower latency and CPU per frame
+    with one). ``RABBITCAM_OPENCV_THREADS`` overrides it (0: OpenCV's default).
+    """
+    import cv2
+
+    threads = int(os.environ.get("RABBITCAM_OPENCV_THREADS", "1"))
+    if threads > 0:
+        cv2.setNumThreads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "events":
         return _tail_events(args)
+
+    if args.command == "bench":
+        from benchmarks.bench import main as bench_main
+
+        return bench_main(args.bench_args)
 
     try:
         config = load_config(args.config)
@@ -93,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rabbitcam: {config.path}: no camera {args.camera!r}", file=sys.stderr)
             return EXIT_CONFIG
         setup_logging(f"capture:{args.camera}", args.log_level)
+        _limit_opencv_threads()
         from pipeline.capture import run_capture
 
         run_capture(config, args.camera, stop_on_signals())
@@ -107,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rabbitcam: {config.path}: no camera(s) {unknown}", file=sys.stderr)
                 return EXIT_CONFIG
         setup_logging(f"detect:{args.worker_id or 'worker'}", args.log_level)
+        _limit_opencv_threads()
         from pipeline.detect import DetectorWorker
 
         cameras = [c for c in config.cameras if camera_ids is None or c.id in camera_ids]

@@ -69,6 +69,15 @@ class CameraConfig:
     # One worker at a time sees every frame, in order (single active consumer).
     # Defaults to on when a detector keeps state across frames.
     ordered: bool = False
+    # False with no detectors: results carry the camera's JPEG untouched (no
+    # decode, no drawing, no re-encode), the cheapest path through a worker.
+    annotate: bool = True
+    # Synthetic sources only: draw the QR code of <camera>:<seq> (about 4 ms a frame).
+    qr: bool = True
+
+    @property
+    def passthrough(self) -> bool:
+        return not self.detectors and not self.annotate
 
     @property
     def title(self) -> str:
@@ -330,6 +339,8 @@ CAMERA_KEYS = {
     "queue_length",
     "queue_ttl_ms",
     "ordered",
+    "annotate",
+    "qr",
 }
 
 
@@ -424,6 +435,15 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
     elif not isinstance(ordered, bool):
         reader.problem(f"{path}.ordered", f"must be true or false, got {ordered!r}")
         ordered = False
+    flags = {}
+    for key in ("annotate", "qr"):
+        if key in data:
+            if isinstance(data[key], bool):
+                flags[key] = data[key]
+            else:
+                reader.problem(f"{path}.{key}", f"must be true or false, got {data[key]!r}")
+    if "qr" in data and source is not None and source.kind != "synthetic":
+        reader.problem(f"{path}.qr", "only applies to the synthetic source")
     camera = CameraConfig(
         id=camera_id,
         source=source or defaults.source,
@@ -440,6 +460,7 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
         ),
         detectors=detectors,
         ordered=ordered,
+        **flags,
         max_age_ms=reader.number(
             data, "max_age_ms", path, defaults.max_age_ms, integer=True, minimum=50, maximum=600_000
         ),

@@ -272,6 +272,9 @@ class DetectorWorker:
             self.counters.stale += 1
             return Outcome(delivery)
 
+        if camera.passthrough and frame.encoding == "jpeg":
+            return self._pass_through(delivery, frame, age_ms)
+
         started = time.perf_counter()
         try:
             image = decode_image(frame)
@@ -308,6 +311,26 @@ class DetectorWorker:
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
+
+    def _pass_through(self, delivery: Delivery, frame: Frame, age_ms: float) -> Outcome:
+        """The camera's own JPEG, untouched: nothing to detect, nothing to draw."""
+        timings = {f"capture.{k}": v for k, v in frame.timings.items()}
+        timings["queue_ms"] = round(age_ms, 3)
+        timings["detect.total_ms"] = 0.0
+        timings["detected_at"] = time.time()
+        result = Result(
+            camera=frame.camera,
+            seq=frame.seq,
+            captured_at=frame.captured_at,
+            width=frame.width,
+            height=frame.height,
+            data=frame.data,
+            detections=[],
+            timings=timings,
+            worker=self.worker_id,
+        )
+        self.counters.processed += 1
+        return Outcome(delivery, result=pack_result(result))
 
     def _run_detectors(
         self, camera: CameraConfig, frame: Frame, image: np.ndarray, timings: dict[str, float]

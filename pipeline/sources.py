@@ -102,11 +102,13 @@ class SyntheticSource(Source):
 
     def render(self, seq: int, now: float) -> np.ndarray:
         image = self.background.copy()
-        code = self.qr_image(f"{self.camera.id}:{seq}")
-        side = code.shape[0]
-        left = (self.width - side - 8) & ~1
-        top = ((self.height - side) // 2) & ~1
-        image[top : top + side, left : left + side] = code[..., None]
+        left = self.width
+        if self.camera.qr:
+            code = self.qr_image(f"{self.camera.id}:{seq}")
+            side = code.shape[0]
+            left = (self.width - side - 8) & ~1
+            top = ((self.height - side) // 2) & ~1
+            image[top : top + side, left : left + side] = code[..., None]
 
         # Shapes move in the area left of the code so they never hide it.
         span_x = max(1, left - 40)

@@ -31,11 +31,8 @@ from web.metrics import StreamMetrics
 LOGGER = logging.getLogger(__name__)
 
 
-def serve(config: Config, stop: threading.Event, bind: str | None = None) -> None:
-    metrics = StreamMetrics()
-    hub = FrameHub(config, observer=metrics)
-    hub.start()
-    app = create_app(config, hub, metrics=metrics)
+def create_server(app, config: Config, bind: str | None = None):
+    """A waitress server for ``app``, tuned for live video (see the module docstring)."""
     host, port = (bind or config.web.bind).rsplit(":", 1)
     buffer_bytes = config.web.send_buffer_kb * 1024
     server = waitress.create_server(
@@ -54,9 +51,18 @@ def serve(config: Config, stop: threading.Event, bind: str | None = None) -> Non
         (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
         (socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_bytes),
     ]
+    return server
+
+
+def serve(config: Config, stop: threading.Event, bind: str | None = None) -> None:
+    metrics = StreamMetrics()
+    hub = FrameHub(config, observer=metrics)
+    hub.start()
+    app = create_app(config, hub, metrics=metrics)
+    server = create_server(app, config, bind)
     thread = threading.Thread(target=server.run, name="stream:http", daemon=True)
     thread.start()
-    LOGGER.info("stream: serving http://%s:%s/", host, port)
+    LOGGER.info("stream: serving http://%s/", bind or config.web.bind)
     try:
         stop.wait()
     finally:

@@ -1,0 +1,456 @@
+"""``rabbitcam bench [scenario] [--quick]``: latency, throughput and overload, with the
+alternatives measured in the same run on the same machine.
+
+Every scenario starts what it needs against the real RabbitMQ, measures, and
+stops it. Latency is always capture time → the moment a client (this process,
+separate from the streamer) has read the whole MJPEG part, from
+``X-Captured-At``. CPU per frame per role comes from the processes' own
+accounting (/proc). Results go to a table, a JSON file and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.measure import (
+    StreamReader,
+    broker_pid,
+    cpu_by_role,
+    cpu_delta,
+    machine,
+    summary_ms,
+)
+from benchmarks.processes import (
+    ROOT,
+    Rabbitcam,
+    amqp_url,
+    delete_namespace,
+    free_port,
+    wait_for,
+    wait_for_http,
+)
+
+SCENARIOS = ("pipeline", "direct", "naive", "imagezmq", "capacity", "overload", "fanout")
+ROLES = ("capture", "detect", "stream", "broker")
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def camera_table(camera: dict[str, Any]) -> str:
+    lines = ["[[cameras]]"]
+    for key, value in camera.items():
+        lines.append(
+            f"{key} = {json.dumps(value) if not isinstance(value, list) else _toml_list(value)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _toml_list(values: list) -> str:
+    items = []
+    for value in values:
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
+            items.append("{ " + inner + " }")
+        else:
+            items.append(json.dumps(value))
+    return "[" + ", ".join(items) + "]"
+
+
+def cameras(count: int, fps: float, detector: str, **extra: Any) -> list[dict[str, Any]]:
+    detectors = {"motion": ["motion"], "none": []}.get(detector)
+    if detectors is None:
+        detectors = [{"name": "slow", "ms": 100}] if detector == "slow" else [detector]
+    return [
+        {
+            "id": f"c{index}",
+            "source": "synthetic",
+            "fps": fps,
+            "detectors": detectors,
+            "annotate": detector != "none",
+            **extra,
+        }
+        for index in range(1, count + 1)
+    ]
+
+
+class Bench:
+    def __init__(self, quick: bool, out: Path, seconds: float | None) -> None:
+        self.quick = quick
+        self.seconds = seconds or (5.0 if quick else 30.0)
+        self.out = out
+        self.work = out / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.results: dict[str, dict[str, Any]] = {}
+        self.broker = broker_pid()
+
+    # --- running things -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def site(
+        self, camera_list: list[dict[str, Any]], workers: int = 2
+    ) -> Iterator[tuple[int, Rabbitcam]]:
+        namespace = f"bench-{uuid.uuid4().hex[:8]}"
+        config = self.work / f"{namespace}.toml"
+        config.write_text(
+            f"[detect]\nworkers = {workers}\n" + "".join(map(camera_table, camera_list))
+        )
+        port = free_port()
+        run = Rabbitcam(
+            ["run", str(config), "--bind", f"127.0.0.1:{port}"],
+            namespace,
+            self.work / f"{namespace}.log",
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}", timeout=60)
+            ids = [camera["id"] for camera in camera_list]
+
+            def all_live() -> bool:
+                statuses = requests.get(f"http://127.0.0.1:{port}/api/cameras", timeout=5).json()
+                return all(c["status"] == "live" for c in statuses if c["id"] in ids)
+
+            wait_for(all_live, timeout=90, interval=0.5)
+            yield port, run
+        finally:
+            run.stop()
+            delete_namespace(amqp_url(), namespace, [camera["id"] for camera in camera_list])
+
+    def measure(
+        self, port: int, paths: list[str], roots: list[int], seconds: float | None = None
+    ) -> dict[str, Any]:
+        reader = StreamReader(port, paths).start()
+        try:
+            reader.first_frames()
+            time.sleep(1.0)  # settle after the first frames
+            before = cpu_by_role(roots, self.broker)
+            reader.recording.set()
+            started = time.monotonic()
+            time.sleep(seconds or self.seconds)
+            reader.recording.clear()
+            elapsed = time.monotonic() - started
+            used = cpu_delta(before, cpu_by_role(roots, self.broker))
+        finally:
+            reader.close()
+        ages = reader.all_ages()
+        frames = reader.frames()
+        per_frame = {
+            role: round(used.get(role, 0.0) / frames * 1000, 3) if frames else None
+            for role in ROLES
+        }
+        return {
+            **summary_ms(ages),
+            "max_ms": round(max(ages) * 1000, 2) if ages else None,
+            "frames": frames,
+            "fps": round(frames / elapsed, 1),
+            "seconds": round(elapsed, 1),
+            "cpu_ms_per_frame": per_frame,
+            "cpu_s": {role: round(v, 2) for role, v in used.items()},
+            "errors": reader.errors[:5],
+        }
+
+    def record(self, name: str, figures: dict[str, Any]) -> None:
+        self.results[name] = figures
+        log(
+            f"    {name}: p50 {figures.get('p50_ms')} ms, p99 {figures.get('p99_ms')} ms, "
+            f"{figures.get('fps')} fps"
+        )
+
+    # --- scenarios ---------------------------------------------------------------------
+
+    def pipeline(self) -> None:
+        for count in (1, 4, 8):
+            for detector in ("motion", "none"):
+                log(f"  pipeline: {count} camera(s) x 15 fps, detector {detector}, 2 workers")
+                with self.site(cameras(count, 15, detector)) as (port, run):
+                    paths = [f"/video/c{i}" for i in range(1, count + 1)]
+                    self.record(
+                        f"pipeline-{count}x15-{detector}", self.measure(port, paths, [run.pid])
+                    )
+
+    def direct(self) -> None:
+        for count in (1, 4):
+            log(f"  direct: {count} camera(s) x 15 fps, motion, one process, no broker")
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.direct", "--port", str(port),
+                 "--cameras", str(count)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                wait_for_http(f"http://127.0.0.1:{port}")
+                paths = [f"/video/c{i}" for i in range(1, count + 1)]
+                figures = self.measure(port, paths, [process.pid])
+                figures["cpu_ms_per_frame"] = {"direct": round(
+                    sum(figures["cpu_s"].values()) / max(1, figures["frames"]) * 1000, 3
+                )}  # fmt: skip
+                self.record(f"direct-{count}x15-motion", figures)
+            finally:
+                process.terminate()
+                process.wait(10)
+
+    def naive(self) -> None:
+        log("  naive: 1 camera, JSON pixel lists through RabbitMQ, basic_get polling")
+        queue = f"bench-naive-{uuid.uuid4().hex[:8]}"
+        port = free_port()
+        base = [sys.executable, "-m", "benchmarks.naive"]
+        processes = [
+            subprocess.Popen([*base, "web", "--queue", queue, "--port", str(port)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([*base, "producer", "--queue", queue], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        ]  # fmt: skip
+        try:
+            wait_for_http_path(port, "/video/c1", timeout=30)
+            seconds = min(self.seconds * 2, 30.0)  # it is slow: give it frames to count, capped
+            figures = self.measure(port, ["/video/c1"], [p.pid for p in processes], seconds)
+            self.record("naive-1x15", figures)
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+
+    def imagezmq(self) -> None:
+        for mode in ("zmq", "amqp"):
+            who = "imagezmq" if mode == "zmq" else "ours over RabbitMQ"
+            log(f"  one hop, {who}: 640x480 JPEG at 15 fps")
+            port, queue = free_port(), f"bench-hop-{uuid.uuid4().hex[:8]}"
+            out = self.work / f"hop-{mode}.json"
+            common = ["--mode", mode, "--port", str(port), "--queue", queue]
+            base = [sys.executable, "-m", "benchmarks.hop"]
+            receiver = subprocess.Popen(
+                [*base, "recv", *common, "--seconds", str(self.seconds + 4), "--out", str(out)],
+                cwd=ROOT,
+            )
+            time.sleep(2.0)  # the receiver binds / declares first
+            sender = subprocess.Popen(
+                [*base, "send", *common, "--seconds", str(self.seconds)], cwd=ROOT
+            )
+            sender.wait(self.seconds + 30)
+            receiver.wait(self.seconds + 30)
+            latencies = json.loads(out.read_text())[3:]  # the first frames meet cold caches
+            figures = {**summary_ms(latencies), "frames": len(latencies)}
+            self.record("hop-imagezmq" if mode == "zmq" else "hop-rabbitcam", figures)
+
+    def capacity(self) -> None:
+        steps = (4, 8) if self.quick else (4, 8, 12, 16, 20, 24)
+        best: dict[str, Any] | None = None
+        for count in steps:
+            log(f"  capacity: {count} pass-through camera(s) x 30 fps")
+            with self.site(cameras(count, 30, "none", qr=False), workers=2) as (port, run):
+                paths = [f"/video/c{i}" for i in range(1, count + 1)]
+                figures = self.measure(port, paths, [run.pid])
+            expected = count * 30 * figures["seconds"]
+            figures["cameras"] = count
+            figures["dropped_pct"] = round(max(0.0, 1 - figures["frames"] / expected) * 100, 2)
+            self.record(f"capacity-{count}x30", figures)
+            held = (
+                figures["p99_ms"] is not None
+                and figures["p99_ms"] <= 100
+                and figures["dropped_pct"] <= 1
+            )
+            if not held:
+                break
+            best = figures
+        self.results["capacity"] = {
+            "aggregate_fps": best["fps"] if best else 0.0,
+            "cameras": best["cameras"] if best else 0,
+        }
+        log(f"    capacity: {self.results['capacity']['aggregate_fps']} frames/s held")
+
+    def overload(self) -> None:
+        seconds = 10.0 if self.quick else 60.0
+        log(f"  overload: 1 camera x 30 fps into a 100 ms detector, 1 worker, {seconds:.0f}s")
+        camera = cameras(1, 30, "slow", max_age_ms=1000, queue_length=2)
+        depths: list[int] = []
+        with self.site(camera, workers=1) as (port, run):
+            stop = threading.Event()
+            sampler = threading.Thread(
+                target=sample_depth, args=(run.namespace, "c1", depths, stop)
+            )
+            sampler.start()
+            try:
+                figures = self.measure(port, ["/video/c1"], [run.pid], seconds)
+            finally:
+                stop.set()
+                sampler.join()
+        figures["queue_depth_max"] = max(depths) if depths else None
+        figures["queue_bound"] = 2
+        figures["max_age_ms_config"] = 1000
+        self.record("overload-1x30-slow100", figures)
+
+    def fanout(self) -> None:
+        log("  fan-out: 50 viewers of one 15 fps camera (motion)")
+        with self.site(cameras(1, 15, "motion")) as (port, run):
+            figures = self.measure(port, ["/video/c1"] * 50, [run.pid])
+        figures["viewers"] = 50
+        stream_cpu = figures["cpu_s"].get("stream", 0.0)
+        figures["streamer_cpu_pct"] = round(stream_cpu / figures["seconds"] * 100, 1)
+        self.record("fanout-50-viewers", figures)
+
+    # --- report ------------------------------------------------------------------------
+
+    def targets(self) -> list[dict[str, Any]]:
+        r = self.results
+
+        def get(name: str, key: str) -> float | None:
+            return r.get(name, {}).get(key)
+
+        checks = []
+
+        def check(label: str, value: float | None, limit: float, better: str) -> None:
+            ok = None if value is None else (value <= limit if better == "<=" else value >= limit)
+            checks.append({"target": label, "value": value, "limit": limit, "met": ok})
+
+        check("pipeline 4x15 motion p50 (ms)", get("pipeline-4x15-motion", "p50_ms"), 15, "<=")
+        check("pipeline 4x15 motion p99 (ms)", get("pipeline-4x15-motion", "p99_ms"), 50, "<=")
+        ratio = _ratio(get("pipeline-4x15-motion", "p50_ms"), get("direct-4x15-motion", "p50_ms"))
+        check("pipeline p50 / direct p50 (4x15 motion)", ratio, 2.5, "<=")
+        gap = _ratio(get("naive-1x15", "p50_ms"), get("pipeline-1x15-motion", "p50_ms"))
+        check("naive p50 / pipeline p50 (1 camera)", gap, 20, ">=")
+        hop = _ratio(get("hop-rabbitcam", "p50_ms"), get("hop-imagezmq", "p50_ms"))
+        check("our hop p50 / imagezmq hop p50", hop, 1.5, "<=")
+        check("capacity (frames/s)", r.get("capacity", {}).get("aggregate_fps"), 400, ">=")
+        check(
+            "overload: oldest frame shown (ms)", get("overload-1x30-slow100", "max_ms"), 1000, "<="
+        )
+        check(
+            "overload: deepest frame queue",
+            get("overload-1x30-slow100", "queue_depth_max"),
+            2,
+            "<=",
+        )
+        return checks
+
+    def report(self) -> Path:
+        rows = [(name, f) for name, f in self.results.items() if name != "capacity"]
+        header = f"{'scenario':<26}{'fps':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  cpu ms/frame"
+        log("\n" + header)
+        log("-" * len(header))
+        for name, f in rows:
+            cpu = f.get("cpu_ms_per_frame") or {}
+            cpu_text = " ".join(f"{k} {v}" for k, v in cpu.items() if v is not None)
+            log(
+                f"{name:<26}{_fmt(f.get('fps')):>7}{_fmt(f.get('p50_ms')):>9}"
+                f"{_fmt(f.get('p95_ms')):>9}{_fmt(f.get('p99_ms')):>9}  {cpu_text}"
+            )
+        checks = self.targets()
+        log("\ntargets:")
+        for c in checks:
+            state = {True: "met", False: "MISSED", None: "not measured"}[c["met"]]
+            log(f"  {c['target']:<42} {_fmt(c['value']):>9}  (limit {c['limit']})  {state}")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        document = {
+            "started": stamp,
+            "quick": self.quick,
+            "seconds_per_scenario": self.seconds,
+            "machine": machine(),
+            "scenarios": self.results,
+            "targets": checks,
+        }
+        json_path = self.out / f"bench-{stamp}.json"
+        json_path.write_text(json.dumps(document, indent=2))
+        chart = self.out / f"bench-{stamp}.png"
+        draw_chart(rows, chart)
+        (self.out / "latest.json").write_text(json.dumps(document, indent=2))
+        log(f"\nwrote {json_path} and {chart}")
+        return json_path
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def wait_for_http_path(port: int, path: str, timeout: float) -> None:
+    def up() -> bool:
+        try:
+            with requests.get(f"http://127.0.0.1:{port}{path}", stream=True, timeout=2) as r:
+                return r.status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=timeout, interval=0.3)
+
+
+def sample_depth(namespace: str, camera: str, depths: list[int], stop: threading.Event) -> None:
+    import pika
+
+    from pipeline.topology import Topology
+
+    queue = Topology(namespace).frame_queue(camera)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url()))
+    while not stop.is_set():
+        channel = connection.channel()
+        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
+            depths.append(channel.queue_declare(queue, passive=True).method.message_count)
+            channel.close()
+        connection.sleep(0.25)
+    connection.close()
+
+
+def draw_chart(rows: list[tuple[str, dict[str, Any]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, f in rows if f.get("p50_ms") is not None]
+    figures = dict(rows)
+    fig, axis = plt.subplots(figsize=(9, 0.45 * len(names) + 1.5))
+    height = 0.27
+    for offset, (key, colour) in enumerate(
+        (("p50_ms", "#4c9be8"), ("p95_ms", "#f0a430"), ("p99_ms", "#d9534f"))
+    ):
+        values = [figures[n].get(key) or 0 for n in names]
+        axis.barh([i + (offset - 1) * height for i in range(len(names))], values, height,
+                  label=key.removesuffix("_ms"), color=colour)  # fmt: skip
+    axis.set_yticks(range(len(names)), names)
+    axis.invert_yaxis()
+    axis.set_xscale("log")
+    axis.set_xlabel("capture → read by the client (ms, log scale)")
+    axis.legend(loc="lower right")
+    axis.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rabbitcam bench", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", default="all", choices=["all", *SCENARIOS])
+    parser.add_argument("--quick", action="store_true", help="about 5 s a scenario")
+    parser.add_argument("--seconds", type=float, help="measure each scenario this long")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    bench = Bench(args.quick, args.out, args.seconds)
+    chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    started = time.monotonic()
+    for index, name in enumerate(chosen, 1):
+        log(f"[{index}/{len(chosen)}] {name}")
+        getattr(bench, name)()
+    bench.report()
+    log(f"bench took {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""A testing aid: a detector that only takes time (overload benchmarks, fault tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.base import Detection, Detector, FrameContext, param, register
+
+
+@dataclass
+class SlowParams:
+    ms: int = param(100, "how long each frame takes", 0, 600_000)
+
+
+@register
+class SlowDetector(Detector):
+    name = "slow"
+    description = "testing aid: finds nothing and takes `ms` per frame"
+    Params = SlowParams
+
+    def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
+        time.sleep(self.params.ms / 1000)
+        return []

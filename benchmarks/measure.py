@@ -66,7 +66,7 @@ class StreamReader:
                     camera = headers.get("X-Camera", path)
                     self.ages[camera].append(received_at - float(headers["X-Captured-At"]))
                     self.seqs[camera].append(int(headers["X-Frame-Seq"]))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, AssertionError) as error:
             if not self.stop.is_set():
                 self.errors.append(f"{path}: {error}")
         finally:

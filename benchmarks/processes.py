@@ -156,10 +156,44 @@ def real_frames(parts):
     return ((h, j, t) for h, j, t in parts if "X-Placeholder" not in h)
 
 
-def open_stream(host: str, port: int, path: str, receive_buffer: int | None = None):
-    """A raw HTTP/1.0 GET on a socket (optionally with a small receive buffer).
+class Dechunked:
+    """A readable view of an HTTP chunked body (``readline`` and ``read``)."""
 
-    HTTP/1.0, so that the body comes unchunked: the parts are read as sent.
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.buffer = b""
+        self.done = False
+
+    def _fill(self) -> bool:
+        if self.done:
+            return False
+        size = int(self.raw.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            self.done = True
+            return False
+        self.buffer += self.raw.read(size)
+        self.raw.readline()  # the CRLF after the chunk
+        return True
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer and self._fill():
+            pass
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        line, self.buffer = self.buffer[:end], self.buffer[end:]
+        return line
+
+    def read(self, count: int) -> bytes:
+        while len(self.buffer) < count and self._fill():
+            pass
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+
+def open_stream(host: str, port: int, path: str, receive_buffer: int | None = None):
+    """A raw HTTP GET on a socket (optionally with a small receive buffer).
+
+    HTTP/1.0, so that servers that can send the body as is do; a chunked body
+    (some servers chunk anyway) is undone, so the parts read as sent.
     """
     sock = socket.socket()
     if receive_buffer:
@@ -170,9 +204,12 @@ def open_stream(host: str, port: int, path: str, receive_buffer: int | None = No
     stream = sock.makefile("rb")
     status = stream.readline()
     assert b" 200 " in status, status
-    while stream.readline().strip():
-        pass  # response headers
-    return sock, stream
+    chunked = False
+    while line := stream.readline().strip():
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    return sock, (Dechunked(stream) if chunked else stream)
 
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -85,7 +85,11 @@ def _limit_opencv_threads() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # `rabbitcam bench` hands its own options (--quick, …) to the benchmark harness.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 
     if args.command == "detectors":
         return _list_detectors()
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from benchmarks.bench import main as bench_main
 
-        return bench_main(args.bench_args)
+        return bench_main([*unknown, *args.bench_args])
 
     try:
         config = load_config(args.config)

@@ -167,3 +167,21 @@ def test_stale_frames_are_acked_and_counted_not_processed(broker_url, namespace,
         channel.queue_declare(topology.frame_queue("cam1"), passive=True).method.message_count == 0
     )
     connection.close()
+
+
+def test_passthrough_camera_forwards_the_jpeg_untouched(broker_url, namespace, roles, result_tap):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "annotate": False}], namespace=namespace
+    )
+    topology = Topology(namespace)
+    tap = result_tap("cam1")
+    roles.start(DetectorWorker(config, list(config.cameras), roles.stop, "w1").run, "detect")
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    wait_for_consumers(connection, topology.frame_queue("cam1"))
+    jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
+    frame = Frame("cam1", 7, time.time(), 640, 480, jpeg)
+    connection.channel().basic_publish(topology.frames_exchange, "cam1", pack_frame(frame))
+    result = wait_for(tap.take, timeout=10)
+    assert result.data == jpeg, "a pass-through result carries the camera's own bytes"
+    assert result.seq == 7 and result.detections == [] and result.worker == "w1"
+    connection.close()

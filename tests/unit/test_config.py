@@ -190,3 +190,15 @@ def test_ordered_cameras_get_a_single_active_consumer_queue(tmp_path: Path):
     assert Topology.frame_queue_arguments(ordered)["x-single-active-consumer"] is True
     plain = load_config(write(tmp_path, VALID)).cameras[0]
     assert "x-single-active-consumer" not in Topology.frame_queue_arguments(plain)
+
+
+def test_passthrough_and_qr_switches(tmp_path: Path):
+    camera = load_config(write(tmp_path, VALID + "annotate = false\nqr = false\n")).cameras[0]
+    assert camera.passthrough and not camera.qr
+    annotated = load_config(write(tmp_path, VALID + "detectors = ['codes']\nannotate = false\n"))
+    assert not annotated.cameras[0].passthrough, "detectors run: there is something to draw"
+    assert "cameras[0].annotate: must be true or false" in problems(
+        tmp_path, VALID + "annotate = 1\n"
+    )
+    report = problems(tmp_path, VALID.replace('"synthetic"', "0") + "qr = false\n")
+    assert "cameras[0].qr: only applies to the synthetic source" in report

@@ -1,0 +1,50 @@
+"""`rabbitcam bench --quick` runs every scenario and produces every figure.
+
+Targets are not asserted here (a shared CI box is too noisy for that); the
+figures of a full run live in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from benchmarks.bench import SCENARIOS
+from benchmarks.processes import ROOT, rabbitcam_command
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = [
+    "pipeline-1x15-motion", "pipeline-1x15-none", "pipeline-4x15-motion", "pipeline-4x15-none",
+    "pipeline-8x15-motion", "pipeline-8x15-none", "direct-1x15-motion", "direct-4x15-motion",
+    "naive-1x15", "hop-imagezmq", "hop-rabbitcam", "capacity-4x30", "overload-1x30-slow100",
+    "fanout-50-viewers",
+]  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+def test_quick_bench_produces_every_figure(broker_url, tmp_path):
+    run = subprocess.run(
+        [*rabbitcam_command(), "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=880,
+    )  # fmt: skip
+    print(run.stdout[-4000:])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "[1/7] pipeline" in run.stdout and f"[7/7] {SCENARIOS[-1]}" in run.stdout  # progress
+    document = json.loads((tmp_path / "latest.json").read_text())
+    scenarios = document["scenarios"]
+    for name in EXPECTED:
+        figures = scenarios[name]
+        assert figures["p50_ms"] is not None and figures["p99_ms"] is not None, name
+        assert figures["p50_ms"] <= figures["p99_ms"], name
+        if not name.startswith("hop-"):
+            assert figures["frames"] > 0 and figures["fps"] > 0, name
+            assert any(v for v in figures["cpu_ms_per_frame"].values()), name
+    assert scenarios["capacity"]["aggregate_fps"] > 0
+    assert scenarios["overload-1x30-slow100"]["queue_depth_max"] is not None
+    assert len(document["targets"]) == 8
+    assert all(target["value"] is not None for target in document["targets"])
+    assert list(tmp_path.glob("bench-*.png")), "no chart"
+    assert document["machine"]["cores"] >= 1

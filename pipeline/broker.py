@@ -33,6 +33,7 @@ HEALTHY_SESSION_S = 5.0
 TRANSIENT = 1
 PERSISTENT = 2
 PRECONDITION_FAILED = 406
+DEAD_LETTER_MAX_BYTES = 64 * 1024
 
 Connection = pika.BlockingConnection
 Channel = BlockingChannel
@@ -141,6 +142,10 @@ def dead_letter(
 ) -> None:
     """Keep a rejected message for inspection, with why and where it was rejected."""
     headers = dict(original.headers or {}) if original is not None else {}
+    if len(body) > DEAD_LETTER_MAX_BYTES:
+        # Keep the evidence, not the payload: a 4 GB attack must not fill the broker.
+        headers["x-rabbitcam-truncated-from"] = len(body)
+        body = body[:DEAD_LETTER_MAX_BYTES]
     headers.update(
         {
             "x-rabbitcam-reason": reason[:1000],

@@ -31,6 +31,7 @@ import detectors
 from pipeline import broker
 from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, Config
+from pipeline.logs import Throttled
 from pipeline.messages import Frame, MessageError, Result, pack_event, pack_result, unpack_frame
 from pipeline.topology import Topology
 
@@ -97,6 +98,7 @@ class DetectorWorker:
         self.role = f"detect:{self.worker_id}"
         self.topology = Topology(config.broker.namespace)
         self.counters = DetectCounters()
+        self.rejections = Throttled(LOGGER)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
         self.outbox: queue.Queue[Outcome] = queue.Queue()
         self.generation = 0
@@ -265,7 +267,7 @@ class DetectorWorker:
                 )
         except MessageError as error:
             self.counters.rejected += 1
-            LOGGER.warning("%s: rejected a message on %s: %s", self.role, camera.id, error)
+            self.rejections.warning("%s: rejected a message on %s: %s", self.role, camera.id, error)
             return Outcome(delivery, dead_reason=str(error))
         age_ms = (delivery.received_at - frame.captured_at) * 1000
         if age_ms > camera.max_age_ms:
@@ -280,7 +282,7 @@ class DetectorWorker:
             image = decode_image(frame)
         except MessageError as error:
             self.counters.rejected += 1
-            LOGGER.warning("%s: rejected a frame of %s: %s", self.role, camera.id, error)
+            self.rejections.warning("%s: rejected a frame of %s: %s", self.role, camera.id, error)
             return Outcome(delivery, dead_reason=str(error))
         timings = {f"capture.{k}": v for k, v in frame.timings.items()}
         timings["queue_ms"] = round(age_ms, 3)

@@ -28,3 +28,30 @@ def setup_logging(role: str, level: str = "INFO") -> None:
     # pika logs every connection failure at length; our reconnect loop says it once.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+class Throttled:
+    """Log a recurring warning at most once per ``interval_s``, with how many were held back.
+
+    A flood of bad messages must not become a flood of log lines (nor of memory
+    in whatever keeps them).
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self.last_at = float("-inf")
+        self.held_back = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last_at < self.interval_s:
+            self.held_back += 1
+            return
+        if self.held_back:
+            message += " (and %d more like it since the last report)"
+            args = (*args, self.held_back)
+        self.logger.warning(message, *args)
+        self.last_at, self.held_back = now, 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline import broker
 from pipeline.config import Config
+from pipeline.logs import Throttled
 from pipeline.messages import MessageError, unpack_result, unpack_status
 from pipeline.topology import Topology
 from web.feed import CameraFeed, FeedObserver
@@ -38,6 +39,7 @@ class FrameHub:
         self.connected = threading.Event()
         self.sessions = 0
         self.invalid = 0
+        self.rejections = Throttled(LOGGER)
         self.thread: threading.Thread | None = None
 
     @property
@@ -109,7 +111,9 @@ class FrameHub:
             except MessageError as error:
                 self.invalid += 1
                 feed.dropped["invalid"] += 1
-                LOGGER.warning("stream: rejected a result for %s: %s", feed.camera.id, error)
+                self.rejections.warning(
+                    "stream: rejected a result for %s: %s", feed.camera.id, error
+                )
                 broker.dead_letter(
                     channel, topology, body, str(error), f"results:{feed.camera.id}", properties
                 )

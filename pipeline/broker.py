@@ -66,6 +66,24 @@ def describe_urls(broker: BrokerConfig) -> str:
     return ", ".join(redact_url(url) for url in broker.urls)
 
 
+def watch_blocked(connection: Connection, role: str) -> threading.Event:
+    """An event set while the broker blocks this connection's publishers (resource alarm)."""
+    blocked = threading.Event()
+
+    def on_blocked(_connection: Any, method: Any) -> None:
+        reason = getattr(method.method, "reason", "")
+        LOGGER.warning("%s: broker blocked publishing (%s); dropping frames", role, reason)
+        blocked.set()
+
+    def on_unblocked(_connection: Any, _method: Any) -> None:
+        LOGGER.info("%s: broker unblocked publishing", role)
+        blocked.clear()
+
+    connection.add_on_connection_blocked_callback(on_blocked)
+    connection.add_on_connection_unblocked_callback(on_unblocked)
+    return blocked
+
+
 def declare_common(channel: Channel, topology: Topology) -> None:
     """Exchanges and the dead-letter queue that every role relies on."""
     channel.exchange_declare(topology.frames_exchange, "direct", durable=True)

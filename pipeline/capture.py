@@ -41,6 +41,7 @@ class CaptureCounters:
     no_new_frame: int = 0
     stale: int = 0
     encode_failed: int = 0
+    broker_blocked: int = 0  # ticks skipped while the broker refused publishers
 
 
 class CaptureWorker:
@@ -77,13 +78,19 @@ class CaptureWorker:
     def _session(self, connection: broker.Connection, source: Source) -> None:
         broker.declare_topology(connection, self.topology, [self.camera])
         channel = connection.channel()
+        # Under a resource alarm RabbitMQ stops reading from publishers; a publish
+        # would then block the loop. While blocked, frames are dropped and counted.
+        blocked = broker.watch_blocked(connection, self.role)
         period = 1.0 / self.camera.fps
         next_tick = time.monotonic()
         last_status = 0.0
         while not self.stop.is_set():
-            self._publish_newest(channel, source)
+            if blocked.is_set():
+                self.counters.broker_blocked += 1
+            else:
+                self._publish_newest(channel, source)
             now = time.monotonic()
-            if now - last_status >= STATUS_INTERVAL_S:
+            if now - last_status >= STATUS_INTERVAL_S and not blocked.is_set():
                 self._publish_status(channel, source)
                 last_status = now
             next_tick += period

@@ -1,0 +1,60 @@
+"""A TCP proxy for tests that can cut the network silently: it stops passing bytes
+without closing anything, as a dead switch or a pulled cable does."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+
+
+class SilentCutProxy:
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.passing = threading.Event()
+        self.passing.set()
+        self.stop = threading.Event()
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self.passing.clear()
+
+    def restore(self) -> None:
+        self.passing.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
+        pairs = {client: upstream, upstream: client}
+        try:
+            while not self.stop.is_set():
+                readable, _, _ = select.select(list(pairs), [], [], 0.2)
+                if not self.passing.is_set():
+                    continue  # bytes stay unread: a black hole, no FIN, no RST
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    pairs[source].sendall(data)
+        except OSError:
+            return
+        finally:
+            for sock in pairs:
+                with contextlib.suppress(OSError):
+                    sock.close()

@@ -17,10 +17,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
-# Reinstall only when the dependencies changed.
+# Reinstall only when the dependencies changed (or the environment is broken).
 stamp="$VENV/.installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
+   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline' 2>/dev/null; then
   echo "==> installing rabbitcam and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e '.[test,bench]'

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
@@ -185,6 +186,13 @@ def describe() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` resized by ``scale`` (area interpolation), or itself at 1.0."""
+    if scale == 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def param(default: Any, help: str, minimum: Any = None, maximum: Any = None) -> Any:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from detectors.base import Detection, Detector, FrameContext, param, register, scaled
 
 
 @dataclass
@@ -35,9 +35,7 @@ class CodesDetector(Detector):
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         scale = self.params.scale
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if scale != 1.0:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        gray = scaled(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), scale)
         found, texts, corners, _ = self.reader.detectAndDecodeMulti(gray)
         detections = []
         if found and corners is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Box, Detection, Detector, FrameContext, param, register
+from detectors.base import Box, Detection, Detector, FrameContext, param, register, scaled
 
 
 def load_cascade(file_name: str) -> cv2.CascadeClassifier:
@@ -23,10 +23,7 @@ def squash(weight: float) -> float:
 
 
 def scaled_gray(image: np.ndarray, scale: float) -> np.ndarray:
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if scale != 1.0:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return cv2.equalizeHist(gray)
+    return cv2.equalizeHist(scaled(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), scale))
 
 
 def unscale(box: np.ndarray | tuple, scale: float) -> Box:

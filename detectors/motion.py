@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from detectors.base import Detection, Detector, FrameContext, param, register, scaled
 
 
 @dataclass
@@ -37,11 +37,7 @@ class MotionDetector(Detector):
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         scale = self.params.scale
-        small = (
-            image
-            if scale == 1.0
-            else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
+        small = scaled(image, scale)
         gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         mask = self.subtractor.apply(gray)
         self.frames_seen += 1

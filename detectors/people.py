@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from detectors.base import Detection, Detector, FrameContext, param, register, scaled
 from detectors.faces import squash, unscale
 
 
@@ -32,11 +32,7 @@ class PeopleDetector(Detector):
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         scale = self.params.scale
-        small = (
-            image
-            if scale == 1.0
-            else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
+        small = scaled(image, scale)
         stride = (self.params.stride, self.params.stride)
         boxes, weights = self.hog.detectMultiScale(
             small, winStride=stride, padding=(8, 8), scale=self.params.pyramid

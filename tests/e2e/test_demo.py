@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
 
 import cv2
 import numpy as np
@@ -13,12 +12,11 @@ import pytest
 import requests
 
 from benchmarks.processes import (
-    ROOT,
+    Rabbitcam,
     alive,
     children_of,
     cmdline,
     free_port,
-    rabbitcam_command,
     read_parts,
     real_frames,
     wait_for,
@@ -31,18 +29,13 @@ ROLES = 5  # 2 capture + 2 detector workers + 1 streamer
 
 def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):
     port = free_port()
-    log = (tmp_path / "run.log").open("w")
-    process = subprocess.Popen(
-        [*rabbitcam_command(), "run", "configs/demo.toml", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    run = Rabbitcam(
+        ["run", "configs/demo.toml", "--bind", f"127.0.0.1:{port}"], namespace, tmp_path / "run.log"
     )
     base = f"http://127.0.0.1:{port}"
     try:
         children = wait_for(
-            lambda: len(children_of(process.pid)) == ROLES and children_of(process.pid), timeout=20
+            lambda: len(children_of(run.pid)) == ROLES and children_of(run.pid), timeout=20
         )
 
         def page_up():
@@ -76,13 +69,9 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
         assert front["latency_ms"]["p50"] is not None and front["latency_ms"]["p95"] < 1000
         print(f"\ndemo latency capture→viewer: {front['latency_ms']}")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        finally:
-            process.kill()
-            log.close()
-    assert process.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+        # SIGTERM; a run that needs more than 5 s is killed and fails the check below.
+        code = run.stop(timeout=5)
+    assert code == 0, run.tail()
     survivors = [pid for pid in children if alive(pid)]
     assert survivors == [], f"children left behind: {survivors}"
 
@@ -93,18 +82,14 @@ def test_a_killed_role_is_restarted_and_the_picture_moves_on(namespace, tmp_path
         '[detect]\nworkers = 1\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 15\n'
     )
     port = free_port()
-    log = (tmp_path / "run.log").open("w")
-    process = subprocess.Popen(
-        [*rabbitcam_command(), "run", str(config), "--bind", f"127.0.0.1:{port}"],
-        env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    run = Rabbitcam(
+        ["run", str(config), "--bind", f"127.0.0.1:{port}"], namespace, tmp_path / "run.log"
     )
     base = f"http://127.0.0.1:{port}"
     try:
 
         def capture_pid():
-            pids = [p for p in children_of(process.pid) if " capture " in cmdline(p)]
+            pids = [p for p in children_of(run.pid) if " capture " in cmdline(p)]
             return pids[0] if pids else None
 
         def last_seq():
@@ -122,11 +107,6 @@ def test_a_killed_role_is_restarted_and_the_picture_moves_on(namespace, tmp_path
         # the wall clock), so the viewer's never-go-back rule does not freeze it.
         wait_for(lambda: (seq := last_seq()) and seq > before + 30, timeout=15)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        finally:
-            process.kill()
-            log.close()
-    text = (tmp_path / "run.log").read_text()
+        run.stop()
+    text = run.tail(20_000)
     assert "capture:cam1 exited with -9; restarting" in text, text[-3000:]

@@ -55,6 +55,7 @@ class EventTail:
         )
         channel.basic_consume(queue, on_message_callback=self._on_event, auto_ack=True)
         self.subscribed.set()
+        LOGGER.info("events: listening for %s", self.pattern)
         while not self.stop.is_set():
             connection.process_data_events(time_limit=0.5)
 

@@ -63,20 +63,22 @@ detectors = ["faces", "eyes", "smiles"]
     config = load_config(config_file)
     camera = config.cameras[0]
     assert camera.ordered, "eyes keep state: the camera must be ordered"
+    tail_log = tmp_path / "tail.log"
     tail = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "events", str(config_file), "--camera", "cam1",
          "--label", "blink", "--count", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=tail_log.open("w"), text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.5)  # let the tail bind its queue before events flow
+        # Events flow only once the tail has bound its queue.
+        wait_for(lambda: "events: listening for" in tail_log.read_text(), timeout=30)
         roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
         roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
-        out, err = tail.communicate(timeout=40)
+        out, _ = tail.communicate(timeout=40)
     finally:
         tail.kill()
     events = [json.loads(line) for line in out.splitlines()]
-    assert len(events) == 2, err
+    assert len(events) == 2, tail_log.read_text()[-2000:]
     for event in events:
         assert event["camera"] == "cam1" and event["label"] == "blink" and event["event"] is True
         # 3 closed frames of a 15 fps file: about 200 ms, give or take a frame of pacing

@@ -123,7 +123,8 @@ def test_malformed_message_is_dead_lettered_and_worker_keeps_serving(
     ]
     for body, _reason in messages:
         channel.basic_publish(topology.frames_exchange, "cam1", body)
-        time.sleep(0.05)  # the queue holds 2: give the worker time to take each one
+        # The queue holds 2: wait until the worker has taken each one.
+        wait_for(lambda: queue_counts(connection, topology.frame_queue("cam1"))[0] == 0)
     good.captured_at = time.time()
     channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(good))
 

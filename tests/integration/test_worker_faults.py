@@ -16,7 +16,7 @@ import pika
 from benchmarks.processes import wait_for
 from pipeline.messages import Frame, pack_frame
 from pipeline.topology import Topology
-from tests.integration.conftest import wait_for_consumers
+from tests.integration.conftest import queue_counts, wait_for_consumers
 
 
 def worker(config: Path, worker_id: str, namespace: str, log: Path) -> subprocess.Popen:
@@ -56,7 +56,8 @@ def test_frame_held_by_a_killed_worker_goes_to_another(broker_url, namespace, re
     try:
         wait_for_consumers(connection, queue, 1)
         publish(connection, namespace, 1)
-        time.sleep(0.5)  # "first" now holds frame 1, unacked, mid-detection
+        # "first" has taken frame 1 and holds it, unacked, mid-detection (1.5 s).
+        wait_for(lambda: queue_counts(connection, queue)[0] == 0)
         second = worker(config, "second", namespace, tmp_path / "second.log")
         wait_for_consumers(connection, queue, 2)
         first.send_signal(signal.SIGKILL)

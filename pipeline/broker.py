@@ -38,6 +38,7 @@ DEAD_LETTER_MAX_BYTES = 64 * 1024
 Connection = pika.BlockingConnection
 Channel = BlockingChannel
 BrokerError = pika.exceptions.AMQPError
+ChannelClosedByBroker = pika.exceptions.ChannelClosedByBroker
 
 
 def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParameters]:

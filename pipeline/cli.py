@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import LOG_LEVELS, ConfigError, load_config
 from pipeline.logs import setup_logging
 from pipeline.signals import stop_on_signals
 
@@ -22,7 +23,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="rabbitcam", description="Real-time camera pipeline over RabbitMQ."
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        choices=LOG_LEVELS,
+        type=str.upper,
+        help="overrides [log] level of the config (default: INFO)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -55,6 +59,36 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config")
 
     commands.add_parser("detectors", help="list the available detectors and their parameters")
+
+    cameras = commands.add_parser("cameras", help="add, list or remove drop-in camera files")
+    cameras_do = cameras.add_subparsers(dest="action", required=True, metavar="ACTION")
+    config_help = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"
+    add = cameras_do.add_parser("add", help="write a validated drop-in file for a new camera")
+    add.add_argument("id", help="camera id: a-z, 0-9, '_' and '-'")
+    add.add_argument("source", help="synthetic, a device index or path, a video file, or a URL")
+    add.add_argument("--fps", type=float)
+    add.add_argument("--detectors", help="comma-separated detector names (see: detectors)")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--width", type=int)
+    add.add_argument("--height", type=int)
+    add.add_argument("--config", help=config_help)
+    listing = cameras_do.add_parser("list", help="every configured camera and its file")
+    listing.add_argument("--config", help=config_help)
+    listing.add_argument("--json", action="store_true")
+    remove = cameras_do.add_parser("remove", help="delete a camera's drop-in file")
+    remove.add_argument("id")
+    remove.add_argument("--config", help=config_help)
+
+    probe = commands.add_parser("probe", help="open a source, check frames arrive, save one")
+    probe.add_argument("source", help="synthetic, a device index or path, a video file, or a URL")
+    probe.add_argument("--seconds", type=float, default=3.0, help="how long to read (default 3)")
+    probe.add_argument("--save", default="probe.jpg", help="where to save a frame ('' : don't)")
+    probe.add_argument("--json", action="store_true")
+
+    status = commands.add_parser("status", help="a table of what every camera is doing")
+    status.add_argument("config", nargs="?", help=config_help)
+    status.add_argument("--watch", action="store_true", help="refresh in place every 2 s")
+    status.add_argument("--json", action="store_true", help="JSON (one document per refresh)")
 
     bench = commands.add_parser(
         "bench", help="benchmarks against the real broker (see: rabbitcam bench -h)", add_help=False
@@ -97,13 +131,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "events":
         return _tail_events(args)
 
+    if args.command == "cameras":
+        return _cameras(args)
+
+    if args.command == "probe":
+        return _probe(args)
+
+    if args.command == "status":
+        return _status(args)
+
     if args.command == "bench":
         from benchmarks.bench import main as bench_main
 
         return bench_main([*unknown, *args.bench_args])
 
+    # `run` and `check-config` refuse any broken file before anything starts. A
+    # single role (started by `run`, or by hand on another host) tolerates a
+    # broken drop-in camera file, as the running site does: it logs it and
+    # serves the other cameras.
+    strict = args.command in ("run", "check-config")
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, tolerant=not strict)
     except ConfigError as error:
         print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -112,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         cameras = ", ".join(config.camera_ids)
         print(f"{config.path}: OK ({len(config.cameras)} camera(s): {cameras})")
         return 0
+
+    def logging_for(role: str, camera: str = "-") -> None:
+        setup_logging(role, args.log_level or config.log.level, config.log.format, camera)
+        for problem in config.skipped:
+            LOGGER.error("camera file not applied: %s", problem)
 
     bind = getattr(args, "bind", None)
     if bind is not None and (":" not in bind or not bind.rsplit(":", 1)[1].isdigit()):
@@ -122,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.camera not in config.camera_ids:
             print(f"rabbitcam: {config.path}: no camera {args.camera!r}", file=sys.stderr)
             return EXIT_CONFIG
-        setup_logging(f"capture:{args.camera}", args.log_level)
+        logging_for("capture", args.camera)
         _limit_opencv_threads()
         from pipeline.capture import run_capture
 
@@ -137,17 +190,21 @@ def main(argv: list[str] | None = None) -> int:
             if unknown or not camera_ids:
                 print(f"rabbitcam: {config.path}: no camera(s) {unknown}", file=sys.stderr)
                 return EXIT_CONFIG
-        setup_logging(f"detect:{args.worker_id or 'worker'}", args.log_level)
+        logging_for(f"detect:{args.worker_id or 'worker'}")
         _limit_opencv_threads()
         from pipeline.detect import DetectorWorker
+        from pipeline.reload import ConfigWatcher
 
         cameras = [c for c in config.cameras if camera_ids is None or c.id in camera_ids]
         prefer = {c.strip() for c in args.prefer.split(",")} if args.prefer is not None else None
-        DetectorWorker(config, cameras, stop_on_signals(), args.worker_id, prefer).run()
+        # A worker told which cameras to serve keeps to them; one serving "all"
+        # follows the config as cameras come and go.
+        watcher = ConfigWatcher(config, "detect") if camera_ids is None else None
+        DetectorWorker(config, cameras, stop_on_signals(), args.worker_id, prefer, watcher).run()
         return 0
 
     if args.command == "stream":
-        setup_logging("stream", args.log_level)
+        logging_for("stream")
         from web.server import serve
 
         serve(config, stop_on_signals(), bind)
@@ -160,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if not roles or set(roles) - set(ROLES):
             print(f"rabbitcam: --roles takes some of {', '.join(ROLES)}", file=sys.stderr)
             return EXIT_CONFIG
-        setup_logging("run", args.log_level)
+        logging_for("run")
         return run_all(config, stop_on_signals(), bind, args.log_level, roles)
 
     raise AssertionError(f"unhandled command {args.command}")
@@ -182,7 +239,7 @@ def _tail_events(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
     else:
         broker_config = broker_from_environment()
-    setup_logging("events", args.log_level)
+    setup_logging("events", args.log_level or "INFO")
     EventTail(broker_config, stop_on_signals(), args.camera, args.label, count=args.count).run()
     return 0
 
@@ -201,4 +258,96 @@ def _list_detectors() -> int:
             print(f"    {param['name']} = {default}  [{param['type']}] {param['help']}")
     for name, error in FAILED_PLUGINS.items():
         print(f"{name}: plugin failed to load: {error}")
+    return 0
+
+
+def _cameras(args: argparse.Namespace) -> int:
+    from pipeline.onboard import (
+        NewCamera,
+        OnboardError,
+        add_camera,
+        camera_rows,
+        default_config_path,
+        remove_camera,
+    )
+    from pipeline.status import format_table
+
+    config_path = args.config or default_config_path()
+    try:
+        if args.action == "add":
+            detectors = tuple(d.strip() for d in (args.detectors or "").split(",") if d.strip())
+            camera = NewCamera(
+                args.id, args.source, args.fps, detectors, args.name, args.width, args.height
+            )
+            path = add_camera(config_path, camera)
+            print(f"added camera {args.id}: {path}")
+        elif args.action == "remove":
+            path = remove_camera(config_path, args.id)
+            print(f"removed camera {args.id}: deleted {path}")
+        else:
+            config = load_config(config_path, tolerant=True)
+            rows = camera_rows(config)
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for row in rows:
+                    row["detectors"] = ",".join(row["detectors"]) or "-"
+                columns = [(key.upper(), key) for key in rows[0]] if rows else [("ID", "id")]
+                print(format_table(rows, columns))
+            for problem in config.skipped:
+                print(f"not applied: {problem}", file=sys.stderr)
+    except (OnboardError, ConfigError) as error:
+        print(f"rabbitcam: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.config import parse_source
+    from pipeline.probe import probe
+
+    try:
+        spec = parse_source(args.source)
+    except ConfigError as error:
+        print(f"rabbitcam: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging("probe", args.log_level or "WARNING")
+    report = probe(spec, args.seconds, Path(args.save) if args.save else None)
+    print(json.dumps(report.as_dict()) if args.json else report.describe())
+    return 0 if report.ok else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.onboard import default_config_path
+    from pipeline.status import StatusProbe, render
+
+    try:
+        config = load_config(args.config or default_config_path(), tolerant=True)
+    except ConfigError as error:
+        print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging("status", args.log_level or "ERROR")
+    status = StatusProbe(config)
+    stop = stop_on_signals()
+    try:
+        while True:
+            snapshot = status.snapshot()
+            if args.json:
+                print(snapshot.to_json(), flush=True)
+            else:
+                clear = "\x1b[H\x1b[2J" if args.watch and sys.stdout.isatty() else ""
+                print(clear + render(snapshot), flush=True)
+            if not args.watch or stop.wait(max(0.0, 2.0 - (time.time() - snapshot.taken_at))):
+                break
+            if args.watch:
+                # Follow cameras added or removed while watching.
+                with contextlib.suppress(ConfigError):  # keep showing the last good one
+                    config = load_config(config.path, tolerant=True, previous=config)
+                status.config = config
+    finally:
+        status.close()
     return 0

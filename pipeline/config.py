@@ -113,6 +113,16 @@ class DetectConfig:
     event_interval_s: float = 1.0
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "text"  # "json": one JSON object per line, for log collectors
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -120,6 +130,13 @@ class Config:
     web: WebConfig
     detect: DetectConfig
     cameras: tuple[CameraConfig, ...]
+    log: LogConfig = LogConfig()
+    # Drop-in directory: one TOML file per camera, applied live by `rabbitcam run`.
+    cameras_dir: Path | None = None
+    # Which file each camera comes from (the config itself or a drop-in file).
+    camera_files: dict[str, Path] = field(default_factory=dict, compare=False)
+    # Problems of drop-in files that were skipped (tolerant loading only).
+    skipped: tuple[str, ...] = field(default=(), compare=False)
 
     def camera(self, camera_id: str) -> CameraConfig:
         for camera in self.cameras:
@@ -206,6 +223,11 @@ class _Reader:
             self.problem(where, message)
             return default
         return value
+
+
+def _key(path: str, key: str) -> str:
+    """``cameras[1].fps``; just ``fps`` at a drop-in file's top level."""
+    return f"{path}.{key}" if path else key
 
 
 def _type_name(value: object) -> str:
@@ -374,6 +396,20 @@ def _read_source(reader: _Reader, value: Any, path: str, base_dir: Path) -> Sour
     return SourceSpec("file", str(file))
 
 
+def parse_source(value: str | int, base_dir: Path | None = None) -> SourceSpec:
+    """A source given on a command line (``0``, ``/dev/video0``, a file, a URL,
+    ``synthetic``); ConfigError if it cannot be one."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    problems: list[str] = []
+    spec = _read_source(
+        _Reader(Path("(command line)"), problems), value, "source", base_dir or Path.cwd()
+    )
+    if spec is None:
+        raise ConfigError(problems)
+    return spec
+
+
 def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpec, ...]:
     from detectors import check_order, validate_spec  # they import OpenCV: load only when needed
 
@@ -409,31 +445,33 @@ def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpe
     return tuple(specs)
 
 
-def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> CameraConfig | None:
+def _read_camera(
+    reader: _Reader, data: Any, path: str, base_dir: Path, default_id: str | None = None
+) -> CameraConfig | None:
     if not isinstance(data, dict):
         reader.problem(path, f"must be a table, got {_type_name(data)}")
         return None
     reader.reject_unknown(data, CAMERA_KEYS, path)
-    if "id" not in data:
-        reader.problem(f"{path}.id", "is required")
+    if "id" not in data and default_id is None:
+        reader.problem(_key(path, "id"), "is required")
         return None
-    camera_id = data["id"]
-    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.fullmatch(camera_id):
-        reader.problem(f"{path}.id", f"must match [a-z0-9_-]{{1,64}}, got {camera_id!r}")
+    camera_id = data.get("id", default_id)
+    if message := check_camera_id(camera_id):
+        reader.problem(_key(path, "id"), message)
         return None
     if "source" not in data:
-        reader.problem(f"{path}.source", "is required")
+        reader.problem(_key(path, "source"), "is required")
         return None
-    source = _read_source(reader, data["source"], f"{path}.source", base_dir)
+    source = _read_source(reader, data["source"], _key(path, "source"), base_dir)
     defaults = CameraConfig(id=camera_id, source=SourceSpec("synthetic", ""))
-    detectors = _read_detectors(reader, data.get("detectors", []), f"{path}.detectors")
+    detectors = _read_detectors(reader, data.get("detectors", []), _key(path, "detectors"))
     ordered = data.get("ordered")
     if ordered is None:
         from detectors import is_stateful
 
         ordered = is_stateful([spec.name for spec in detectors])
     elif not isinstance(ordered, bool):
-        reader.problem(f"{path}.ordered", f"must be true or false, got {ordered!r}")
+        reader.problem(_key(path, "ordered"), f"must be true or false, got {ordered!r}")
         ordered = False
     flags = {}
     for key in ("annotate", "qr"):
@@ -441,9 +479,9 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
             if isinstance(data[key], bool):
                 flags[key] = data[key]
             else:
-                reader.problem(f"{path}.{key}", f"must be true or false, got {data[key]!r}")
+                reader.problem(_key(path, key), f"must be true or false, got {data[key]!r}")
     if "qr" in data and source is not None and source.kind != "synthetic":
-        reader.problem(f"{path}.qr", "only applies to the synthetic source")
+        reader.problem(_key(path, "qr"), "only applies to the synthetic source")
     camera = CameraConfig(
         id=camera_id,
         source=source or defaults.source,
@@ -480,16 +518,105 @@ def _read_camera(reader: _Reader, data: Any, path: str, base_dir: Path) -> Camer
     return camera if source is not None else None
 
 
-def parse_config(raw: dict[str, Any], file: Path) -> Config:
-    """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
+def check_camera_id(value: Any) -> str | None:
+    """Why ``value`` cannot be a camera id, or None. Ids name queues, routing keys,
+    URLs and files, so ``/``, ``.``, ``#``, ``*`` and capitals are out."""
+    if not isinstance(value, str) or not CAMERA_ID_PATTERN.fullmatch(value):
+        return f"must be 1 to 64 of a-z, 0-9, '_' and '-', got {value!r}"
+    return None
+
+
+def _read_log(reader: _Reader, raw: dict[str, Any]) -> LogConfig:
+    data = reader.table(raw, "log", "log")
+    reader.reject_unknown(data, {"level", "format"}, "log")
+    defaults = LogConfig()
+    level = reader.string(
+        data,
+        "level",
+        "log",
+        defaults.level,
+        lambda v: None if v.upper() in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}",
+    )
+    log_format = reader.string(
+        data,
+        "format",
+        "log",
+        defaults.format,
+        lambda v: None if v in LOG_FORMATS else f"must be one of {', '.join(LOG_FORMATS)}",
+    )
+    return LogConfig(level=level.upper(), format=log_format)
+
+
+def _read_cameras_dir(reader: _Reader, raw: dict[str, Any], file: Path) -> Path | None:
+    if "cameras_dir" not in raw:
+        return None
+    value = raw["cameras_dir"]
+    if not isinstance(value, str) or not value.strip():
+        reader.problem("cameras_dir", f"must be a directory path, got {value!r}")
+        return None
+    directory = (file.parent / value).resolve()
+    if not directory.is_dir():
+        reader.problem("cameras_dir", f"directory not found: {directory}")
+        return None
+    return directory
+
+
+def camera_files_in(directory: Path) -> list[Path]:
+    """The drop-in camera files of a directory: ``*.toml``, not hidden, sorted."""
+    return sorted(
+        path
+        for path in directory.glob("*.toml")
+        if not path.name.startswith(".") and path.is_file()
+    )
+
+
+def read_camera_file(file: Path) -> CameraConfig:
+    """One drop-in camera file (a ``[[cameras]]`` table's keys at the top level).
+
+    The camera id defaults to the file's name without ``.toml``.
+    """
     problems: list[str] = []
     reader = _Reader(file, problems)
-    reader.reject_unknown(raw, {"broker", "web", "detect", "cameras"}, "")
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{file}: invalid TOML: {error}"]) from None
+    except OSError as error:
+        raise ConfigError([f"{file}: cannot read: {error.strerror}"]) from None
+    camera = _read_camera(reader, data, "", file.parent, default_id=file.stem)
+    if problems or camera is None:
+        raise ConfigError(problems or [f"{file}: not a camera"])
+    return camera
+
+
+TOP_LEVEL_KEYS = {"broker", "web", "detect", "log", "cameras", "cameras_dir"}
+
+
+def parse_config(
+    raw: dict[str, Any],
+    file: Path,
+    *,
+    tolerant: bool = False,
+    previous: Config | None = None,
+) -> Config:
+    """Validate an already-parsed TOML document; raise ConfigError listing every problem.
+
+    With ``tolerant``, a broken drop-in camera file does not fail the whole
+    config: its camera stays as it was in ``previous`` (or is left out), and
+    the problems are kept in ``Config.skipped``. The main file must always be valid.
+    """
+    problems: list[str] = []
+    reader = _Reader(file, problems)
+    reader.reject_unknown(raw, TOP_LEVEL_KEYS, "")
     broker = _read_broker(reader, raw)
     web = _read_web(reader, raw)
     detect = _read_detect(reader, raw)
+    log = _read_log(reader, raw)
+    cameras_dir = _read_cameras_dir(reader, raw, file)
 
     cameras: list[CameraConfig] = []
+    camera_files: dict[str, Path] = {}
     raw_cameras = raw.get("cameras", [])
     if not isinstance(raw_cameras, list):
         reader.problem("cameras", "must be an array of tables ([[cameras]])")
@@ -507,15 +634,68 @@ def parse_config(raw: dict[str, Any], file: Path) -> Config:
             continue
         seen[camera.id] = index
         cameras.append(camera)
-    if not raw_cameras:
-        reader.problem("cameras", "no cameras configured (add a [[cameras]] table)")
+        camera_files[camera.id] = file
+    if not raw_cameras and cameras_dir is None:
+        reader.problem(
+            "cameras", "no cameras configured (add a [[cameras]] table or a cameras_dir)"
+        )
     if problems:
         raise ConfigError(problems)
-    return Config(path=file, broker=broker, web=web, detect=detect, cameras=tuple(cameras))
+
+    skipped: list[str] = []
+    if cameras_dir is not None:
+        for dropin in camera_files_in(cameras_dir):
+            try:
+                camera = read_camera_file(dropin)
+                if camera.id in camera_files:
+                    raise ConfigError(
+                        [
+                            f"{dropin}: id: duplicate camera id {camera.id!r} "
+                            f"(also in {camera_files[camera.id]})"
+                        ]
+                    )
+            except ConfigError as error:
+                if not tolerant:
+                    problems.extend(error.problems)
+                    continue
+                skipped.extend(error.problems)
+                camera = _camera_from(previous, dropin, taken=camera_files)
+                if camera is None:
+                    continue
+            cameras.append(camera)
+            camera_files[camera.id] = dropin
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        path=file,
+        broker=broker,
+        web=web,
+        detect=detect,
+        cameras=tuple(cameras),
+        log=log,
+        cameras_dir=cameras_dir,
+        camera_files=camera_files,
+        skipped=tuple(skipped),
+    )
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a config file; raise ConfigError naming the file and key."""
+def _camera_from(
+    previous: Config | None, file: Path, taken: dict[str, Path]
+) -> CameraConfig | None:
+    """The camera that ``file`` held in the previous config, if it is still free to use."""
+    if previous is None:
+        return None
+    for camera in previous.cameras:
+        if previous.camera_files.get(camera.id) == file and camera.id not in taken:
+            return camera
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str], *, tolerant: bool = False, previous: Config | None = None
+) -> Config:
+    """Read and validate a config file and its drop-in camera files; raise
+    ConfigError naming the file and key. See ``parse_config`` for ``tolerant``."""
     file = Path(path).resolve()
     try:
         with file.open("rb") as handle:
@@ -526,4 +706,4 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError([f"{file}: invalid TOML: {error}"]) from None
     except OSError as error:
         raise ConfigError([f"{file}: cannot read: {error.strerror}"]) from None
-    return parse_config(raw, file)
+    return parse_config(raw, file, tolerant=tolerant, previous=previous)

@@ -8,6 +8,11 @@ thread decodes, runs the camera's detectors, annotates and encodes, so that a
 slow detection never starves the heartbeats; it hands its outcome back through
 a queue and wakes the I/O thread with ``add_callback_threadsafe``, the one
 thread-safe call of a BlockingConnection.
+
+A worker that serves every camera of its config follows the config live: a
+camera added to it (a drop-in file) is subscribed within a second or two, a
+removed one is let go, and a changed one is subscribed afresh with its new
+detectors.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import logging
 import os
 import queue
+import random
 import re
 import socket
 import threading
@@ -31,8 +37,9 @@ import detectors
 from pipeline import broker
 from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, Config
-from pipeline.logs import Throttled
+from pipeline.logs import Throttled, about
 from pipeline.messages import Frame, MessageError, Result, pack_event, pack_result, unpack_frame
+from pipeline.reload import CameraChanges, ConfigWatcher
 from pipeline.topology import Topology
 
 LOGGER = logging.getLogger(__name__)
@@ -84,11 +91,14 @@ class DetectorWorker:
         stop: threading.Event,
         worker_id: str | None = None,
         prefer: set[str] | None = None,
+        watcher: ConfigWatcher | None = None,
     ) -> None:
-        if not cameras:
+        if not cameras and watcher is None:
             raise ValueError("a detector worker needs at least one camera")
         self.config = config
-        self.cameras = cameras
+        self.cameras = list(cameras)
+        # Set when the worker serves every camera of the config: it follows changes.
+        self.watcher = watcher
         # Ordered cameras go to whichever worker subscribes first; a worker waits a
         # moment before subscribing to the ordered cameras it does not prefer, so
         # that several workers started together share them out.
@@ -104,8 +114,10 @@ class DetectorWorker:
         self.generation = 0
         self.busy = threading.Event()
         # One detector instance per camera and name: stateful detectors (a
-        # background model) must never mix two cameras' pictures.
-        self.pipelines: dict[str, list[detectors.Detector]] = {}
+        # background model) must never mix two cameras' pictures. Kept with the
+        # camera config it was made for, so that a changed camera gets new ones.
+        self.pipelines: dict[str, tuple[CameraConfig, list[detectors.Detector]]] = {}
+        self.consumers: dict[str, str] = {}  # camera id -> consumer tag, this session
         self.last_event_at: dict[tuple[str, str], float] = {}
 
     # --- lifecycle ------------------------------------------------------------------
@@ -113,7 +125,12 @@ class DetectorWorker:
     def run(self) -> None:
         processor = threading.Thread(target=self._process_loop, name=f"{self.role}:work")
         processor.start()
-        LOGGER.info("%s: serving cameras %s", self.role, ", ".join(c.id for c in self.cameras))
+        LOGGER.info(
+            "%s: serving cameras %s%s",
+            self.role,
+            ", ".join(c.id for c in self.cameras) or "(none yet)",
+            " and following the config" if self.watcher else "",
+        )
         try:
             broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
         finally:
@@ -138,9 +155,14 @@ class DetectorWorker:
             with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
                 connection.add_callback_threadsafe(lambda: None)
 
+        self.consumers = {}
+
         def subscribe(camera: CameraConfig) -> None:
+            current = next((c for c in self.cameras if c.id == camera.id), None)
+            if current is not camera or camera.id in self.consumers:
+                return  # removed or changed meanwhile, or already subscribed
             if channel.is_open and not self.stop.is_set():
-                channel.basic_consume(
+                self.consumers[camera.id] = channel.basic_consume(
                     self.topology.frame_queue(camera.id),
                     on_message_callback=self._on_message_factory(generation, camera, wake),
                 )
@@ -154,10 +176,41 @@ class DetectorWorker:
         while not self.stop.is_set():
             connection.process_data_events(time_limit=0.5)
             self._drain(generation, channel, events_channel)
+            if self.watcher is not None and (changes := self.watcher.poll()):
+                self._follow(changes, connection, channel, subscribe)
             if time.monotonic() - last_stats > STATS_INTERVAL_S:
                 LOGGER.info("%s: %s", self.role, self.counters)
                 last_stats = time.monotonic()
         self._finish(connection, generation, channel, events_channel)
+
+    def _follow(
+        self,
+        changes: CameraChanges,
+        connection: broker.Connection,
+        channel: broker.Channel,
+        subscribe: Callable[[CameraConfig], None],
+    ) -> None:
+        """Apply camera changes: let go of removed and changed cameras, take on new ones."""
+        for camera in (*changes.removed, *changes.changed):
+            tag = self.consumers.pop(camera.id, None)
+            if tag is not None:
+                channel.basic_cancel(tag)
+            self.pipelines.pop(camera.id, None)
+        gone = {camera.id for camera in (*changes.removed, *changes.changed)}
+        self.cameras = [c for c in self.cameras if c.id not in gone]
+        fresh = [*changes.changed, *changes.added]
+        self.cameras += fresh
+        if not fresh:
+            return
+        broker.declare_topology(connection, self.topology, fresh)
+        for camera in fresh:
+            LOGGER.info("%s: now serving %s", self.role, camera.id, **about(camera.id))
+            if camera.ordered:
+                # Every worker sees the new camera at about the same moment; a
+                # random pause shares ordered cameras out among them.
+                connection.call_later(random.uniform(0.0, 1.0), lambda c=camera: subscribe(c))
+            else:
+                subscribe(camera)
 
     def _finish(
         self,
@@ -248,7 +301,12 @@ class DetectorWorker:
             try:
                 outcome = self.process(delivery)
             except Exception as error:  # a bug must not take the worker down with it
-                LOGGER.exception("%s: failed on a %s frame", self.role, delivery.camera.id)
+                LOGGER.exception(
+                    "%s: failed on a %s frame",
+                    self.role,
+                    delivery.camera.id,
+                    **about(delivery.camera.id),
+                )
                 outcome = Outcome(
                     delivery, dead_reason=f"worker error: {type(error).__name__}: {error}"
                 )
@@ -267,7 +325,9 @@ class DetectorWorker:
                 )
         except MessageError as error:
             self.counters.rejected += 1
-            self.rejections.warning("%s: rejected a message on %s: %s", self.role, camera.id, error)
+            self.rejections.warning(
+                "%s: rejected a message on %s: %s", self.role, camera.id, error, camera=camera.id
+            )
             return Outcome(delivery, dead_reason=str(error))
         age_ms = (delivery.received_at - frame.captured_at) * 1000
         if age_ms > camera.max_age_ms:
@@ -282,7 +342,9 @@ class DetectorWorker:
             image = decode_image(frame)
         except MessageError as error:
             self.counters.rejected += 1
-            self.rejections.warning("%s: rejected a frame of %s: %s", self.role, camera.id, error)
+            self.rejections.warning(
+                "%s: rejected a frame of %s: %s", self.role, camera.id, error, camera=camera.id
+            )
             return Outcome(delivery, dead_reason=str(error))
         timings = {f"capture.{k}": v for k, v in frame.timings.items()}
         timings["queue_ms"] = round(age_ms, 3)
@@ -337,10 +399,10 @@ class DetectorWorker:
     def _run_detectors(
         self, camera: CameraConfig, frame: Frame, image: np.ndarray, timings: dict[str, float]
     ) -> list[detectors.Detection]:
-        pipeline = self.pipelines.get(camera.id)
-        if pipeline is None:
+        made_for, pipeline = self.pipelines.get(camera.id, (None, []))
+        if made_for is not camera:
             pipeline = [detectors.create(spec.name, spec.params) for spec in camera.detectors]
-            self.pipelines[camera.id] = pipeline
+            self.pipelines[camera.id] = (camera, pipeline)
         context = detectors.FrameContext(camera.id, frame.seq, frame.captured_at)
         for detector in pipeline:
             started = time.perf_counter()

@@ -1,33 +1,76 @@
-"""One log line per event, with the process's role in every line."""
+"""Structured logs: one line per event, with the role and the camera in every line.
+
+Two formats, chosen by ``[log] format`` in the config:
+
+- ``text`` (default): ``2026-01-01 12:00:00.123 INFO    role=capture camera=door
+  pipeline.capture: message`` — for people and ``grep``;
+- ``json``: one JSON object per line, for log collectors.
+
+The camera is the process's own (a capture worker has one camera) unless a
+log call names another with ``extra={"camera": id}`` (a detector worker serves
+several); ``-`` when a line is about no camera.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 
-FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(role)s %(name)s: %(message)s"
+TEXT_FORMAT = (
+    "%(asctime)s.%(msecs)03d %(levelname)-7s role=%(role)s camera=%(camera)s %(name)s: %(message)s"
+)
 
 
-class _RoleFilter(logging.Filter):
-    def __init__(self, role: str) -> None:
+class _ContextFilter(logging.Filter):
+    def __init__(self, role: str, camera: str) -> None:
         super().__init__()
         self.role = role
+        self.camera = camera
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.role = self.role
+        if not getattr(record, "camera", None):
+            record.camera = self.camera
         return True
 
 
-def setup_logging(role: str, level: str = "INFO") -> None:
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "role": record.role,
+            "camera": record.camera,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def setup_logging(role: str, level: str = "INFO", fmt: str = "text", camera: str = "-") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(_RoleFilter(role))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(_ContextFilter(role, camera))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # pika logs every connection failure at length; our reconnect loop says it once.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def about(camera: str) -> dict[str, dict[str, str]]:
+    """``LOGGER.info(..., **about(camera_id))``: tag one line with its camera."""
+    return {"extra": {"camera": camera}}
 
 
 class Throttled:
@@ -43,9 +86,7 @@ class Throttled:
         self.last_at = float("-inf")
         self.held_back = 0
 
-    def warning(self, message: str, *args: object) -> None:
-        import time
-
+    def warning(self, message: str, *args: object, camera: str | None = None) -> None:
         now = time.monotonic()
         if now - self.last_at < self.interval_s:
             self.held_back += 1
@@ -53,5 +94,6 @@ class Throttled:
         if self.held_back:
             message += " (and %d more like it since the last report)"
             args = (*args, self.held_back)
-        self.logger.warning(message, *args)
+        extra = {"camera": camera} if camera else None
+        self.logger.warning(message, *args, extra=extra)
         self.last_at, self.held_back = now, 0

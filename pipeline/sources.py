@@ -240,26 +240,7 @@ class VideoSource(Source):
         return generation == self.generation and not self.stop_event.is_set()
 
     def _open(self) -> cv2.VideoCapture:
-        if self.kind == "url":
-            return cv2.VideoCapture(
-                str(self.location),
-                cv2.CAP_FFMPEG,
-                [
-                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                    OPEN_TIMEOUT_MS,
-                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                    READ_TIMEOUT_MS,
-                ],
-            )
-        if self.kind == "device":
-            capture = cv2.VideoCapture(int(self.location))
-            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.camera.width)
-            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.camera.height)
-            capture.set(cv2.CAP_PROP_FPS, self.camera.fps)
-            # Keep the driver from queueing stale pictures behind the newest.
-            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-            return capture
-        return cv2.VideoCapture(str(self.location))
+        return open_capture(self.camera)
 
     def _offline(self, generation: int, reason: str) -> None:
         if generation == self.generation:
@@ -327,6 +308,35 @@ class VideoSource(Source):
                 # The old reader may be stuck inside read(); leave it behind and
                 # start afresh. It notices it is obsolete when (if) read() returns.
                 self._start_reader()
+
+
+def open_capture(camera: CameraConfig) -> cv2.VideoCapture:
+    """An OpenCV capture for a device, file or URL camera (open or not: check ``isOpened``).
+
+    URLs get open and read timeouts, so that a dead server is noticed in
+    seconds; a device is asked for the camera's size and fps, with a one-frame
+    driver buffer so that it never queues stale pictures behind the newest.
+    """
+    location = camera.source.location
+    if camera.source.kind == "url":
+        return cv2.VideoCapture(
+            str(location),
+            cv2.CAP_FFMPEG,
+            [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                OPEN_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                READ_TIMEOUT_MS,
+            ],
+        )
+    if camera.source.kind == "device":
+        capture = cv2.VideoCapture(int(location))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, camera.width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, camera.height)
+        capture.set(cv2.CAP_PROP_FPS, camera.fps)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return capture
+    return cv2.VideoCapture(str(location))
 
 
 def open_source(camera: CameraConfig) -> Source:

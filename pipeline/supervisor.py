@@ -5,6 +5,11 @@ one streamer. A child that dies is restarted after a short delay, at most
 ``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
 SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
 the supervisor even if it is killed outright (Linux parent-death signal).
+
+Cameras are applied live: the supervisor watches the config and its drop-in
+camera files (``pipeline.reload``) and starts, restarts or stops only the
+capture worker of a camera that was added, changed or removed. Detector
+workers and the streamer watch the same files and follow by themselves.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Config
+from pipeline.config import CameraConfig, Config
+from pipeline.reload import CameraChanges, ConfigWatcher
 
 LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +44,9 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: deque = field(default_factory=deque)
     start_after: float = 0.0
+    # A restarted camera's new worker waits for the old one to be gone, so that
+    # two workers never publish the same camera at once.
+    after: subprocess.Popen | None = None
 
 
 def _die_with_parent() -> None:
@@ -53,17 +62,24 @@ def _die_with_parent() -> None:
 ROLES = ("capture", "detect", "stream")
 
 
+def _base_argv(log_level: str | None) -> list[str]:
+    base = [sys.executable, "-m", "pipeline"]
+    return [*base, "--log-level", log_level] if log_level else base
+
+
+def capture_child(config: Config, camera: CameraConfig, log_level: str | None) -> Child:
+    argv = [*_base_argv(log_level), "capture", "--camera", camera.id, str(config.path)]
+    return Child(f"capture:{camera.id}", argv)
+
+
 def child_specs(
-    config: Config, bind: str | None, log_level: str, roles: tuple[str, ...] = ROLES
+    config: Config, bind: str | None, log_level: str | None, roles: tuple[str, ...] = ROLES
 ) -> list[Child]:
-    base = [sys.executable, "-m", "pipeline", "--log-level", log_level]
+    base = _base_argv(log_level)
     path = str(config.path)
     children = []
     if "capture" in roles:
-        children += [
-            Child(f"capture:{camera.id}", [*base, "capture", "--camera", camera.id, path])
-            for camera in config.cameras
-        ]
+        children += [capture_child(config, camera, log_level) for camera in config.cameras]
     workers = config.detect.workers if "detect" in roles else 0
     for index in range(workers):
         # Deal the ordered cameras out round-robin, so that workers started
@@ -80,19 +96,74 @@ def child_specs(
 
 
 class Supervisor:
-    def __init__(self, children: list[Child], stop: threading.Event) -> None:
+    def __init__(
+        self,
+        children: list[Child],
+        stop: threading.Event,
+        watcher: ConfigWatcher | None = None,
+        log_level: str | None = None,
+    ) -> None:
         self.children = children
         self.stop = stop
+        self.watcher = watcher
+        self.log_level = log_level
+        # Children told to stop (camera removed or changed), until they are gone.
+        self.retiring: list[tuple[subprocess.Popen, float]] = []
 
     def run(self) -> int:
         try:
             while not self.stop.is_set():
+                if self.watcher is not None:
+                    changes = self.watcher.poll()
+                    if changes:
+                        self.apply(changes)
                 for child in self.children:
                     self._tend(child)
+                self._reap_retired()
                 self.stop.wait(POLL_S)
         finally:
             self.shutdown()
         return 0
+
+    def apply(self, changes: CameraChanges) -> None:
+        """Start, restart or stop capture workers for the cameras that changed."""
+        assert self.watcher is not None
+        config = self.watcher.config
+        by_name = {child.name: child for child in self.children}
+        for camera in changes.removed:
+            child = by_name.get(f"capture:{camera.id}")
+            if child is not None:
+                LOGGER.info("camera %s removed: stopping its capture worker", camera.id)
+                self._retire(child)
+                self.children.remove(child)
+        for camera in changes.changed:
+            old = by_name.get(f"capture:{camera.id}")
+            if old is not None:
+                LOGGER.info("camera %s changed: restarting its capture worker", camera.id)
+                replacement = capture_child(config, camera, self.log_level)
+                replacement.after = self._retire(old)
+                self.children[self.children.index(old)] = replacement
+        for camera in changes.added:
+            LOGGER.info("camera %s added: starting its capture worker", camera.id)
+            self.children.insert(0, capture_child(config, camera, self.log_level))
+
+    def _retire(self, child: Child) -> subprocess.Popen | None:
+        process, child.process = child.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            self.retiring.append((process, time.monotonic() + STOP_GRACE_S))
+        return process
+
+    def _reap_retired(self) -> None:
+        still = []
+        for process, deadline in self.retiring:
+            if process.poll() is not None:
+                continue
+            if time.monotonic() > deadline:
+                LOGGER.warning("pid %s did not stop in time; killing it", process.pid)
+                process.kill()
+            still.append((process, deadline))
+        self.retiring = still
 
     def _start(self, child: Child) -> None:
         LOGGER.info("starting %s", child.name)
@@ -106,6 +177,9 @@ class Supervisor:
     def _tend(self, child: Child) -> None:
         now = time.monotonic()
         if child.process is None:
+            if child.after is not None and child.after.poll() is None:
+                return
+            child.after = None
             if now >= child.start_after:
                 self._start(child)
             return
@@ -134,6 +208,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         running = [c.process for c in self.children if c.process and c.process.poll() is None]
+        running += [process for process, _ in self.retiring if process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
@@ -151,7 +226,7 @@ def run_all(
     config: Config,
     stop: threading.Event,
     bind: str | None,
-    log_level: str,
+    log_level: str | None,
     roles: tuple[str, ...] = ROLES,
 ) -> int:
     LOGGER.info(
@@ -161,4 +236,6 @@ def run_all(
         config.detect.workers if "detect" in roles else 0,
         f"http://{bind or config.web.bind}/" if "stream" in roles else "elsewhere",
     )
-    return Supervisor(child_specs(config, bind, log_level, roles), stop).run()
+    # Only capture workers are the supervisor's to start and stop per camera.
+    watcher = ConfigWatcher(config, "run") if "capture" in roles else None
+    return Supervisor(child_specs(config, bind, log_level, roles), stop, watcher, log_level).run()

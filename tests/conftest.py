@@ -48,7 +48,7 @@ def broker_url() -> str:
     return url
 
 
-TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard"]
+TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard", "garage", "porch"]
 
 
 @pytest.fixture

@@ -69,7 +69,8 @@ def create_app(
 
     @app.get("/")
     def index() -> str:
-        return render_template("index.html", cameras=config.cameras)
+        cameras = [feed.camera for feed in hub.feeds.values()]
+        return render_template("index.html", cameras=cameras)
 
     @app.get("/camera/<camera_id>")
     def camera_page(camera_id: str) -> str:

@@ -85,6 +85,7 @@ class CameraFeed:
     # Told about every change, for viewers that watch several feeds at once.
     on_change: Callable[[], None] | None = None
     observer: FeedObserver | None = None
+    closed: bool = False  # the camera left the config: its viewers' streams end
 
     def offer(self, result: Result, received_at: float | None = None) -> bool:
         """Accept a result if it is newer than what is shown and still fresh."""
@@ -155,6 +156,19 @@ class CameraFeed:
     def wake_all(self) -> None:
         with self.condition:
             self.condition.notify_all()
+
+    def close(self) -> None:
+        with self.condition:
+            self.closed = True
+            self.condition.notify_all()
+        self._changed()
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """The camera's settings changed; its frames and viewers stay."""
+        with self.condition:
+            self.camera = camera
+            self.condition.notify_all()
+        self._changed()
 
     def note_written(self, frame: ShownFrame, skipped: int) -> None:
         now = time.time()

@@ -4,6 +4,10 @@ Never one subscriber per viewer: the hub binds one private, bounded queue per
 camera to the results exchange and one to the capture status exchange, and
 keeps each camera's newest frame in its ``CameraFeed``, where every viewer
 reads it.
+
+The hub follows the config live: a camera added to it gets a feed and a
+queue, a removed one's feed is closed (its viewers' streams end), and a
+changed one keeps its feed and viewers with its new settings.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pipeline import broker
 from pipeline.config import Config
 from pipeline.logs import Throttled
 from pipeline.messages import MessageError, unpack_result, unpack_status
+from pipeline.reload import CameraChanges, ConfigWatcher
 from pipeline.topology import Topology
 from web.feed import CameraFeed, FeedObserver
 
@@ -26,12 +31,21 @@ LOGGER = logging.getLogger(__name__)
 class FrameHub:
     """Feeds of every configured camera, and the subscriber that fills them."""
 
-    def __init__(self, config: Config, observer: FeedObserver | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        observer: FeedObserver | None = None,
+        watcher: ConfigWatcher | None = None,
+    ) -> None:
         self.config = config
+        self.observer = observer
+        self.watcher = watcher
         # Viewers of several cameras (the dashboard's one connection) wait here.
         self.changed = threading.Condition()
         self.version = 0
-        self.feeds = {
+        # Replaced, never changed in place: request threads iterate it while
+        # the subscriber thread applies camera changes.
+        self.feeds: dict[str, CameraFeed] = {
             camera.id: CameraFeed(camera, on_change=self._on_feed_change, observer=observer)
             for camera in config.cameras
         }
@@ -80,15 +94,23 @@ class FrameHub:
         topology = Topology(self.config.broker.namespace)
         broker.declare_topology(connection, topology, [])
         channel = connection.channel()
-        for camera_id, feed in self.feeds.items():
+        consumers: dict[str, str] = {}
+
+        def subscribe(feed: CameraFeed) -> None:
             results = broker.declare_private_queue(
-                channel, topology.results_exchange, camera_id, topology.viewer_queue_arguments()
+                channel,
+                topology.results_exchange,
+                feed.camera.id,
+                topology.viewer_queue_arguments(),
             )
-            channel.basic_consume(
+            consumers[feed.camera.id] = channel.basic_consume(
                 results,
                 on_message_callback=self._result_handler(feed, channel, topology),
                 auto_ack=True,
             )
+
+        for feed in self.feeds.values():
+            subscribe(feed)
         statuses = broker.declare_private_queue(
             channel, topology.status_exchange, "#", topology.status_queue_arguments()
         )
@@ -98,8 +120,34 @@ class FrameHub:
         try:
             while not self.stop.is_set():
                 connection.process_data_events(time_limit=0.5)
+                if self.watcher is not None and (changes := self.watcher.poll()):
+                    for camera_id in self.apply(changes):
+                        tag = consumers.pop(camera_id, None)
+                        if tag is not None:
+                            channel.basic_cancel(tag)  # its private queue goes with it
+                    for camera_id, feed in self.feeds.items():
+                        if camera_id not in consumers:
+                            subscribe(feed)
         finally:
             self.connected.clear()
+
+    def apply(self, changes: CameraChanges) -> list[str]:
+        """Follow camera changes; return the ids of the cameras whose feeds closed."""
+        feeds = dict(self.feeds)
+        for camera in changes.removed:
+            feed = feeds.pop(camera.id, None)
+            if feed is not None:
+                feed.close()
+        for camera in changes.changed:
+            if camera.id in feeds:
+                feeds[camera.id].reconfigure(camera)
+        for camera in changes.added:
+            feeds[camera.id] = CameraFeed(
+                camera, on_change=self._on_feed_change, observer=self.observer
+            )
+        self.feeds = feeds
+        self._on_feed_change()
+        return [camera.id for camera in changes.removed]
 
     def _result_handler(self, feed: CameraFeed, channel: broker.Channel, topology: Topology):
         def on_result(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
@@ -112,7 +160,10 @@ class FrameHub:
                 self.invalid += 1
                 feed.dropped["invalid"] += 1
                 self.rejections.warning(
-                    "stream: rejected a result for %s: %s", feed.camera.id, error
+                    "stream: rejected a result for %s: %s",
+                    feed.camera.id,
+                    error,
+                    camera=feed.camera.id,
                 )
                 broker.dead_letter(
                     channel, topology, body, str(error), f"results:{feed.camera.id}", properties

@@ -24,6 +24,7 @@ import threading
 import waitress
 
 from pipeline.config import Config
+from pipeline.reload import ConfigWatcher
 from web.app import create_app
 from web.hub import FrameHub
 from web.metrics import StreamMetrics
@@ -56,7 +57,7 @@ def create_server(app, config: Config, bind: str | None = None):
 
 def serve(config: Config, stop: threading.Event, bind: str | None = None) -> None:
     metrics = StreamMetrics()
-    hub = FrameHub(config, observer=metrics)
+    hub = FrameHub(config, observer=metrics, watcher=ConfigWatcher(config, "stream"))
     hub.start()
     app = create_app(config, hub, metrics=metrics)
     server = create_server(app, config, bind)

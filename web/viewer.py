@@ -37,7 +37,6 @@ class ViewerCursor:
 
     def __init__(self, feed: CameraFeed) -> None:
         self.feed = feed
-        self.max_age_s = feed.camera.max_age_ms / 1000
         self.version = 0
         self.last_seq = -1
         self.last_captured_at = 0.0
@@ -48,7 +47,7 @@ class ViewerCursor:
         frame = self.feed.latest
         if frame is None or frame.version <= self.version:
             return None
-        if time.time() - frame.captured_at > self.max_age_s:
+        if time.time() - frame.captured_at > self.feed.camera.max_age_ms / 1000:
             self.version = frame.version  # too old to show: wait for a newer one
             return None
         return frame
@@ -121,7 +120,7 @@ def _send(cursor: ViewerCursor) -> Iterator[bytes]:
 def camera_stream(feed: CameraFeed, hub: FrameHub) -> Iterator[bytes]:
     cursor = ViewerCursor(feed)
     with _watching([feed]):
-        while not hub.stop.is_set():
+        while not hub.stop.is_set() and not feed.closed:
             if cursor.ready():
                 yield from _send(cursor)
             else:
@@ -134,6 +133,9 @@ def mosaic_stream(feeds: list[CameraFeed], hub: FrameHub) -> Iterator[bytes]:
         while not hub.stop.is_set():
             version = hub.version
             sent_any = False
+            cursors = [cursor for cursor in cursors if not cursor.feed.closed]
+            if not cursors:
+                return  # every camera it showed left the config
             for cursor in cursors:
                 if cursor.ready():
                     yield from _send(cursor)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,40 +11,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks.processes import ROOT, Rabbitcam, free_port, wait_for, wait_for_http
+from tests.browser import tiles
 from tests.conftest import delete_namespace
 
 pytestmark = pytest.mark.e2e
 
 CAMERAS = [f"cam{i:02d}" for i in range(1, 13)]
 ARTIFACTS = Path(os.environ.get("RABBITCAM_ARTIFACTS", ROOT / ".artifacts"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        message = "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-browser.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--no-first-run", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1000",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    profile = Path(f"/tmp/rabbitcam-chromium-{uuid.uuid4().hex[:8]}")
-    options.add_argument(f"--user-data-dir={profile}")
-    session = webdriver.Chrome(options=options, service=Service(driver))
-    session.set_page_load_timeout(30)
-    yield session
-    session.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -83,26 +55,6 @@ def start_streamer(site: dict) -> Rabbitcam:
     )
     wait_for_http(f"http://127.0.0.1:{site['port']}")
     return streamer
-
-
-def tiles(browser) -> dict[str, dict]:
-    """Per camera: frames shown so far, the seq on screen, placeholder state, status text."""
-    return browser.execute_script(
-        """
-        const out = {};
-        document.querySelectorAll('.camera').forEach((tile) => {
-          const img = tile.querySelector('img.stream');
-          out[tile.dataset.camera] = {
-            frames: parseInt(img.dataset.frames || '0', 10),
-            seq: img.dataset.seq || '',
-            placeholder: img.dataset.placeholder || '',
-            loaded: img.complete && img.naturalWidth > 0,
-            status: tile.querySelector('.status').textContent,
-          };
-        });
-        return out;
-        """
-    )
 
 
 def all_live_and_moving(browser, since: dict[str, dict] | None = None) -> bool:

@@ -31,9 +31,10 @@ function parseHeaders(bytes) {
 function openMux(url, onPart, onState) {
   let retry = 250;
   let stopped = false;
+  let controller = null;
 
   async function readOnce() {
-    const controller = new AbortController();
+    controller = new AbortController();
     let lastData = Date.now();
     const watchdog = setInterval(() => {
       if (Date.now() - lastData > MUX_SILENCE_MS) controller.abort();
@@ -88,7 +89,12 @@ function openMux(url, onPart, onState) {
       retry = Math.min(MUX_RETRY_MAX_MS, retry * 2);
     }
   })();
-  return { stop: () => { stopped = true; } };
+  return {
+    stop: () => {
+      stopped = true;
+      if (controller) controller.abort();
+    },
+  };
 }
 
 // Shows a JPEG part in an <img>, freeing the previous frame's blob once replaced.

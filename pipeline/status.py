@@ -1,0 +1,213 @@
+"""``rabbitcam status``: what every camera is doing, from the broker and the streamer.
+
+Three sources, each asked directly so that the command works from any host:
+
+- the broker: each frame queue's depth and consumers (a passive declare, no
+  management plugin needed); the consumers are the detector workers serving
+  that camera;
+- the capture workers' heartbeats on the status exchange (live/offline and
+  why, frames per second published, frames dropped at capture);
+- the streamer's ``/api/cameras``: frames per second reaching it, latency
+  from capture to the streamer (p50/p99 over the last minute), frames dropped
+  by reason.
+
+Whatever cannot be reached is shown as ``-`` and named in a note, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import broker
+from pipeline.config import Config
+from pipeline.messages import MessageError, Status, unpack_status
+from pipeline.topology import Topology
+
+LISTEN_S = 2.5  # capture heartbeats come once a second
+HTTP_TIMEOUT_S = 2.0
+QUEUE_NOT_FOUND = 404
+
+
+@dataclass
+class Snapshot:
+    rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    taken_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps({"taken_at": self.taken_at, "cameras": self.rows, "notes": self.notes})
+
+
+class StatusProbe:
+    """Keeps one broker connection and a heartbeat queue across refreshes (``--watch``)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.topology = Topology(config.broker.namespace)
+        self.connection: broker.Connection | None = None
+        self.channel: broker.Channel | None = None
+        self.statuses: dict[str, tuple[Status, float]] = {}
+
+    def close(self) -> None:
+        if self.connection is not None and self.connection.is_open:
+            self.connection.close()
+
+    def _connect(self) -> None:
+        self.connection = broker.connect(self.config.broker, "rabbitcam status")
+        self.channel = self.connection.channel()
+        broker.declare_common(self.channel, self.topology)
+        queue = broker.declare_private_queue(
+            self.channel,
+            self.topology.status_exchange,
+            "#",
+            self.topology.status_queue_arguments(),
+        )
+        self.channel.basic_consume(queue, self._on_status, auto_ack=True)
+
+    def _on_status(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
+        try:
+            status = unpack_status(body)
+        except MessageError:
+            return
+        self.statuses[status.camera] = (status, time.monotonic())
+
+    def _heard_recently(self) -> set[str]:
+        now = time.monotonic()
+        return {camera for camera, (_, at) in self.statuses.items() if now - at < 1.5}
+
+    def _queue_facts(self, notes: list[str]) -> dict[str, tuple[int, int] | None]:
+        facts: dict[str, tuple[int, int] | None] = {}
+        assert self.connection is not None
+        channel = self.connection.channel()
+        for camera in self.config.cameras:
+            try:
+                declared = channel.queue_declare(self.topology.frame_queue(camera.id), passive=True)
+                facts[camera.id] = (declared.method.message_count, declared.method.consumer_count)
+            except broker.ChannelClosedByBroker as error:
+                if error.reply_code != QUEUE_NOT_FOUND:
+                    raise
+                facts[camera.id] = None
+                notes.append(f"{camera.id}: no frame queue yet (capture never started?)")
+                channel = self.connection.channel()
+        channel.close()
+        return facts
+
+    def _streamer(self, notes: list[str]) -> dict[str, dict[str, Any]]:
+        url = f"http://{self.config.web.bind}/api/cameras"
+        request = urllib.request.Request(url)
+        token = os.environ.get("RABBITCAM_WEB_TOKEN")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+                return {camera["id"]: camera for camera in json.load(response)}
+        except (OSError, ValueError, urllib.error.URLError) as error:
+            notes.append(f"streamer at {url} not reachable ({error}); its columns show -")
+            return {}
+
+    def snapshot(self, listen_s: float = LISTEN_S) -> Snapshot:
+        notes: list[str] = []
+        facts: dict[str, tuple[int, int] | None] = {}
+        try:
+            if self.connection is None or not self.connection.is_open:
+                self._connect()
+            assert self.connection is not None
+            # process_data_events returns after the first delivery: listen until
+            # every camera has been heard from, or the time is up.
+            deadline = time.monotonic() + listen_s
+            wanted = set(self.config.camera_ids)
+            while time.monotonic() < deadline and not wanted <= self._heard_recently():
+                self.connection.process_data_events(time_limit=deadline - time.monotonic())
+            facts = self._queue_facts(notes)
+        except broker.BrokerError as error:
+            self.connection = None
+            notes.append(
+                f"broker not reachable at {broker.describe_urls(self.config.broker)} "
+                f"({type(error).__name__}); its columns show -"
+            )
+        streamer = self._streamer(notes)
+        rows = [self._row(camera.id, facts, streamer) for camera in self.config.cameras]
+        return Snapshot(rows, notes)
+
+    def _row(
+        self,
+        camera_id: str,
+        facts: dict[str, tuple[int, int] | None],
+        streamer: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        heard = self.statuses.get(camera_id)
+        status = heard[0] if heard and time.monotonic() - heard[1] < 3.0 else None
+        shown = streamer.get(camera_id, {})
+        latency = shown.get("latency_received_ms") or {}
+        queue = facts.get(camera_id)
+        dropped = dict(shown.get("dropped") or {})
+        if status is not None and status.frames_dropped:
+            dropped["capture"] = status.frames_dropped
+        if status is not None:
+            state = status.state if status.state != "live" else shown.get("status", "live")
+        else:
+            state = shown.get("status", "no heartbeat")
+        return {
+            "camera": camera_id,
+            "status": state,
+            "reason": status.reason if status is not None else shown.get("reason", ""),
+            "fps_in": status.fps if status is not None else None,
+            "fps_out": shown.get("fps_in"),
+            "latency_p50_ms": latency.get("p50"),
+            "latency_p99_ms": latency.get("p99"),
+            "queue_depth": queue[0] if queue else None,
+            "detector_workers": queue[1] if queue else None,
+            "viewers": shown.get("viewers"),
+            "dropped": dropped,
+        }
+
+
+COLUMNS = [
+    ("CAMERA", "camera"),
+    ("STATUS", "status"),
+    ("FPS IN", "fps_in"),
+    ("FPS OUT", "fps_out"),
+    ("P50 MS", "latency_p50_ms"),
+    ("P99 MS", "latency_p99_ms"),
+    ("QUEUE", "queue_depth"),
+    ("WORKERS", "detector_workers"),
+    ("VIEWERS", "viewers"),
+    ("DROPPED", "dropped"),
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in sorted(value.items())) or "0"
+    return str(value)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    cells = [[title for title, _ in columns]]
+    cells += [[_cell(row.get(key)) for _, key in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
+def render(snapshot: Snapshot) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
+    text = format_table(snapshot.rows, COLUMNS)
+    lines = [text, "", f"{stamp}  fps out and latency: capture → streamer, last 60 s"]
+    lines += [f"note: {note}" for note in snapshot.notes]
+    for row in snapshot.rows:
+        if row["reason"] and row["status"] != "live":
+            lines.append(f"{row['camera']}: {row['reason']}")
+    return "\n".join(lines)

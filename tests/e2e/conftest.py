@@ -1,0 +1,39 @@
+"""The real browser for end-to-end tests: Debian's headless Chromium via chromium-driver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-browser.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--no-first-run", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    profile = Path(f"/tmp/rabbitcam-chromium-{uuid.uuid4().hex[:8]}")
+    options.add_argument(f"--user-data-dir={profile}")
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    session.set_page_load_timeout(30)
+    yield session
+    session.quit()
+    shutil.rmtree(profile, ignore_errors=True)

@@ -185,9 +185,9 @@ class VideoSource(Source):
         self.camera = camera
         self.kind = camera.source.kind
         self.location = camera.source.location
-        self.stall_timeout_s = stall_timeout_s or max(3.0, 5.0 / camera.fps)
+        self.stall_timeout_s = stall_timeout_s or max(2.0, 5.0 / camera.fps)
         # Capped low: a camera that comes back should be on screen within seconds.
-        self.backoff = Backoff(initial=0.5, maximum=4.0)
+        self.backoff = Backoff(initial=0.5, maximum=2.0)
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.latest: CapturedFrame | None = None

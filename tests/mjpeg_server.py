@@ -19,6 +19,8 @@ class MjpegCamera:
         self.server: ThreadingHTTPServer | None = None
         self.connections: set[socket.socket] = set()
         self.frames_sent = 0
+        # Paused: connections stay open and silent, as a camera whose encoder hung.
+        self.paused = threading.Event()
 
     @property
     def url(self) -> str:
@@ -45,6 +47,9 @@ class MjpegCamera:
                 number = 0
                 try:
                     while camera.server is not None:
+                        if camera.paused.is_set():
+                            time.sleep(0.05)
+                            continue
                         jpeg = camera.frame(number)
                         self.wfile.write(
                             b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "

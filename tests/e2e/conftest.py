@@ -15,7 +15,7 @@ import pytest
 def browser() -> Iterator:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        message = "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-browser.sh)"
+        message = "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-test-tools.sh)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

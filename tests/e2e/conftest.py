@@ -15,7 +15,9 @@ import pytest
 def browser() -> Iterator:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        message = "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-test-tools.sh)"
+        message = (
+            "NO CHROMIUM/CHROMEDRIVER: browser tests cannot run (scripts/ensure-test-tools.sh)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

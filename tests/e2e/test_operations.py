@@ -1,0 +1,161 @@
+"""What an operator runs: `rabbitcam status`, `rabbitcam probe`, and the logs they read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import cv2
+import pytest
+
+from benchmarks.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
+from tests.media import media_file
+from tests.mjpeg_server import MjpegCamera
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(
+    *args: str, namespace: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **({"RABBITCAM_NAMESPACE": namespace} if namespace else {})}
+    return subprocess.run(
+        [*rabbitcam_command(), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def status(site, namespace: str) -> dict:
+    result = cli("status", str(site), "--json", namespace=namespace)
+    assert result.returncode == 0, result.stderr
+    snapshot = json.loads(result.stdout)
+    snapshot["by_camera"] = {row["camera"]: row for row in snapshot["cameras"]}
+    return snapshot
+
+
+def test_status_shows_every_camera_from_broker_capture_and_streamer(namespace, tmp_path):
+    port = free_port()
+    dead = f"http://127.0.0.1:{free_port()}/nothing.mjpg"
+    site = tmp_path / "site.toml"
+    site.write_text(
+        f'[detect]\nworkers = 1\n[web]\nbind = "127.0.0.1:{port}"\n'
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 10\nwidth = 320\nheight = 240\n'
+        f'[[cameras]]\nid = "cam2"\nsource = "{dead}"\nfps = 10\n'
+    )
+    roles = Rabbitcam(
+        ["run", str(site), "--roles", "capture,detect"], namespace, tmp_path / "r.log"
+    )
+    streamer = Rabbitcam(["stream", str(site)], namespace, tmp_path / "s.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}")
+
+        def settled():
+            rows = status(site, namespace)["by_camera"]
+            cam1 = rows["cam1"]
+            ready = cam1["status"] == "live" and cam1["latency_p50_ms"] is not None
+            ready = ready and (cam1["fps_in"] or 0) >= 7  # its 2 s window has filled
+            return ready and rows["cam2"]["status"] == "offline" and rows
+
+        rows = wait_for(settled, timeout=40, interval=0.5)
+        cam1, cam2 = rows["cam1"], rows["cam2"]
+        assert 7 <= cam1["fps_in"] <= 12, cam1
+        assert cam1["fps_out"] > 5, cam1
+        assert cam1["latency_p99_ms"] >= cam1["latency_p50_ms"] > 0
+        assert cam1["queue_depth"] <= 2 and cam1["detector_workers"] == 1, cam1
+        assert "cannot open" in cam2["reason"], cam2
+        assert cam2["detector_workers"] == 1
+
+        table = cli("status", str(site), namespace=namespace).stdout
+        header = table.splitlines()[0].split()
+        assert header[:2] == ["CAMERA", "STATUS"] and "WORKERS" in header, table
+        assert any(line.startswith("cam1") and " live " in line for line in table.splitlines())
+        assert "cam2: cannot open" in table
+
+        # The streamer goes: the broker's and captures' columns remain, and it is said.
+        streamer.stop()
+        snapshot = status(site, namespace)
+        assert any("streamer at" in note and "not reachable" in note for note in snapshot["notes"])
+        cam1 = snapshot["by_camera"]["cam1"]
+        assert cam1["fps_out"] is None and cam1["fps_in"] > 5 and cam1["detector_workers"] == 1
+    finally:
+        streamer.stop()
+        roles.stop()
+
+
+def test_status_without_a_broker_says_so(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[broker]\nurl = "amqp://guest:guest@127.0.0.1:1/"\n[web]\nbind = "127.0.0.1:1"\n'
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
+    )
+    snapshot = json.loads(cli("status", str(site), "--json").stdout)
+    assert any("broker not reachable" in note for note in snapshot["notes"]), snapshot
+    assert snapshot["cameras"][0]["queue_depth"] is None
+
+
+def test_probe_reports_a_video_file_and_saves_a_frame(tmp_path):
+    saved = tmp_path / "frame.jpg"
+    result = cli("probe", str(media_file("vtest.avi")), "--save", str(saved), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["frames"] > 10
+    assert (report["width"], report["height"]) == (768, 576)
+    assert report["claimed_fps"] == 10
+    assert cv2.imread(str(saved)).shape == (576, 768, 3)
+
+
+def test_probe_of_a_live_http_camera_measures_its_fps(tmp_path):
+    camera = MjpegCamera(free_port(), fps=10)
+    camera.start()
+    try:
+        result = cli("probe", camera.url, "--seconds", "3", "--save", "", "--json")
+    finally:
+        camera.stop()
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report
+    assert (report["width"], report["height"]) == (320, 240)
+    assert 7 <= report["measured_fps"] <= 14, report
+
+
+def test_probe_says_when_nothing_arrives(tmp_path):
+    dead = cli("probe", f"http://127.0.0.1:{free_port()}/x.mjpg", "--save", "")
+    assert dead.returncode == 1 and "NO FRAMES" in dead.stdout and "could not open" in dead.stdout
+    bad = cli("probe", "ftp://somewhere/cam")
+    assert bad.returncode == 2 and "unsupported URL scheme" in bad.stderr
+
+
+def test_logs_are_one_json_object_per_line_with_role_and_camera(namespace, tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[log]\nformat = "json"\nlevel = "DEBUG"\n'
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 5\n'
+    )
+    log = tmp_path / "capture.log"
+    capture = Rabbitcam(["capture", "--camera", "cam1", str(site)], namespace, log)
+    try:
+        wait_for(lambda: "connected to" in log.read_text(), timeout=20)
+    finally:
+        capture.stop()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert len(lines) >= 3, lines
+    for line in lines:
+        record = json.loads(line)  # every line, not most of them
+        assert record["role"] == "capture" and record["camera"] == "cam1", record
+        assert record["level"] in {"DEBUG", "INFO", "WARNING", "ERROR"}
+    assert any("guest:***@" in json.loads(line)["message"] for line in lines)
+    assert "guest:guest@" not in log.read_text(), "a password reached the log"
+
+    # --log-level on the command line wins over the config.
+    quiet = tmp_path / "quiet.log"
+    capture = Rabbitcam(
+        ["--log-level", "WARNING", "capture", "--camera", "cam1", str(site)], namespace, quiet
+    )
+    try:
+        wait_for(lambda: capture.process.poll() is None, timeout=5)
+        import time
+
+        time.sleep(3)
+    finally:
+        capture.stop()
+    assert quiet.read_text().strip() == "", quiet.read_text()

@@ -83,14 +83,21 @@ def thread_count(pid: int) -> int:
 class Rabbitcam:
     """``rabbitcam ARGS`` in the background, in a namespace; SIGTERM on exit."""
 
-    def __init__(self, args: list[str], namespace: str, log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        namespace: str,
+        log: Path,
+        prefix: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.namespace = namespace
         self.log_path = log
         self.log = log.open("a")
         self.process = subprocess.Popen(
-            [*rabbitcam_command(), *args],
+            [*(prefix or []), *rabbitcam_command(), *args],
             cwd=ROOT,
-            env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+            env={**os.environ, "RABBITCAM_NAMESPACE": namespace, **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

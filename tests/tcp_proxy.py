@@ -10,9 +10,9 @@ import threading
 
 
 class SilentCutProxy:
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], listen: str = "127.0.0.1") -> None:
         self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((listen, 0))
         self.port = self.listener.getsockname()[1]
         self.passing = threading.Event()
         self.passing.set()

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from pipeline.backoff import Backoff
-from pipeline.config import BrokerConfig, CameraConfig, redact_url
+from pipeline.config import TLS_PARAMETERS, BrokerConfig, CameraConfig, redact_url
 from pipeline.messages import CONTENT_TYPE
 from pipeline.topology import Topology
 
@@ -34,6 +36,11 @@ TRANSIENT = 1
 PERSISTENT = 2
 PRECONDITION_FAILED = 406
 DEAD_LETTER_MAX_BYTES = 64 * 1024
+# Frame queues are transient: their few frames are worthless a second later, and
+# in a cluster a transient queue whose node is lost is dropped, so that roles
+# moving to another node declare it there afresh. (A durable one would stay
+# behind, "home node down", and refuse every declaration until the node returned.)
+FRAME_QUEUES_DURABLE = False
 
 Connection = pika.BlockingConnection
 Channel = BlockingChannel
@@ -41,11 +48,40 @@ BrokerError = pika.exceptions.AMQPError
 ChannelClosedByBroker = pika.exceptions.ChannelClosedByBroker
 
 
+def tls_options(url: str) -> tuple[str, pika.SSLOptions | None]:
+    """Split RabbitMQ's URI TLS query parameters off a URL; build pika's options.
+
+    ``amqps://user:pass@host/vhost?cacertfile=ca.pem&certfile=c.pem&keyfile=k.pem``
+    (the names of RabbitMQ's URI spec): the broker's certificate is verified
+    against ``cacertfile`` (else the system's CAs) and its host name, unless
+    ``verify=verify_none``; ``server_name_indication`` names the host to expect
+    when it differs from the URL's. pika itself would refuse these parameters.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in TLS_PARAMETERS}
+    rest = urlencode([(key, value) for key, value in query if key not in TLS_PARAMETERS])
+    stripped = urlunsplit(parts._replace(query=rest))
+    if parts.scheme != "amqps":
+        return stripped, None
+    context = ssl.create_default_context(cafile=ours.get("cacertfile") or None)
+    if ours.get("certfile"):
+        context.load_cert_chain(ours["certfile"], ours.get("keyfile") or None)
+    if ours.get("verify") == "verify_none":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    server_name = ours.get("server_name_indication") or parts.hostname
+    return stripped, pika.SSLOptions(context, server_name)
+
+
 def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParameters]:
     """One parameter set per configured URL; pika tries them in order."""
     parameters = []
-    for url in broker.urls:
+    for configured in broker.urls:
+        url, tls = tls_options(configured)
         params = pika.URLParameters(url)
+        if tls is not None:
+            params.ssl_options = tls
         params.heartbeat = broker.heartbeat_s
         # A broker under a resource alarm blocks publishers; give up and reconnect
         # rather than hang a capture loop for ever.
@@ -61,6 +97,15 @@ def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParam
 def connect(broker: BrokerConfig, name: str) -> Connection:
     """Open a blocking connection to the first configured broker that answers."""
     return pika.BlockingConnection(connection_parameters(broker, name))
+
+
+def describe_connection(connection: Connection) -> str:
+    """The broker this connection reached (of the configured ones), password masked."""
+    params = connection._impl.params  # pika keeps the parameters it connected with
+    scheme = "amqps" if params.ssl_options is not None else "amqp"
+    user = getattr(params.credentials, "username", "")
+    vhost = "" if params.virtual_host == "/" else quote(params.virtual_host, safe="")
+    return f"{scheme}://{user}:***@{params.host}:{params.port}/{vhost}"
 
 
 def describe_urls(broker: BrokerConfig) -> str:
@@ -85,17 +130,30 @@ def watch_blocked(connection: Connection, role: str) -> threading.Event:
     return blocked
 
 
-def declare_common(channel: Channel, topology: Topology) -> None:
-    """Exchanges and the dead-letter queue that every role relies on."""
+def declare_common(channel: Channel, topology: Topology) -> Channel:
+    """Exchanges and the dead-letter queue that every role relies on.
+
+    Returns the channel to go on with: a refused declaration closes a channel,
+    and then a fresh one is returned.
+    """
     channel.exchange_declare(topology.frames_exchange, "direct", durable=True)
     channel.exchange_declare(topology.results_exchange, "topic", durable=True)
     channel.exchange_declare(topology.events_exchange, "topic", durable=True)
     channel.exchange_declare(topology.status_exchange, "topic", durable=True)
     channel.exchange_declare(topology.dead_exchange, "fanout", durable=True)
-    channel.queue_declare(
-        topology.dead_queue, durable=True, arguments=topology.dead_queue_arguments()
-    )
+    try:
+        channel.queue_declare(
+            topology.dead_queue, durable=True, arguments=topology.dead_queue_arguments()
+        )
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != PRECONDITION_FAILED:
+            raise
+        # A dead-letter queue made by an older version (a classic queue): its
+        # letters are the record of bad input, so keep it as it is.
+        LOGGER.warning("%s exists with other arguments; using it as it is", topology.dead_queue)
+        channel = channel.connection.channel()
     channel.queue_bind(topology.dead_queue, topology.dead_exchange)
+    return channel
 
 
 def declare_topology(
@@ -108,20 +166,19 @@ def declare_topology(
     queues only ever hold a few frames that are worthless a second later, so
     such a queue is deleted and declared afresh.
     """
-    channel = connection.channel()
-    declare_common(channel, topology)
+    channel = declare_common(connection.channel(), topology)
     for camera in cameras:
         frames = topology.frame_queue(camera.id)
         arguments = topology.frame_queue_arguments(camera)
         try:
-            channel.queue_declare(frames, durable=True, arguments=arguments)
+            channel.queue_declare(frames, durable=FRAME_QUEUES_DURABLE, arguments=arguments)
         except pika.exceptions.ChannelClosedByBroker as error:
             if error.reply_code != PRECONDITION_FAILED:
                 raise
             LOGGER.warning("frame queue %s changed its arguments; recreating it", frames)
             channel = connection.channel()
             channel.queue_delete(frames)
-            channel.queue_declare(frames, durable=True, arguments=arguments)
+            channel.queue_declare(frames, durable=FRAME_QUEUES_DURABLE, arguments=arguments)
         channel.queue_bind(frames, topology.frames_exchange, routing_key=camera.id)
         events = topology.events_queue(camera.id)
         channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
@@ -204,7 +261,7 @@ def run_reconnecting(
         started = time.monotonic()
         try:
             connection = connect(broker, role)
-            LOGGER.info("%s: connected to %s", role, describe_urls(broker))
+            LOGGER.info("%s: connected to %s", role, describe_connection(connection))
             session(connection)
         except (BrokerError, OSError) as error:
             if time.monotonic() - started > HEALTHY_SESSION_S:

@@ -243,9 +243,25 @@ def _check_bind(value: str) -> str | None:
     return None
 
 
+# RabbitMQ's URI spec names for TLS settings (see pipeline.broker.tls_options).
+TLS_PARAMETERS = ("cacertfile", "certfile", "keyfile", "verify", "server_name_indication")
+
+
 def _check_url(value: str) -> str | None:
     if not value.startswith(("amqp://", "amqps://")):
         return f"must be an amqp:// or amqps:// URL, got {redact_url(value)!r}"
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as error:
+        return f"malformed URL {redact_url(value)!r}: {error}"
+    for key, setting in parse_qsl(parts.query, keep_blank_values=True):
+        if key in ("cacertfile", "certfile", "keyfile") and not Path(setting).is_file():
+            return f"{key} not found: {setting}"
+        if key == "verify" and setting not in ("verify_peer", "verify_none"):
+            return f"verify must be verify_peer or verify_none, got {setting!r}"
     return None
 
 

@@ -60,8 +60,7 @@ class StatusProbe:
 
     def _connect(self) -> None:
         self.connection = broker.connect(self.config.broker, "rabbitcam status")
-        self.channel = self.connection.channel()
-        broker.declare_common(self.channel, self.topology)
+        self.channel = broker.declare_common(self.connection.channel(), self.topology)
         queue = broker.declare_private_queue(
             self.channel,
             self.topology.status_exchange,
@@ -125,7 +124,7 @@ class StatusProbe:
             while time.monotonic() < deadline and not wanted <= self._heard_recently():
                 self.connection.process_data_events(time_limit=deadline - time.monotonic())
             facts = self._queue_facts(notes)
-        except broker.BrokerError as error:
+        except (broker.BrokerError, OSError) as error:  # OSError: refused, TLS, DNS
             self.connection = None
             notes.append(
                 f"broker not reachable at {broker.describe_urls(self.config.broker)} "

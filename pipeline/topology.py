@@ -84,7 +84,12 @@ class Topology:
 
     @staticmethod
     def dead_queue_arguments() -> dict[str, Any]:
-        return {"x-max-length": DEAD_QUEUE_LENGTH, "x-overflow": "drop-head"}
+        # Quorum, as the events: the record of bad input survives the loss of a node.
+        return {
+            "x-queue-type": "quorum",
+            "x-max-length": DEAD_QUEUE_LENGTH,
+            "x-overflow": "drop-head",
+        }
 
     @staticmethod
     def viewer_queue_arguments() -> dict[str, Any]:

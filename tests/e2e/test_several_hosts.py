@@ -6,13 +6,25 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
+import pika
 import pytest
 import requests
 
-from benchmarks.processes import Rabbitcam, read_parts, real_frames, wait_for
+from benchmarks.processes import (
+    Rabbitcam,
+    delete_namespace,
+    free_port,
+    read_parts,
+    real_frames,
+    wait_for,
+    wait_for_http,
+)
+from pipeline.topology import Topology
+from tests.broker_node import BrokerNode, require_nodes
 from tests.tcp_proxy import SilentCutProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -163,3 +175,84 @@ def test_capture_detector_and_streamer_on_three_separate_networks(
         for process in running:
             process.stop()
         relay.close()
+
+
+def test_a_cluster_node_dies_and_every_role_moves_to_another(namespace, broker_url, tmp_path):
+    """Three nodes (the machine's broker and two started here): roles on the second
+    move to the first when the second stops; frames flow on, and the detection
+    events, in a quorum queue, survive the loss of the node."""
+    require_nodes()
+    second, third = BrokerNode("rabbitcam2", free_port()), BrokerNode("rabbitcam3", free_port())
+    run = None
+    try:
+        for node in (second, third):
+            node.start()
+        for node in (second, third):
+            node.wait()
+            node.join()
+        port = free_port()
+        site = tmp_path / "site.toml"
+        site.write_text(
+            f'[broker]\nurl = ["{second.url()}", "{broker_url}"]\nheartbeat_s = 2\n'
+            f'[detect]\nworkers = 1\n[web]\nbind = "127.0.0.1:{port}"\n'
+            '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 10\nwidth = 320\n'
+            'height = 240\ndetectors = ["motion"]\n'
+        )
+        run = Rabbitcam(["run", str(site)], namespace, tmp_path / "run.log")
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base)
+
+        def live_seq() -> int | None:
+            summary = requests.get(f"{base}/api/cameras/cam1", timeout=2).json()
+            return summary["last_seq"] if summary["status"] == "live" else None
+
+        wait_for(live_seq, timeout=30, interval=0.2)
+        log = run.log_path.read_text()
+        assert log.count(f"connected to amqp://guest:***@127.0.0.1:{second.port}/") == 3, log
+        events_queue = Topology(namespace).events_queue("cam1")
+        with pika.BlockingConnection(pika.URLParameters(broker_url)) as connection:
+            wait_for(
+                lambda: (
+                    connection.channel()
+                    .queue_declare(events_queue, passive=True)
+                    .method.message_count
+                    >= 3
+                ),
+                timeout=20,
+            )
+            events_before = (
+                connection.channel().queue_declare(events_queue, passive=True).method.message_count
+            )
+
+        seq_at_stop = live_seq()
+        stopped = time.monotonic()
+        second.stop()
+        wait_for(
+            lambda: (seq := live_seq()) is not None and seq > seq_at_stop + 10,
+            timeout=20,
+            interval=0.1,
+        )
+        moved_s = time.monotonic() - stopped
+        log = run.log_path.read_text()
+        moved = log.count(f"connected to amqp://guest:***@127.0.0.1:{broker_url_port(broker_url)}/")
+        assert moved == 3, log[-3000:]
+        assert "exited with" not in log, "no role restarted: each moved by itself"
+        with pika.BlockingConnection(pika.URLParameters(broker_url)) as connection:
+            declared = connection.channel().queue_declare(events_queue, passive=True)
+            events_after = declared.method.message_count
+        print(
+            f"\ncluster node stopped: frames flowing again through the other node after "
+            f"{moved_s:.1f}s; events kept {events_before} → {events_after}"
+        )
+        assert moved_s < 10
+        assert events_after >= events_before, "events were lost with the node"
+    finally:
+        if run is not None:
+            run.stop(timeout=8)
+        delete_namespace(broker_url, namespace, ["cam1"])  # while a majority is up
+        for node in (third, second):
+            node.remove()
+
+
+def broker_url_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -97,6 +99,45 @@ def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParam
 def connect(broker: BrokerConfig, name: str) -> Connection:
     """Open a blocking connection to the first configured broker that answers."""
     return pika.BlockingConnection(connection_parameters(broker, name))
+
+
+def preflight(broker: BrokerConfig, file: Path) -> list[str]:
+    """Why no configured broker can be used, one ``file: key: message`` per URL; [] if
+    one can. ``rabbitmq run`` checks this before it starts anything: a typo'd host,
+    a wrong password or a missing vhost is a config error, not a silent retry loop."""
+    problems = []
+    for index, configured in enumerate(broker.urls):
+        key = broker.url_key if len(broker.urls) == 1 else f"{broker.url_key}[{index}]"
+        shown = redact_url(configured)
+        try:
+            url, tls = tls_options(configured)
+            params = pika.URLParameters(url)
+            if tls is not None:
+                params.ssl_options = tls
+            params.connection_attempts = 1
+            params.socket_timeout = 3.0
+            params.stack_timeout = 6.0
+            pika.BlockingConnection(params).close()
+            return []
+        except pika.exceptions.ProbableAuthenticationError:
+            reason = "the broker refused the login (wrong user or password?)"
+        except pika.exceptions.ProbableAccessDeniedError:
+            reason = "the broker refused the virtual host (missing, or no permissions?)"
+        except socket.gaierror:
+            reason = f"host {urlsplit(configured).hostname!r} does not resolve"
+        except ssl.SSLError as error:
+            reason = f"TLS failed: {error.reason or error}"
+        except (BrokerError, OSError, ValueError) as error:
+            reason = f"no broker answers ({_first_cause(error)})"
+        problems.append(f"{file}: {key}: {reason}: {shown}")
+    return problems
+
+
+def _first_cause(error: BaseException) -> str:
+    inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+    if inner is not None and inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    return str(inner or error) or type(error).__name__
 
 
 def describe_connection(connection: Connection) -> str:

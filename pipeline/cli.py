@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from pipeline.config import LOG_LEVELS, ConfigError, load_config
+from pipeline.config import LOG_LEVELS, Config, ConfigError, load_config
 from pipeline.logs import setup_logging
 from pipeline.signals import stop_on_signals
 
@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run every role for every camera")
     run.add_argument("config")
     run.add_argument("--bind", help="streamer HOST:PORT (overrides [web] bind)")
+    run.add_argument(
+        "--wait-for-broker",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="at start, wait this long for a broker to answer (default: refuse at once)",
+    )
     run.add_argument(
         "--roles",
         default="capture,detect,stream",
@@ -218,9 +225,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rabbitcam: --roles takes some of {', '.join(ROLES)}", file=sys.stderr)
             return EXIT_CONFIG
         logging_for("run")
+        if problems := _broker_problems(config, args.wait_for_broker):
+            print("rabbitcam: no usable broker:\n" + "\n".join(problems), file=sys.stderr)
+            return EXIT_CONFIG
         return run_all(config, stop_on_signals(), bind, args.log_level, roles)
 
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _broker_problems(config: Config, wait_s: float) -> list[str]:
+    """Before anything starts: can any configured broker be used? (waiting up to ``wait_s``)"""
+    import time
+
+    from pipeline.broker import preflight
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        problems = preflight(config.broker, config.path)
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(1.0)
 
 
 def _tail_events(args: argparse.Namespace) -> int:

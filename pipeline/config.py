@@ -90,6 +90,8 @@ class BrokerConfig:
     namespace: str = "rabbitcam"
     heartbeat_s: int = 10
     reconnect_max_s: float = 3.0
+    # Where the URLs came from, for error messages.
+    url_key: str = field(default="broker.url", compare=False)
 
 
 @dataclass(frozen=True)
@@ -289,8 +291,10 @@ def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
                     where = "broker.url" if isinstance(value, str) else f"broker.url[{index}]"
                     reader.problem(where, message)
             urls = tuple(candidates)
+    url_key = "broker.url"
     env_urls = os.environ.get(ENV_AMQP_URL, "").strip()
     if env_urls:
+        url_key = f"environment {ENV_AMQP_URL}"
         candidates = [url.strip() for url in env_urls.split(",") if url.strip()]
         for url in candidates:
             if message := _check_url(url):
@@ -313,6 +317,7 @@ def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
             )
     return BrokerConfig(
         urls=urls,
+        url_key=url_key,
         namespace=namespace,
         heartbeat_s=reader.number(
             data,

@@ -1,5 +1,6 @@
-"""The broker goes away and comes back, five times: every role reconnects by itself,
-no process exits, frames reach the viewer again within seconds, events survive."""
+"""The broker goes away and comes back, five times (stop_app/start_app), then once as
+a whole node (rabbitmqctl stop, rabbitmq-server -detached): every role reconnects by
+itself, no process exits, frames reach the viewer again within seconds, events survive."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ CYCLES = 5
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def broker_answers() -> bool:
+    params = pika.URLParameters(amqp_url())
+    params.socket_timeout = 1
+    params.connection_attempts = 1
+    try:
+        pika.BlockingConnection(params).close()
+    except (pika.exceptions.AMQPError, OSError):
+        return False
+    return True
 
 
 def events_in_queue(namespace: str) -> int:
@@ -78,11 +90,30 @@ def test_roles_ride_out_five_broker_restarts(broker_url, tmp_path):
             assert events_in_queue(namespace) >= events_before, "events were lost"
         print(f"\nframes back after each broker return: {[round(r, 1) for r in recoveries]} s")
         assert max(recoveries) < 5.0, recoveries
+
+        # Then the whole node: `rabbitmqctl stop` ends the Erlang VM, and
+        # `rabbitmq-server -detached` boots it again from disk.
+        events_before = events_in_queue(namespace)
+        rabbitmqctl("stop")
+        wait_for(lambda: not broker_answers(), timeout=30)
+        time.sleep(1)
+        seen_before = reader.frames()
+        subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60)
+        wait_for(broker_answers, timeout=120, interval=0.2)
+        back_at = time.monotonic()
+        wait_for(lambda: reader.frames() > seen_before + 3, timeout=15, interval=0.05)
+        full_restart = time.monotonic() - back_at
+        print(f"full node stop and boot: frames back {full_restart:.1f}s after it answered")
+        assert full_restart < 5.0
+        assert events_in_queue(namespace) >= events_before, "events were lost in a full restart"
         assert sorted(children_of(run.pid)) == roles, "a role exited or was restarted"
         assert not reader.errors, reader.errors
     finally:
         if reader is not None:
             reader.close()
         subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120)
+        if not broker_answers():  # a test that stops the broker leaves it running
+            subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60)
+            wait_for(broker_answers, timeout=120, interval=0.5)
         run.stop()
         delete_namespace(broker_url, namespace, ["c1"])

@@ -159,3 +159,45 @@ def test_logs_are_one_json_object_per_line_with_role_and_camera(namespace, tmp_p
     finally:
         capture.stop()
     assert quiet.read_text().strip() == "", quiet.read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "message"),
+    [
+        ("amqp://guest:guest@no-such-host.invalid:5672/", "broker.url", "does not resolve"),
+        ("amqp://guest:guest@127.0.0.1:1/", "broker.url", "no broker answers"),
+        ("amqp://guest:not-the-password@127.0.0.1:5672/", "broker.url", "refused the login"),
+        ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "broker.url", "virtual host"),
+        (
+            ["amqp://guest:guest@127.0.0.1:1/", "amqp://guest:guest@127.0.0.1:2/"],
+            "broker.url[1]",
+            "no broker answers",
+        ),
+    ],
+)
+def test_run_refuses_a_broker_it_cannot_use_before_starting_anything(
+    broker_url, tmp_path, url, key, message
+):
+    site = tmp_path / "bad.toml"
+    urls = json.dumps(url)  # a JSON string or array is a TOML one
+    site.write_text(f'[broker]\nurl = {urls}\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\n')
+    result = cli("run", str(site), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert f"bad.toml: {key}: " in result.stderr and message in result.stderr, result.stderr
+    assert "starting" not in result.stderr, "nothing may start"
+    assert "not-the-password" not in result.stderr
+
+
+def test_run_with_a_list_starts_when_one_broker_answers(broker_url, namespace, tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(
+        f'[broker]\nurl = ["amqp://guest:guest@127.0.0.1:1/", "{broker_url}"]\n'
+        f'[web]\nbind = "127.0.0.1:{free_port()}"\n[detect]\nworkers = 1\n'
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 5\n'
+    )
+    log = tmp_path / "run.log"
+    run = Rabbitcam(["run", str(site)], namespace, log)
+    try:
+        wait_for(lambda: log.read_text().count("connected to") >= 3, timeout=30)
+    finally:
+        assert run.stop() == 0

@@ -122,6 +122,42 @@ def test_unknown_camera_is_404_over_the_real_server(site):
         assert response.status_code == 404 and "Traceback" not in response.text
 
 
+def test_huge_and_hostile_requests_get_4xx_and_leak_nothing(site):
+    import socket
+
+    import requests
+
+    port, streamer = site
+    base = f"http://127.0.0.1:{port}"
+    threads_before = thread_count(streamer.pid)
+    rss_before = rss_kib(streamer.pid)
+    for _ in range(20):
+        # A query string of 1 MB: refused by the server before the app sees it.
+        huge = requests.get(f"{base}/?q={'x' * 1_000_000}", timeout=10)
+        assert 400 <= huge.status_code < 500 and "Traceback" not in huge.text
+        # 100 KB of unknown camera ids: a plain 404, without echoing them all back.
+        many = requests.get(f"{base}/mux?cameras={'nope,' * 20_000}", timeout=10)
+        assert many.status_code == 404 and len(many.content) < 10_000
+        assert "Traceback" not in many.text
+        # A request line that is not HTTP at all.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"\x00\xff GARBAGE \r\n\r\n")
+            reply = raw.recv(1024)
+            assert reply.startswith(b"HTTP/1.") and b" 400 " in reply.split(b"\r\n")[0]
+    wait_for(lambda: thread_count(streamer.pid) == threads_before, timeout=10)
+    assert health(port)["status"] == "ok"
+    assert rss_kib(streamer.pid) - rss_before < 20_000, "memory grew by over 20 MiB"
+
+
+def rss_kib(pid: int) -> int:
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def test_metrics_over_the_real_server(site):
     import requests
 

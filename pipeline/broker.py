@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,46 @@ def dead_letter(
             headers=headers,
         ),
     )
+
+
+SILENT_AFTER_HEARTBEATS = 2
+_last_heard: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class BrokerSilent(pika.exceptions.AMQPConnectionError):
+    """Nothing arrived from the broker for two heartbeat intervals: the link is dead."""
+
+
+def pump(
+    connection: Connection, seconds: float, heartbeat_s: float, *, sleep: bool = False
+) -> None:
+    """Let pika do its I/O for up to ``seconds`` (all of them with ``sleep``), and
+    notice a broker gone silent within two heartbeat intervals.
+
+    pika's own check runs only every heartbeat + 5 s and needs two misses (14 s
+    with a 2 s heartbeat); a cut network that still looks open must be noticed
+    sooner. RabbitMQ sends a heartbeat every half interval on an idle link, so
+    two intervals without a byte means the link is gone: the connection is
+    aborted without a goodbye (a graceful close would wait on the dead link)
+    and ``BrokerSilent`` raised, which ``run_reconnecting`` handles as any loss.
+    """
+    if sleep:
+        connection.sleep(seconds)
+    else:
+        connection.process_data_events(time_limit=seconds)
+    received = connection._impl.bytes_received  # pika's own count of bytes read
+    now = time.monotonic()
+    heard = _last_heard.get(connection)
+    if heard is None or heard[0] != received:
+        _last_heard[connection] = (received, now)
+        return
+    silent_s = now - heard[1]
+    if silent_s > SILENT_AFTER_HEARTBEATS * heartbeat_s:
+        with contextlib.suppress(Exception):
+            connection._impl._adapter_disconnect()  # abort the socket: no goodbye on a dead link
+        raise BrokerSilent(
+            f"nothing from the broker for {silent_s:.1f}s (heartbeat {heartbeat_s}s)"
+        )
 
 
 def run_reconnecting(

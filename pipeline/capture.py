@@ -101,7 +101,9 @@ class CaptureWorker:
                 next_tick = time.monotonic()
                 delay = 0.0
             # connection.sleep keeps heartbeats serviced while we wait.
-            connection.sleep(max(0.0, min(delay, 1.0)))
+            broker.pump(
+                connection, max(0.0, min(delay, 1.0)), self.config.broker.heartbeat_s, sleep=True
+            )
 
     def _publish_newest(self, channel: broker.Channel, source: Source) -> None:
         captured = source.next_frame(self.seq)

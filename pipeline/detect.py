@@ -174,7 +174,7 @@ class DetectorWorker:
                 subscribe(camera)
         last_stats = time.monotonic()
         while not self.stop.is_set():
-            connection.process_data_events(time_limit=0.5)
+            broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
             self._drain(generation, channel, events_channel)
             if self.watcher is not None and (changes := self.watcher.poll()):
                 self._follow(changes, connection, channel, subscribe)

@@ -57,7 +57,7 @@ class EventTail:
         self.subscribed.set()
         LOGGER.info("events: listening for %s", self.pattern)
         while not self.stop.is_set():
-            connection.process_data_events(time_limit=0.5)
+            broker.pump(connection, 0.5, self.broker_config.heartbeat_s)
 
     def _on_event(self, _channel: Any, method: Any, _properties: Any, body: bytes) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import struct
 import threading
 
 
@@ -18,6 +19,7 @@ class SilentCutProxy:
         self.passing.set()
         self.stop = threading.Event()
         self.accepted = 0
+        self.clients: set[socket.socket] = set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
@@ -25,6 +27,13 @@ class SilentCutProxy:
 
     def restore(self) -> None:
         self.passing.set()
+
+    def reset(self) -> None:
+        """Reset every client connection (RST, as a rebooted router or NAT does)."""
+        for client in list(self.clients):
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
 
     def close(self) -> None:
         self.stop.set()
@@ -37,6 +46,7 @@ class SilentCutProxy:
             except OSError:
                 return
             self.accepted += 1
+            self.clients.add(client)
             upstream = socket.create_connection(self.target)
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
@@ -55,6 +65,7 @@ class SilentCutProxy:
         except OSError:
             return
         finally:
+            self.clients.discard(client)
             for sock in pairs:
                 with contextlib.suppress(OSError):
                     sock.close()

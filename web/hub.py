@@ -119,7 +119,7 @@ class FrameHub:
         self.connected.set()
         try:
             while not self.stop.is_set():
-                connection.process_data_events(time_limit=0.5)
+                broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
                 if self.watcher is not None and (changes := self.watcher.poll()):
                     for camera_id in self.apply(changes):
                         tag = consumers.pop(camera_id, None)

@@ -1,4 +1,4 @@
-"""A silent network cut is noticed by the heartbeat, and the role reconnects."""
+"""A silent network cut is noticed within two heartbeat intervals, and the role reconnects."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from tests.tcp_proxy import SilentCutProxy
 from web.hub import FrameHub
 
 HEARTBEAT_S = 2
-# pika checks for activity every heartbeat + 5 s (pika/heartbeat.py); a cut just
-# after a check that saw traffic is noticed at the second check from then.
-PIKA_CHECK_S = HEARTBEAT_S + 5
+# Our own check (broker.pump): two intervals without a byte from the broker. The
+# roles' loops wake every 0.5 s, hence the margin.
+NOTICED_WITHIN_S = 2 * HEARTBEAT_S + 1.0
 
 
 def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
@@ -45,7 +45,7 @@ def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
 
         proxy.cut()
         cut_at = time.monotonic()
-        wait_for(lambda: not hub.connected.is_set(), timeout=2 * PIKA_CHECK_S + 2)
+        wait_for(lambda: not hub.connected.is_set(), timeout=30, interval=0.05)
         noticed_s = time.monotonic() - cut_at
         proxy.restore()
         restored_at = time.monotonic()
@@ -55,7 +55,16 @@ def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
         healed_s = time.monotonic() - restored_at
         print(f"\ncut noticed after {noticed_s:.1f}s (heartbeat {HEARTBEAT_S}s); "
               f"frames again {healed_s:.1f}s after the network healed")  # fmt: skip
-        assert noticed_s <= 2 * PIKA_CHECK_S + 2.0
+        assert noticed_s <= NOTICED_WITHIN_S, f"noticed after {noticed_s:.1f}s"
+
+        # A reset connection (StreamLostError in pika) is handled the same way, at once.
+        sessions = hub.sessions
+        proxy.reset()
+        reset_at = time.monotonic()
+        wait_for(lambda: hub.sessions > sessions and hub.connected.is_set(), timeout=10)
+        last = feed.latest.seq
+        wait_for(lambda: feed.latest.seq > last + 5, timeout=10)
+        print(f"reset connection: frames again {time.monotonic() - reset_at:.1f}s after the RST")
     finally:
         hub.close()
         proxy.close()

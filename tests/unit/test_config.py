@@ -30,12 +30,14 @@ def problems(tmp_path: Path, text: str) -> str:
     return str(raised.value)
 
 
-def test_demo_config_is_valid_with_two_synthetic_cameras():
+def test_demo_config_is_valid_with_synthetic_cameras_and_a_drop_in_one():
     config = load_config(ROOT / "configs" / "demo.toml")
-    assert len(config.cameras) >= 2
+    assert config.camera_ids[:2] == ["front-door", "backyard"]
     for camera in config.cameras:
         assert camera.source.kind == "synthetic"
-        assert (camera.width, camera.height, camera.fps) == (640, 480, 15)
+        assert (camera.width, camera.height) == (640, 480)
+    assert config.camera("front-door").fps == 15
+    assert config.camera_files["garage"] == ROOT / "configs" / "cameras.d" / "garage.toml"
 
 
 def test_defaults(tmp_path: Path):

@@ -72,6 +72,25 @@ def test_status_shows_every_camera_from_broker_capture_and_streamer(namespace, t
         assert any(line.startswith("cam1") and " live " in line for line in table.splitlines())
         assert "cam2: cannot open" in table
 
+        # --watch refreshes: two documents, two seconds or so apart, until stopped.
+        import os
+        import signal
+
+        watch = subprocess.Popen(
+            [*rabbitcam_command(), "status", str(site), "--watch", "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+        )
+        try:
+            first = json.loads(watch.stdout.readline())
+            second = json.loads(watch.stdout.readline())
+        finally:
+            watch.send_signal(signal.SIGTERM)
+            assert watch.wait(10) == 0
+        assert 1.5 <= second["taken_at"] - first["taken_at"] <= 6
+        assert [row["camera"] for row in second["cameras"]] == ["cam1", "cam2"]
+
         # The streamer goes: the broker's and captures' columns remain, and it is said.
         streamer.stop()
         snapshot = status(site, namespace)

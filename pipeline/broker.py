@@ -77,24 +77,26 @@ def tls_options(url: str) -> tuple[str, pika.SSLOptions | None]:
     return stripped, pika.SSLOptions(context, server_name)
 
 
+def url_parameters(configured: str, broker: BrokerConfig, name: str) -> pika.URLParameters:
+    """pika's parameters for one configured URL (TLS options included)."""
+    url, tls = tls_options(configured)
+    params = pika.URLParameters(url)
+    if tls is not None:
+        params.ssl_options = tls
+    params.heartbeat = broker.heartbeat_s
+    # A broker under a resource alarm blocks publishers; give up and reconnect
+    # rather than hang a capture loop for ever.
+    params.blocked_connection_timeout = max(5.0, 2.0 * broker.heartbeat_s)
+    params.socket_timeout = 3.0
+    params.stack_timeout = 6.0
+    params.connection_attempts = 1
+    params.client_properties = {"connection_name": name}
+    return params
+
+
 def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParameters]:
     """One parameter set per configured URL; pika tries them in order."""
-    parameters = []
-    for configured in broker.urls:
-        url, tls = tls_options(configured)
-        params = pika.URLParameters(url)
-        if tls is not None:
-            params.ssl_options = tls
-        params.heartbeat = broker.heartbeat_s
-        # A broker under a resource alarm blocks publishers; give up and reconnect
-        # rather than hang a capture loop for ever.
-        params.blocked_connection_timeout = max(5.0, 2.0 * broker.heartbeat_s)
-        params.socket_timeout = 3.0
-        params.stack_timeout = 6.0
-        params.connection_attempts = 1
-        params.client_properties = {"connection_name": name}
-        parameters.append(params)
-    return parameters
+    return [url_parameters(url, broker, name) for url in broker.urls]
 
 
 def connect(broker: BrokerConfig, name: str) -> Connection:
@@ -111,14 +113,9 @@ def preflight(broker: BrokerConfig, file: Path) -> list[str]:
         key = broker.url_key if len(broker.urls) == 1 else f"{broker.url_key}[{index}]"
         shown = redact_url(configured)
         try:
-            url, tls = tls_options(configured)
-            params = pika.URLParameters(url)
-            if tls is not None:
-                params.ssl_options = tls
-            params.connection_attempts = 1
-            params.socket_timeout = 3.0
-            params.stack_timeout = 6.0
-            pika.BlockingConnection(params).close()
+            pika.BlockingConnection(
+                url_parameters(configured, broker, "rabbitcam preflight")
+            ).close()
             return []
         except pika.exceptions.ProbableAuthenticationError:
             reason = "the broker refused the login (wrong user or password?)"

@@ -367,11 +367,11 @@ def _status(args: argparse.Namespace) -> int:
                 print(clear + render(snapshot), flush=True)
             if not args.watch or stop.wait(max(0.0, 2.0 - (time.time() - snapshot.taken_at))):
                 break
-            if args.watch:
-                # Follow cameras added or removed while watching.
-                with contextlib.suppress(ConfigError):  # keep showing the last good one
-                    config = load_config(config.path, tolerant=True, previous=config)
-                status.config = config
+            # Follow cameras added or removed while watching.
+            with contextlib.suppress(ConfigError):  # keep showing the last good one
+                status.config = load_config(
+                    status.config.path, tolerant=True, previous=status.config
+                )
     finally:
         status.close()
     return 0

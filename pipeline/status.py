@@ -17,9 +17,7 @@ Whatever cannot be reached is shown as ``-`` and named in a note, never guessed.
 from __future__ import annotations
 
 import json
-import os
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +49,6 @@ class StatusProbe:
         self.config = config
         self.topology = Topology(config.broker.namespace)
         self.connection: broker.Connection | None = None
-        self.channel: broker.Channel | None = None
         self.statuses: dict[str, tuple[Status, float]] = {}
 
     def close(self) -> None:
@@ -60,14 +57,14 @@ class StatusProbe:
 
     def _connect(self) -> None:
         self.connection = broker.connect(self.config.broker, "rabbitcam status")
-        self.channel = broker.declare_common(self.connection.channel(), self.topology)
+        channel = broker.declare_common(self.connection.channel(), self.topology)
         queue = broker.declare_private_queue(
-            self.channel,
+            channel,
             self.topology.status_exchange,
             "#",
             self.topology.status_queue_arguments(),
         )
-        self.channel.basic_consume(queue, self._on_status, auto_ack=True)
+        channel.basic_consume(queue, self._on_status, auto_ack=True)
 
     def _on_status(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
         try:
@@ -98,15 +95,14 @@ class StatusProbe:
         return facts
 
     def _streamer(self, notes: list[str]) -> dict[str, dict[str, Any]]:
+        from web.auth import Auth  # the streamer's own credentials, from the environment
+
         url = f"http://{self.config.web.bind}/api/cameras"
-        request = urllib.request.Request(url)
-        token = os.environ.get("RABBITCAM_WEB_TOKEN")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
+        request = urllib.request.Request(url, headers=Auth.from_environment().client_headers())
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
                 return {camera["id"]: camera for camera in json.load(response)}
-        except (OSError, ValueError, urllib.error.URLError) as error:
+        except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors
             notes.append(f"streamer at {url} not reachable ({error}); its columns show -")
             return {}
 

@@ -11,6 +11,7 @@ Either, both or neither. ``/healthz`` stays open for load balancers.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import os
 from dataclasses import dataclass
@@ -34,6 +35,15 @@ class Auth:
             user=os.environ.get("RABBITCAM_WEB_USER", ""),
             password=os.environ.get("RABBITCAM_WEB_PASSWORD", ""),
         )
+
+    def client_headers(self) -> dict[str, str]:
+        """What a client of this streamer (``rabbitcam status``) sends to be let in."""
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.user and self.password:
+            pair = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            return {"Authorization": f"Basic {pair}"}
+        return {}
 
     @property
     def enabled(self) -> bool:

@@ -23,6 +23,7 @@ from tests.browser import tiles
 pytestmark = pytest.mark.e2e
 
 APPLY_WITHIN_S = 10.0
+ROLE_NAMES = ("run", "detect:w1", "stream")
 
 PORCH = """
 name = "Porch"
@@ -122,11 +123,14 @@ def test_cameras_are_added_changed_and_removed_live(browser, namespace, tmp_path
 
         # Broken: logged with file and key; the camera keeps running as it was.
         (drop_in / "garage.toml").write_text("source = 'synthetic'\nfps = 'fast'\n")
-        wait_for(
-            lambda: "garage.toml: fps: must be a number" in run.log_path.read_text(),
-            timeout=APPLY_WITHIN_S,
-        )
-        time.sleep(2)
+
+        def every_role_logged_it() -> bool:
+            lines = run.log_path.read_text().splitlines()
+            problem = [line for line in lines if "garage.toml: fps: must be a number" in line]
+            return all(any(f"role={role}" in line for line in problem) for role in ROLE_NAMES)
+
+        # Once each role has logged it, each has made its decision about the file.
+        wait_for(every_role_logged_it, timeout=APPLY_WITHIN_S)
         assert roles(run.pid)["capture:garage"] == during["capture:garage"]
         garage = cameras(base)["garage"]
         assert garage["status"] == "live" and garage["config"]["fps"] == 10
@@ -147,9 +151,8 @@ def test_cameras_are_added_changed_and_removed_live(browser, namespace, tmp_path
             interval=0.1,
         )
         timings["removed → gone from the page"] = time.monotonic() - started
-        assert tile_moving(browser, "porch") or wait_for(
-            lambda: tile_moving(browser, "porch", tiles(browser)["porch"]["seq"]), timeout=5
-        )
+        seq = tiles(browser)["porch"]["seq"]
+        wait_for(lambda: tile_moving(browser, "porch", seq), timeout=5)
         assert alive(after["detect"]) and alive(after["stream"])
     finally:
         code = run.stop(timeout=8)

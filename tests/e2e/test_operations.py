@@ -6,9 +6,11 @@ import json
 import subprocess
 
 import cv2
+import pika
 import pytest
 
 from benchmarks.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
+from pipeline.topology import Topology
 from tests.media import media_file
 from tests.mjpeg_server import MjpegCamera
 
@@ -144,7 +146,13 @@ def test_probe_says_when_nothing_arrives(tmp_path):
     assert bad.returncode == 2 and "unsupported URL scheme" in bad.stderr
 
 
-def test_logs_are_one_json_object_per_line_with_role_and_camera(namespace, tmp_path):
+def frames_waiting(url: str, namespace: str) -> int:
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        queue = Topology(namespace).frame_queue("cam1")
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+
+
+def test_logs_are_one_json_object_per_line_with_role_and_camera(broker_url, namespace, tmp_path):
     site = tmp_path / "site.toml"
     site.write_text(
         '[log]\nformat = "json"\nlevel = "DEBUG"\n'
@@ -166,15 +174,15 @@ def test_logs_are_one_json_object_per_line_with_role_and_camera(namespace, tmp_p
     assert "guest:guest@" not in log.read_text(), "a password reached the log"
 
     # --log-level on the command line wins over the config.
+    with pika.BlockingConnection(pika.URLParameters(broker_url)) as connection:
+        connection.channel().queue_purge(Topology(namespace).frame_queue("cam1"))
     quiet = tmp_path / "quiet.log"
     capture = Rabbitcam(
         ["--log-level", "WARNING", "capture", "--camera", "cam1", str(site)], namespace, quiet
     )
     try:
-        wait_for(lambda: capture.process.poll() is None, timeout=5)
-        import time
-
-        time.sleep(3)
+        # Frames in its queue prove it connected and ran (and would have logged that).
+        wait_for(lambda: frames_waiting(broker_url, namespace) > 0, timeout=20)
     finally:
         capture.stop()
     assert quiet.read_text().strip() == "", quiet.read_text()

@@ -257,6 +257,9 @@ def dead_letter(
 ) -> None:
     """Keep a rejected message for inspection, with why and where it was rejected."""
     headers = dict(original.headers or {}) if original is not None else {}
+    if not _encodable(headers):
+        # Headers from a hostile publisher that pika cannot send again: keep ours only.
+        headers = {"x-rabbitcam-original-headers": "dropped (not re-encodable)"}
     if len(body) > DEAD_LETTER_MAX_BYTES:
         # Keep the evidence, not the payload: a 4 GB attack must not fill the broker.
         headers["x-rabbitcam-truncated-from"] = len(body)
@@ -279,6 +282,50 @@ def dead_letter(
             headers=headers,
         ),
     )
+
+
+def _encodable(headers: dict[str, Any]) -> bool:
+    try:
+        pika.BasicProperties(headers=headers).encode()
+    except Exception:  # whatever pika's encoder chokes on
+        return False
+    return True
+
+
+MessageHandler = Callable[[bytes, Any], None]
+
+
+def shielded(
+    handler: MessageHandler,
+    channel: Channel,
+    topology: Topology,
+    source: str,
+    on_reject: Callable[[str], None],
+) -> Callable[..., None]:
+    """A consumer callback that no single message can break.
+
+    ``handler(body, properties)`` raises ``ValueError`` (``MessageError`` is one)
+    for a message it refuses; any other exception is a bug met by this message.
+    Either way the message goes to the dead-letter queue with the reason,
+    ``on_reject(reason)`` counts it, and the consumer goes on. Only a lost
+    connection escapes, so that the role reconnects.
+    """
+
+    def on_message(_channel: Any, _method: Any, properties: Any, body: bytes) -> None:
+        try:
+            handler(body, properties)
+            return
+        except BrokerError:
+            raise
+        except ValueError as error:
+            reason = str(error)
+        except Exception as error:
+            LOGGER.exception("%s: a message broke its handler", source)
+            reason = f"consumer error: {type(error).__name__}: {error}"
+        on_reject(reason)
+        dead_letter(channel, topology, body, reason, source, properties)
+
+    return on_message
 
 
 SILENT_AFTER_HEARTBEATS = 2

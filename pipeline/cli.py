@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "stream":
+        if problem := _web_access_problem():
+            print(f"rabbitcam: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         logging_for("stream")
         from web.server import serve
 
@@ -224,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if not roles or set(roles) - set(ROLES):
             print(f"rabbitcam: --roles takes some of {', '.join(ROLES)}", file=sys.stderr)
             return EXIT_CONFIG
+        if "stream" in roles and (problem := _web_access_problem()):
+            print(f"rabbitcam: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         logging_for("run")
         if problems := _broker_problems(config, args.wait_for_broker):
             print("rabbitcam: no usable broker:\n" + "\n".join(problems), file=sys.stderr)
@@ -231,6 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         return run_all(config, stop_on_signals(), bind, args.log_level, roles)
 
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _web_access_problem() -> str | None:
+    """Why the streamer's access control, from the environment, cannot be used."""
+    from web.auth import Auth, AuthError
+
+    try:
+        Auth.from_environment()
+    except AuthError as error:
+        return str(error)
+    return None
 
 
 def _broker_problems(config: Config, wait_s: float) -> list[str]:

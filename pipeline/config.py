@@ -99,6 +99,20 @@ class WebConfig:
     bind: str = "127.0.0.1:8000"
     threads: int = 128  # each watching viewer holds one
     send_buffer_kb: int = 8  # per viewer: about one frame, so slow viewers skip, not lag
+    # Streams open at once; 0: all threads but an eighth (at least 4), which are
+    # kept for pages, the API and /healthz whatever the viewers do.
+    max_streams: int = 0
+    max_streams_per_client: int = 32  # per client address; 0: no limit (e.g. behind a proxy)
+    # A viewer that has taken nothing for this long is cut off and its thread freed.
+    stall_s: float = 5.0
+    # Camera source URLs (even with passwords masked) are not sent to browsers unless this is on.
+    show_sources: bool = False
+    # The reverse proxy whose X-Forwarded-For/-Proto headers are believed ("" for none).
+    trusted_proxy: str = ""
+
+    @property
+    def stream_limit(self) -> int:
+        return self.max_streams or self.threads - max(4, self.threads // 8)
 
     @property
     def host(self) -> str:
@@ -151,9 +165,45 @@ class Config:
         return [camera.id for camera in self.cameras]
 
 
+# Query parameters that carry credentials in camera and broker URLs
+# (``snapshot.cgi?user=admin&pwd=secret``, signed stream links).
+SECRET_QUERY_KEYS = re.compile(
+    r"^(user(name)?|login|pass(word|wd)?|pwd|secret|token|access_token|auth|api_?key|key|"
+    r"sig(nature)?|credentials?)$",
+    re.IGNORECASE,
+)
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a URL before it reaches a log or a page."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+    """A URL fit for a log line or a page: no password, no credential in its query.
+
+    Parsed, not pattern-matched: a password may hold ``/``, ``@`` or ``:``
+    (``rtsp://admin:p@ss/w@cam``), so everything before the *last* ``@`` ahead
+    of the query is user information. The user name is kept for operators
+    (``user:***@``); a URL with a password but no user shows ``***@``.
+    """
+    from urllib.parse import parse_qsl, urlencode
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    address, qmark, query = rest.partition("?")
+    query, hash_mark, fragment = query.partition("#") if qmark else ("", "", "")
+    if not qmark:
+        address, hash_mark, fragment = address.partition("#")
+    if "@" in address:
+        userinfo, _, address = address.rpartition("@")
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo
+        # A "user" holding a slash is a password that did not parse as one.
+        user = user if user and "/" not in user else ""
+        address = f"{user}:***@{address}" if user else f"***@{address}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(SECRET_QUERY_KEYS.match(key) for key, _ in pairs):
+            query = urlencode(
+                [(k, "***" if SECRET_QUERY_KEYS.match(k) else v) for k, v in pairs], safe="*"
+            )
+    return f"{scheme}://{address}{qmark}{query}{hash_mark}{fragment}"
 
 
 # --- validation helpers -----------------------------------------------------------
@@ -223,6 +273,15 @@ class _Reader:
             return default
         if check is not None and (message := check(value)):
             self.problem(where, message)
+            return default
+        return value
+
+    def boolean(self, data: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        if key not in data:
+            return default
+        value = data[key]
+        if not isinstance(value, bool):
+            self.problem(_key(path, key), f"must be true or false, got {_type_name(value)}")
             return default
         return value
 
@@ -336,13 +395,43 @@ def _read_broker(reader: _Reader, raw: dict[str, Any]) -> BrokerConfig:
 
 def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
     data = reader.table(raw, "web", "web")
-    reader.reject_unknown(data, {"bind", "threads", "send_buffer_kb"}, "web")
+    reader.reject_unknown(
+        data,
+        {
+            "bind", "threads", "send_buffer_kb", "max_streams", "max_streams_per_client",
+            "stall_s", "show_sources", "trusted_proxy",
+        },
+        "web",
+    )  # fmt: skip
     defaults = WebConfig()
+    threads = reader.number(
+        data, "threads", "web", defaults.threads, integer=True, minimum=4, maximum=1024
+    )
     return WebConfig(
         bind=reader.string(data, "bind", "web", defaults.bind, _check_bind),
-        threads=reader.number(
-            data, "threads", "web", defaults.threads, integer=True, minimum=4, maximum=1024
+        threads=threads,
+        # Streams may never take every thread: pages, the API and /healthz keep some.
+        max_streams=reader.number(
+            data,
+            "max_streams",
+            "web",
+            defaults.max_streams,
+            integer=True,
+            minimum=0,
+            maximum=max(1, threads - 2),
         ),
+        max_streams_per_client=reader.number(
+            data,
+            "max_streams_per_client",
+            "web",
+            defaults.max_streams_per_client,
+            integer=True,
+            minimum=0,
+            maximum=1024,
+        ),
+        stall_s=reader.number(data, "stall_s", "web", defaults.stall_s, minimum=0.5, maximum=300),
+        show_sources=reader.boolean(data, "show_sources", "web", defaults.show_sources),
+        trusted_proxy=reader.string(data, "trusted_proxy", "web", defaults.trusted_proxy),
         send_buffer_kb=reader.number(
             data,
             "send_buffer_kb",

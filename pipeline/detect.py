@@ -37,8 +37,17 @@ import detectors
 from pipeline import broker
 from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, Config
+from pipeline.jpeg import check_jpeg_size
 from pipeline.logs import Throttled, about
-from pipeline.messages import Frame, MessageError, Result, pack_event, pack_result, unpack_frame
+from pipeline.messages import (
+    Frame,
+    MessageError,
+    Result,
+    check_detection,
+    pack_event,
+    pack_result,
+    unpack_frame,
+)
 from pipeline.reload import CameraChanges, ConfigWatcher
 from pipeline.topology import Topology
 
@@ -339,6 +348,11 @@ class DetectorWorker:
 
         started = time.perf_counter()
         try:
+            if frame.width > camera.width or frame.height > camera.height:
+                raise MessageError(
+                    f"frame is {frame.width}x{frame.height}, larger than the camera's "
+                    f"configured {camera.width}x{camera.height}"
+                )
             image = decode_image(frame)
         except MessageError as error:
             self.counters.rejected += 1
@@ -407,7 +421,8 @@ class DetectorWorker:
         for detector in pipeline:
             started = time.perf_counter()
             try:
-                context.found.extend(detector.detect(image, context))
+                found = detector.detect(image, context)
+                context.found.extend(self._checked(detector.name, camera.id, found))
             except Exception:
                 # One detector's bug costs its own detections for this frame, not the frame.
                 self.counters.detector_errors += 1
@@ -416,6 +431,25 @@ class DetectorWorker:
                 )
             timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return context.found
+
+    def _checked(
+        self, detector: str, camera: str, found: list[detectors.Detection]
+    ) -> list[detectors.Detection]:
+        """What a detector (a plugin too) found, less what does not fit the wire schema:
+        one NaN score or undrawable box must not cost the frame, or the streamer."""
+        kept = []
+        for detection in found:
+            try:
+                check_detection(detection.to_dict())
+            except (MessageError, TypeError, ValueError) as error:
+                self.counters.detector_errors += 1
+                self.rejections.warning(
+                    "%s: detector %s returned a detection outside the schema: %s",
+                    self.role, detector, error, camera=camera,
+                )  # fmt: skip
+                continue
+            kept.append(detection)
+        return kept
 
     def _events(self, frame: Frame, found: list[detectors.Detection]) -> list[tuple[str, bytes]]:
         """Every occurrence (blink, fall); other labels at most every ``event_interval_s``."""
@@ -438,7 +472,12 @@ class DetectorWorker:
 def decode_image(frame: Frame) -> np.ndarray:
     """The frame's picture as a BGR uint8 array; MessageError if it is not one."""
     if frame.encoding == "jpeg":
-        image = cv2.imdecode(np.frombuffer(frame.data, np.uint8), cv2.IMREAD_COLOR)
+        # Before any decode: the decoder allocates whatever the JPEG's header claims.
+        check_jpeg_size(frame.data, frame.width, frame.height)
+        try:
+            image = cv2.imdecode(np.frombuffer(frame.data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as error:  # over OPENCV_IO_MAX_IMAGE_PIXELS, or worse
+            raise MessageError(f"image data cannot be decoded: {error.err}") from None
         if image is None:
             raise MessageError("image data is not a decodable JPEG")
     else:

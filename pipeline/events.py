@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from pipeline import broker
 from pipeline.config import BrokerConfig
-from pipeline.messages import MessageError, unpack_event
+from pipeline.logs import Throttled
+from pipeline.messages import unpack_event
 from pipeline.topology import Topology
 
 LOGGER = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class EventTail:
         self.out = out
         self.count = count
         self.seen = 0
+        self.rejected = 0
+        self.rejections = Throttled(LOGGER)
         self.subscribed = threading.Event()
 
     def run(self) -> None:
@@ -53,18 +56,20 @@ class EventTail:
         queue = broker.declare_private_queue(
             channel, topology.events_exchange, self.pattern, topology.status_queue_arguments()
         )
-        channel.basic_consume(queue, on_message_callback=self._on_event, auto_ack=True)
+        channel.basic_consume(
+            queue,
+            on_message_callback=broker.shielded(
+                self._on_event, channel, topology, f"events:{self.pattern}", self._on_reject
+            ),
+            auto_ack=True,
+        )
         self.subscribed.set()
         LOGGER.info("events: listening for %s", self.pattern)
         while not self.stop.is_set():
             broker.pump(connection, 0.5, self.broker_config.heartbeat_s)
 
-    def _on_event(self, _channel: Any, method: Any, _properties: Any, body: bytes) -> None:
-        try:
-            event = unpack_event(body)
-        except MessageError as error:
-            LOGGER.warning("events: skipped a bad event on %s: %s", method.routing_key, error)
-            return
+    def _on_event(self, body: bytes, _properties: Any) -> None:
+        event = unpack_event(body)  # the detection in it is checked against the schema
         detection = event["detection"]
         line = {
             "camera": event["camera"],
@@ -73,8 +78,13 @@ class EventTail:
             "captured_at": event["captured_at"],
             **{k: v for k, v in detection.items() if k != "label"},
         }
-        self.out.write(json.dumps(line) + "\n")
+        # ASCII-only JSON: no character from the wire reaches the terminal raw.
+        self.out.write(json.dumps(line, allow_nan=False) + "\n")
         self.out.flush()
         self.seen += 1
         if self.count is not None and self.seen >= self.count:
             self.stop.set()
+
+    def _on_reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.rejections.warning("events: rejected a bad event: %s", reason)

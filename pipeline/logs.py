@@ -18,6 +18,8 @@ import logging
 import sys
 import time
 
+from pipeline.messages import printable
+
 TEXT_FORMAT = (
     "%(asctime)s.%(msecs)03d %(levelname)-7s role=%(role)s camera=%(camera)s %(name)s: %(message)s"
 )
@@ -36,6 +38,15 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """The text format, with control characters in messages made visible: a
+    string from the wire (a camera's status reason, a rejected message's text)
+    must not move a terminal's cursor or rewrite the lines around it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -50,7 +61,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        # ensure_ascii: control characters and everything else outside ASCII are escaped.
+        return json.dumps(line)
 
 
 def setup_logging(role: str, level: str = "INFO", fmt: str = "text", camera: str = "-") -> None:
@@ -58,7 +70,7 @@ def setup_logging(role: str, level: str = "INFO", fmt: str = "text", camera: str
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(TextFormatter(TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(_ContextFilter(role, camera))
     root = logging.getLogger()
     root.handlers[:] = [handler]

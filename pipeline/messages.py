@@ -10,6 +10,8 @@ any problem is a ``MessageError`` whose text goes into the dead-letter header.
 from __future__ import annotations
 
 import math
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,25 @@ MAX_DIMENSION = 16_384
 MAX_DETECTIONS = 1_000
 ENCODINGS = ("jpeg", "raw")
 RAW_DTYPES = ("uint8", "uint16", "float32")
+# seq starts at the capture worker's clock in ms and grows by under 1000 a
+# second, so a real one is never far ahead of the clock. One that is (2**64-1,
+# say) would make every real frame after it look out of order.
+MAX_SEQ = 2**53 - 1  # also the largest integer a browser's JSON keeps exact
+SEQ_AHEAD_OF_CLOCK_MS = 86_400_000  # a day: clocks of other hosts may be off, not by more
+
+# A detection is small metadata that ends up in pages, logs and alarms: its
+# shape is fixed here, and everything in it is bounded.
+DETECTION_KEYS = frozenset({"label", "score", "box", "extra", "event"})
+MAX_LABEL_CHARS = 64
+MAX_EXTRA_KEYS = 32
+MAX_EXTRA_TEXT_CHARS = 4096
+MAX_EXTRA_LIST_ITEMS = 1500  # enough for a face mesh: 468 points
+MAX_POINT_ITEMS = 4  # an inner list is a point or a box: a handful of numbers
+MAX_BOX_VALUE = 4 * MAX_DIMENSION
+MAX_REASON_CHARS = 500
+# C0 and C1 control characters (terminal escapes among them), DEL, and the
+# bidirectional overrides that make a line read differently from what it holds.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class MessageError(ValueError):
@@ -215,6 +236,40 @@ def _camera(body: dict[str, Any]) -> str:
     return camera
 
 
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with control characters (terminal escapes) replaced, for a terminal or a log."""
+    text = text[:limit] if limit is not None else text
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MessageError(f"{what} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise MessageError(f"{what} must be a finite number, got {number!r}")
+    return number
+
+
+def _count(body: dict[str, Any], key: str) -> int:
+    if key not in body:
+        return 0
+    value = _field(body, key, int)
+    if not 0 <= value <= MAX_SEQ:
+        raise MessageError(f"field {key!r} must be between 0 and {MAX_SEQ}")
+    return value
+
+
+def _seq(body: dict[str, Any], now: float | None = None) -> int:
+    seq = _field(body, "seq", int)
+    if seq < 0:
+        raise MessageError(f"field 'seq' must be >= 0, got {seq}")
+    now_ms = (now if now is not None else time.time()) * 1000
+    if seq > MAX_SEQ or seq > now_ms + SEQ_AHEAD_OF_CLOCK_MS:
+        raise MessageError(f"field 'seq' is implausible ({seq}: ahead of the clock)")
+    return seq
+
+
 def _timestamp(body: dict[str, Any], key: str) -> float:
     value = float(_field(body, key, (int, float)))
     if not math.isfinite(value) or value < 0:
@@ -233,15 +288,18 @@ def _timings(body: dict[str, Any]) -> dict[str, float]:
     raw = body.get("timings", {})
     if not isinstance(raw, dict):
         raise MessageError("field 'timings' must be a map")
+    if len(raw) > MAX_EXTRA_KEYS * 4:
+        raise MessageError(f"field 'timings' has {len(raw)} entries")
     timings: dict[str, float] = {}
     for key, value in raw.items():
         if (
             not isinstance(key, str)
+            or len(key) > MAX_LABEL_CHARS
             or isinstance(value, bool)
             or not isinstance(value, int | float)
         ):
             raise MessageError("field 'timings' must map names to numbers")
-        timings[key] = float(value)
+        timings[key] = _finite(value, f"timings[{printable(key)!r}]")
     return timings
 
 
@@ -261,7 +319,7 @@ def unpack_frame(payload: bytes) -> Frame:
     encoding, data = _image(body)
     frame = Frame(
         camera=_camera(body),
-        seq=_field(body, "seq", int),
+        seq=_seq(body),
         captured_at=_timestamp(body, "captured_at"),
         width=_dimension(body, "width"),
         height=_dimension(body, "height"),
@@ -269,8 +327,6 @@ def unpack_frame(payload: bytes) -> Frame:
         encoding=encoding,
         timings=_timings(body),
     )
-    if frame.seq < 0:
-        raise MessageError(f"field 'seq' must be >= 0, got {frame.seq}")
     if encoding == "raw":
         dtype = _field(body, "dtype", str)
         if dtype not in RAW_DTYPES:
@@ -291,13 +347,79 @@ def unpack_frame(payload: bytes) -> Frame:
     return frame
 
 
+def _extra_value(value: Any, where: str, depth: int = 0) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        _finite(value, where)
+    elif isinstance(value, str):
+        if len(value) > MAX_EXTRA_TEXT_CHARS:
+            raise MessageError(f"{where} is longer than {MAX_EXTRA_TEXT_CHARS} characters")
+    elif isinstance(value, list) and depth < 2:
+        # One list, whose items may be short lists of numbers (points, boxes).
+        limit = MAX_EXTRA_LIST_ITEMS if depth == 0 else MAX_POINT_ITEMS
+        if len(value) > limit:
+            raise MessageError(f"{where} has more than {limit} items")
+        for index, item in enumerate(value):
+            if depth == 1 and not isinstance(item, int | float):
+                raise MessageError(f"{where}[{index}] must be a number")
+            _extra_value(item, f"{where}[{index}]", depth + 1)
+    else:
+        raise MessageError(
+            f"{where} must be a string, a finite number, a boolean or a short list, "
+            f"got {type(value).__name__}"
+        )
+
+
+def check_detection(detection: Any) -> dict[str, Any]:
+    """Refuse a detection outside the schema; return it unchanged when it fits.
+
+    ``{"label": str, "score": finite number, "box"?: [x, y, w, h] ints,
+    "extra"?: {name: str | finite number | bool | null | short list}, "event"?: bool}``.
+    The detector worker checks what every detector (a plugin too) returns; the
+    streamer and the events tail check what arrives from the wire.
+    """
+    label = detection.get("label") if isinstance(detection, dict) else None
+    if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL_CHARS:
+        raise MessageError(
+            f"every detection must be a map with a string 'label' of 1 to {MAX_LABEL_CHARS} "
+            "characters"
+        )
+    unknown = set(detection) - DETECTION_KEYS
+    if unknown:
+        names = ", ".join(sorted(printable(str(k), 40) for k in unknown))
+        raise MessageError(f"detection {printable(label)!r} has unknown keys: {names}")
+    if _UNPRINTABLE.search(label):
+        raise MessageError(f"detection label {printable(label)!r} has control characters")
+    _finite(detection.get("score", 1.0), f"detection {label!r}: score")
+    box = detection.get("box")
+    if box is not None and (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+        or not all(abs(v) <= MAX_BOX_VALUE for v in box)
+        or box[2] < 0
+        or box[3] < 0
+    ):
+        raise MessageError(f"detection {label!r}: box must be four integers [x, y, w, h]")
+    extra = detection.get("extra", {})
+    if not isinstance(extra, dict) or len(extra) > MAX_EXTRA_KEYS:
+        raise MessageError(f"detection {label!r}: extra must be a map of at most {MAX_EXTRA_KEYS}")
+    for key, value in extra.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_LABEL_CHARS:
+            raise MessageError(f"detection {label!r}: extra keys must be short strings")
+        _extra_value(value, f"detection {label!r}: extra.{printable(key)}")
+    if not isinstance(detection.get("event", False), bool):
+        raise MessageError(f"detection {label!r}: event must be a boolean")
+    return detection
+
+
 def _detections(body: dict[str, Any]) -> list[dict[str, Any]]:
     detections = _field(body, "detections", list)
     if len(detections) > MAX_DETECTIONS:
         raise MessageError(f"too many detections ({len(detections)})")
     for detection in detections:
-        if not isinstance(detection, dict) or not isinstance(detection.get("label"), str):
-            raise MessageError("every detection must be a map with a string 'label'")
+        check_detection(detection)
     return detections
 
 
@@ -309,14 +431,14 @@ def unpack_result(payload: bytes) -> Result:
         raise MessageError(f"results must carry a jpeg image, got {encoding!r}")
     return Result(
         camera=_camera(body),
-        seq=_field(body, "seq", int),
+        seq=_seq(body),
         captured_at=_timestamp(body, "captured_at"),
         width=_dimension(body, "width"),
         height=_dimension(body, "height"),
         data=data,
         detections=_detections(body),
         timings=_timings(body),
-        worker=_field(body, "worker", str)[:128],
+        worker=printable(_field(body, "worker", str), 128),
         encoding=encoding,
     )
 
@@ -330,19 +452,26 @@ def unpack_status(payload: bytes) -> Status:
         camera=_camera(body),
         state=state,
         sent_at=_timestamp(body, "sent_at"),
-        reason=_field(body, "reason", str)[:500] if "reason" in body else "",
-        fps=float(_field(body, "fps", (int, float))) if "fps" in body else 0.0,
-        frames_published=_field(body, "frames_published", int) if "frames_published" in body else 0,
-        frames_dropped=_field(body, "frames_dropped", int) if "frames_dropped" in body else 0,
+        reason=printable(_field(body, "reason", str), MAX_REASON_CHARS) if "reason" in body else "",
+        fps=_status_fps(body),
+        frames_published=_count(body, "frames_published"),
+        frames_dropped=_count(body, "frames_dropped"),
     )
+
+
+def _status_fps(body: dict[str, Any]) -> float:
+    if "fps" not in body:
+        return 0.0
+    fps = _finite(body["fps"], "field 'fps'")
+    if not 0 <= fps <= 10_000:
+        raise MessageError(f"field 'fps' must be between 0 and 10000, got {fps}")
+    return fps
 
 
 def unpack_event(payload: bytes) -> dict[str, Any]:
     body = _unpack_map(payload, "event")
     _camera(body)
-    _field(body, "seq", int)
+    _seq(body)
     _timestamp(body, "captured_at")
-    detection = _field(body, "detection", dict)
-    if not isinstance(detection.get("label"), str):
-        raise MessageError("event detection must have a string 'label'")
+    check_detection(_field(body, "detection", dict))
     return body

@@ -124,6 +124,9 @@ def add_camera(config_path: str | os.PathLike[str], camera: NewCamera) -> Path:
 
 def remove_camera(config_path: str | os.PathLike[str], camera_id: str) -> Path:
     """Delete a camera's drop-in file; return the path it had."""
+    # The id becomes a file name: checked first, so that no "../x" ever reaches a path.
+    if message := check_camera_id(camera_id):
+        raise OnboardError(f"camera id: {message}")
     config = load_config(config_path, tolerant=True)
     directory = _drop_in_dir(config)
     file = config.camera_files.get(camera_id)

@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline import broker
 from pipeline.config import Config
-from pipeline.messages import MessageError, Status, unpack_status
+from pipeline.messages import MessageError, Status, printable, unpack_status
 from pipeline.topology import Topology
 
 LISTEN_S = 2.5  # capture heartbeats come once a second
@@ -178,13 +178,14 @@ COLUMNS = [
 
 
 def _cell(value: Any) -> str:
+    """A table cell; what came from the wire or the streamer never reaches the terminal raw."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, dict):
-        return " ".join(f"{k}={v}" for k, v in sorted(value.items())) or "0"
-    return str(value)
+        return printable(" ".join(f"{k}={v}" for k, v in sorted(value.items()))) or "0"
+    return printable(str(value))
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
@@ -201,8 +202,8 @@ def render(snapshot: Snapshot) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
     text = format_table(snapshot.rows, COLUMNS)
     lines = [text, "", f"{stamp}  fps out and latency: capture → streamer, last 60 s"]
-    lines += [f"note: {note}" for note in snapshot.notes]
+    lines += [printable(f"note: {note}") for note in snapshot.notes]
     for row in snapshot.rows:
         if row["reason"] and row["status"] != "live":
-            lines.append(f"{row['camera']}: {row['reason']}")
+            lines.append(printable(f"{row['camera']}: {row['reason']}"))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ the hub's subscriber once per process (``web.server.serve``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,11 +20,25 @@ from pipeline.config import Config
 from web.auth import COOKIE, Auth
 from web.feed import BOUNDARY, CameraFeed
 from web.hub import FrameHub
+from web.limits import RETRY_AFTER_S, StreamSlots
 from web.metrics import StreamMetrics
 from web.placeholder import placeholder_jpeg
 from web.viewer import camera_stream, mosaic_stream
 
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+# Every string on a page came from a camera, the wire, a plugin or a config:
+# pages insert it as text, and the browser runs no script but the app's own files.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # A ?token= must not travel to other sites in a Referer header.
+    "Referrer-Policy": "no-referrer",
+}
 STREAM_HEADERS = {**NO_CACHE, "X-Accel-Buffering": "no"}
 MULTIPART = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 
@@ -41,6 +56,24 @@ def create_app(
     auth = auth if auth is not None else Auth.from_environment()
     app.extensions["rabbitcam.hub"] = hub
     app.extensions["rabbitcam.config"] = config
+    slots = StreamSlots(config.web.stream_limit, config.web.max_streams_per_client)
+    app.extensions["rabbitcam.slots"] = slots
+
+    def stream_response(stream: Iterator[bytes]) -> Response:
+        """A live MJPEG response, if the client may open one more stream; else 503."""
+        client = request.remote_addr or "-"
+        refused = slots.acquire(client)
+        if refused is not None:
+            stream.close()
+            return Response(
+                f"too many streams: {refused}\n", 503,
+                {"Retry-After": str(RETRY_AFTER_S), "Content-Type": "text/plain"},
+            )  # fmt: skip
+        response = Response(
+            stream, mimetype=MULTIPART, headers=STREAM_HEADERS, direct_passthrough=True
+        )
+        response.call_on_close(lambda: slots.release(client))
+        return response
 
     def feed_or_404(camera_id: str) -> CameraFeed:
         # Only configured camera ids reach a feed; anything else is a plain 404.
@@ -57,7 +90,9 @@ def create_app(
             args = {k: v for k, v in request.args.items() if k != "token"}
             target = request.path + (f"?{urlencode(args)}" if args else "")
             response = redirect(target)
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
+            response.set_cookie(
+                COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure
+            )
             return response
         if not auth.allows(request):
             return Response(
@@ -67,6 +102,12 @@ def create_app(
             )
         return None
 
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
     @app.get("/")
     def index() -> str:
         cameras = [feed.camera for feed in hub.feeds.values()]
@@ -75,25 +116,21 @@ def create_app(
     @app.get("/camera/<camera_id>")
     def camera_page(camera_id: str) -> str:
         feed = feed_or_404(camera_id)
-        return render_template("camera.html", camera=feed.camera, info=camera_summary(feed))
+        info = camera_summary(feed, config.web.show_sources)
+        return render_template("camera.html", camera=feed.camera, info=info)
 
     @app.get("/video/<camera_id>")
     def video(camera_id: str) -> Response:
-        feed = feed_or_404(camera_id)
-        return Response(
-            camera_stream(feed, hub), mimetype=MULTIPART, headers=STREAM_HEADERS,
-            direct_passthrough=True,
-        )  # fmt: skip
+        return stream_response(camera_stream(feed_or_404(camera_id), hub))
 
     @app.get("/mux")
     def mux() -> Response:
         wanted = request.args.get("cameras", "")
         ids = [c for c in wanted.split(",") if c] if wanted else list(hub.feeds)
+        if len(ids) > len(hub.feeds):
+            abort(404, description="more cameras asked for than there are")
         feeds = [feed_or_404(camera_id) for camera_id in dict.fromkeys(ids)]
-        return Response(
-            mosaic_stream(feeds, hub), mimetype=MULTIPART, headers=STREAM_HEADERS,
-            direct_passthrough=True,
-        )  # fmt: skip
+        return stream_response(mosaic_stream(feeds, hub))
 
     @app.get("/snapshot/<camera_id>.jpg")
     def snapshot(camera_id: str) -> Response:
@@ -119,11 +156,12 @@ def create_app(
 
     @app.get("/api/cameras")
     def api_cameras() -> Response:
-        return jsonify([camera_summary(feed) for feed in hub.feeds.values()])
+        shown = config.web.show_sources
+        return jsonify([camera_summary(feed, shown) for feed in hub.feeds.values()])
 
     @app.get("/api/cameras/<camera_id>")
     def api_camera(camera_id: str) -> Response:
-        return jsonify(camera_summary(feed_or_404(camera_id)))
+        return jsonify(camera_summary(feed_or_404(camera_id), config.web.show_sources))
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -138,6 +176,8 @@ def create_app(
                 "reconnects": hub.reconnects,
                 "cameras": len(hub.feeds),
                 "viewers": sum(feed.viewers for feed in hub.feeds.values()),
+                "streams": slots.open,
+                "streams_refused": slots.refused,
                 "threads": threading.active_count(),
             }
         )
@@ -154,11 +194,12 @@ def create_app(
     return app
 
 
-def camera_summary(feed: CameraFeed) -> dict[str, Any]:
+def camera_summary(feed: CameraFeed, show_sources: bool = False) -> dict[str, Any]:
     summary = feed.summary()
     camera = feed.camera
     summary["config"] = {
-        "source": camera.source.describe(),
+        # Even masked, a source URL tells a viewer where the camera is on the network.
+        "source": camera.source.describe() if show_sources else camera.source.kind,
         "fps": camera.fps,
         "width": camera.width,
         "height": camera.height,

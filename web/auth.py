@@ -6,7 +6,10 @@
 - ``RABBITCAM_WEB_USER`` and ``RABBITCAM_WEB_PASSWORD``: HTTP basic auth
   (the browser asks for them).
 
-Either, both or neither. ``/healthz`` stays open for load balancers.
+Either, both or neither. ``/healthz`` stays open for load balancers. A user
+without a password (or a password without a user) is refused at start, never
+read as "no auth". Secrets are compared as bytes in constant time, so a
+non-ASCII guess is a 401 like any other wrong one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ COOKIE = "rabbitcam_token"
 OPEN_PATHS = ("/healthz",)
 
 
+class AuthError(ValueError):
+    """Access control configured by halves: the streamer must not start open."""
+
+
+def _same(offered: str | None, expected: str) -> bool:
+    """Constant-time comparison of two secrets, any characters (compare_digest
+    refuses non-ASCII str)."""
+    if not expected or offered is None:
+        return False
+    return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 @dataclass(frozen=True)
 class Auth:
     token: str = ""
@@ -30,10 +45,30 @@ class Auth:
 
     @classmethod
     def from_environment(cls) -> Auth:
-        return cls(
+        auth = cls(
             token=os.environ.get("RABBITCAM_WEB_TOKEN", ""),
             user=os.environ.get("RABBITCAM_WEB_USER", ""),
             password=os.environ.get("RABBITCAM_WEB_PASSWORD", ""),
+        )
+        if bool(auth.user) != bool(auth.password):
+            given, missing = (
+                ("RABBITCAM_WEB_USER", "RABBITCAM_WEB_PASSWORD")
+                if auth.user
+                else ("RABBITCAM_WEB_PASSWORD", "RABBITCAM_WEB_USER")
+            )
+            raise AuthError(
+                f"environment {missing}: must be set (and not empty) when {given} is; "
+                "the streamer will not start with half its access control"
+            )
+        return auth
+
+    def describe(self) -> str:
+        """For the start-up log line: which access control is on (never the secrets)."""
+        kinds = [name for name, on in (("token", self.token), ("basic", self.user)) if on]
+        return (
+            f"access control on ({' and '.join(kinds)})"
+            if kinds
+            else ("access control OFF: anyone who reaches the port sees every camera")
         )
 
     def client_headers(self) -> dict[str, str]:
@@ -50,7 +85,7 @@ class Auth:
         return bool(self.token or (self.user and self.password))
 
     def token_matches(self, offered: str | None) -> bool:
-        return bool(self.token and offered) and hmac.compare_digest(offered, self.token)
+        return _same(offered, self.token)
 
     def allows(self, request: Request) -> bool:
         if not self.enabled or request.path in OPEN_PATHS:
@@ -61,13 +96,12 @@ class Auth:
         if self.token_matches(request.cookies.get(COOKIE)):
             return True
         basic = request.authorization
-        return bool(
-            self.user
-            and basic is not None
-            and basic.type == "basic"
-            and hmac.compare_digest(basic.username or "", self.user)
-            and hmac.compare_digest(basic.password or "", self.password)
-        )
+        if not self.user or basic is None or basic.type != "basic":
+            return False
+        # Both compared, always: how long it takes says nothing of which was wrong.
+        user_ok = _same(basic.username or "", self.user)
+        password_ok = _same(basic.password or "", self.password)
+        return user_ok and password_ok
 
     def challenge(self) -> str:
         return 'Basic realm="rabbitcam"' if self.user else 'Bearer realm="rabbitcam"'

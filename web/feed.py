@@ -86,6 +86,7 @@ class CameraFeed:
     on_change: Callable[[], None] | None = None
     observer: FeedObserver | None = None
     closed: bool = False  # the camera left the config: its viewers' streams end
+    restarts: int = 0  # times a lower seq was accepted because the shown frame had gone stale
 
     def offer(self, result: Result, received_at: float | None = None) -> bool:
         """Accept a result if it is newer than what is shown and still fresh."""
@@ -95,13 +96,19 @@ class CameraFeed:
             self.received += 1
             self.fps_in.tick()
             latest = self.latest
-            if latest is not None and result.seq <= latest.seq:
-                # A slower detector worker finished an older frame after a newer one.
-                self.dropped["out_of_order"] += 1
-                return False
             if age_ms > self.camera.max_age_ms:
                 self.dropped["stale"] += 1
                 return False
+            if latest is not None and result.seq <= latest.seq:
+                if not self._shown_is_stale(latest, received_at):
+                    # A slower detector worker finished an older frame after a newer one.
+                    self.dropped["out_of_order"] += 1
+                    return False
+                # Nothing newer for longer than a frame may live: the capture worker
+                # restarted with a lower seq (its clock stepped back). Follow it,
+                # rather than freeze on the seq of a frame that will never return.
+                self.restarts += 1
+                latest = None
             if latest is not None and result.seq > latest.seq + 1:
                 # Never reached us: dropped from a full queue, expired, or stale at a detector.
                 self.dropped["not_delivered"] += result.seq - latest.seq - 1
@@ -140,6 +147,9 @@ class CameraFeed:
             self.observer.received(self.camera.id, result, received_at)
         self._changed()
         return True
+
+    def _shown_is_stale(self, shown: ShownFrame, now: float) -> bool:
+        return (now - shown.captured_at) * 1000 > self.camera.max_age_ms
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -221,6 +231,7 @@ class CameraFeed:
             "latency_received_ms": self.latency_received.percentiles(now),
             "dropped": dict(self.dropped),
             "received": self.received,
+            "seq_restarts": self.restarts,
             "viewers": self.viewers,
             "last_seq": latest.seq if latest is not None else None,
             "last_captured_at": latest.captured_at if latest is not None else None,

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import broker
 from pipeline.config import Config
+from pipeline.jpeg import check_jpeg_size
 from pipeline.logs import Throttled
 from pipeline.messages import MessageError, unpack_result, unpack_status
 from pipeline.reload import CameraChanges, ConfigWatcher
@@ -114,7 +115,9 @@ class FrameHub:
         statuses = broker.declare_private_queue(
             channel, topology.status_exchange, "#", topology.status_queue_arguments()
         )
-        channel.basic_consume(statuses, on_message_callback=self._on_status, auto_ack=True)
+        channel.basic_consume(
+            statuses, on_message_callback=self._status_handler(channel, topology), auto_ack=True
+        )
         self.sessions += 1
         self.connected.set()
         try:
@@ -150,35 +153,36 @@ class FrameHub:
         return [camera.id for camera in changes.removed]
 
     def _result_handler(self, feed: CameraFeed, channel: broker.Channel, topology: Topology):
-        def on_result(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        def on_result(body: bytes, _properties: Any) -> None:
             received_at = time.time()
-            try:
-                result = unpack_result(body)
-                if result.camera != feed.camera.id:
-                    raise MessageError(f"result of {result.camera!r} routed as {feed.camera.id!r}")
-            except MessageError as error:
-                self.invalid += 1
-                feed.dropped["invalid"] += 1
-                self.rejections.warning(
-                    "stream: rejected a result for %s: %s",
-                    feed.camera.id,
-                    error,
-                    camera=feed.camera.id,
-                )
-                broker.dead_letter(
-                    channel, topology, body, str(error), f"results:{feed.camera.id}", properties
-                )
-                return
+            result = unpack_result(body)
+            if result.camera != feed.camera.id:
+                raise MessageError(f"result of {result.camera!r} routed as {feed.camera.id!r}")
+            # Viewers' browsers decode this JPEG: it must be the size it says it is.
+            check_jpeg_size(result.data, result.width, result.height)
             feed.offer(result, received_at)
 
-        return on_result
+        def on_reject(reason: str) -> None:
+            self.invalid += 1
+            feed.dropped["invalid"] += 1
+            self.rejections.warning(
+                "stream: rejected a result for %s: %s",
+                feed.camera.id,
+                reason,
+                camera=feed.camera.id,
+            )
 
-    def _on_status(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
-        try:
+        return broker.shielded(on_result, channel, topology, f"results:{feed.camera.id}", on_reject)
+
+    def _status_handler(self, channel: broker.Channel, topology: Topology):
+        def on_status(body: bytes, _properties: Any) -> None:
             status = unpack_status(body)
-        except MessageError as error:
-            LOGGER.warning("stream: ignored a bad status message: %s", error)
-            return
-        feed = self.feeds.get(status.camera)
-        if feed is not None:
-            feed.set_status(status)
+            feed = self.feeds.get(status.camera)
+            if feed is not None:
+                feed.set_status(status)
+
+        def on_reject(reason: str) -> None:
+            self.invalid += 1
+            self.rejections.warning("stream: rejected a status message: %s", reason)
+
+        return broker.shielded(on_status, channel, topology, "status", on_reject)

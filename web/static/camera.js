@@ -38,6 +38,18 @@ function drawChart(canvas, series) {
   ctx.stroke();
 }
 
+// Everything shown comes from cameras and the wire (a QR code's text, a plugin's
+// label): it goes into the page as text nodes, never as HTML.
+function element(tag, text) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function fillList(list, items, empty) {
+  list.replaceChildren(...(items.length ? items : [element("li", empty)]));
+}
+
 function render(camera) {
   page.dataset.state = camera.status;
   const badge = page.querySelector(".status");
@@ -49,21 +61,23 @@ function render(camera) {
   page.querySelector(".p95").textContent = fmt(lat.p95);
   page.querySelector(".p99").textContent = fmt(lat.p99);
   drawChart(page.querySelector("canvas"), camera.latency_series_ms);
-  const drops = Object.entries(camera.dropped);
-  page.querySelector(".drops").innerHTML = drops.length
-    ? drops.map(([reason, count]) => `<li><b>${reason}</b> ${count}</li>`).join("")
-    : "<li>none</li>";
-  const recent = camera.recent_detections.slice().reverse().slice(0, 10);
-  page.querySelector(".detections").innerHTML = recent.length
-    ? recent.map((entry) => {
-        const when = new Date(entry.captured_at * 1000).toLocaleTimeString();
-        const labels = entry.detections.map((d) => {
-          const text = d.extra && d.extra.text ? ` ${d.extra.text}` : "";
-          return `${d.label}${text}`;
-        }).join(", ");
-        return `<li><time>${when}</time> #${entry.seq}: ${labels}</li>`;
-      }).join("")
-    : "<li>none yet</li>";
+  const drops = Object.entries(camera.dropped).map(([reason, count]) => {
+    const item = element("li");
+    item.append(element("b", reason), ` ${count}`);
+    return item;
+  });
+  fillList(page.querySelector(".drops"), drops, "none");
+  const recent = camera.recent_detections.slice().reverse().slice(0, 10).map((entry) => {
+    const when = new Date(entry.captured_at * 1000).toLocaleTimeString();
+    const labels = entry.detections.map((d) => {
+      const text = d.extra && typeof d.extra.text === "string" ? ` ${d.extra.text}` : "";
+      return `${d.label}${text}`;
+    }).join(", ");
+    const item = element("li");
+    item.append(element("time", when), ` #${entry.seq}: ${labels}`);
+    return item;
+  });
+  fillList(page.querySelector(".detections"), recent, "none yet");
   page.querySelector(".config").textContent = JSON.stringify(camera.config, null, 2);
 }
 

@@ -107,6 +107,8 @@ class Bench:
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         config = self.work / f"{namespace}.toml"
         config.write_text(
+            # One client address opens every viewer: no per-address bound here.
+            "[web]\nmax_streams_per_client = 0\n"
             f"[detect]\nworkers = {workers}\n" + "".join(map(camera_table, camera_list))
         )
         port = free_port()

@@ -133,7 +133,9 @@ def main() -> None:
     work = Path("/tmp") / namespace
     work.mkdir()
     config = work / "one.toml"
-    web = f"[web]\nsend_buffer_kb = {args.send_buffer_kb}\n" if args.send_buffer_kb else ""
+    # Every viewer comes from this one address: no per-address bound here.
+    web = "[web]\nmax_streams_per_client = 0\n"
+    web += f"send_buffer_kb = {args.send_buffer_kb}\n" if args.send_buffer_kb else ""
     config.write_text(
         web + '[detect]\nworkers = 1\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 15\n'
     )

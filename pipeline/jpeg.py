@@ -27,11 +27,13 @@ def jpeg_size(data: bytes | memoryview) -> tuple[int, int]:
     """(width, height) from the JPEG's SOF segment; MessageError if it has none."""
     view = memoryview(data)
     if len(view) < 4 or view[0] != 0xFF or view[1] != 0xD8:
-        raise MessageError("image data is not a JPEG (no SOI marker)")
+        raise MessageError("image data is not a decodable JPEG (no SOI marker)")
     at = 2
     for _ in range(_MAX_SEGMENTS):
         # A marker is 0xFF, optional 0xFF fill bytes, then its code.
-        if at >= len(view) or view[at] != 0xFF:
+        if at >= len(view):
+            break
+        if view[at] != 0xFF:
             raise MessageError("JPEG header is malformed (expected a marker)")
         while at < len(view) and view[at] == 0xFF:
             at += 1

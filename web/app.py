@@ -20,7 +20,7 @@ from pipeline.config import Config
 from web.auth import COOKIE, Auth
 from web.feed import BOUNDARY, CameraFeed
 from web.hub import FrameHub
-from web.limits import RETRY_AFTER_S, StreamSlots
+from web.limits import RETRY_AFTER_S, SlotStream, StreamSlots
 from web.metrics import StreamMetrics
 from web.placeholder import placeholder_jpeg
 from web.viewer import camera_stream, mosaic_stream
@@ -69,11 +69,10 @@ def create_app(
                 f"too many streams: {refused}\n", 503,
                 {"Retry-After": str(RETRY_AFTER_S), "Content-Type": "text/plain"},
             )  # fmt: skip
-        response = Response(
-            stream, mimetype=MULTIPART, headers=STREAM_HEADERS, direct_passthrough=True
-        )
-        response.call_on_close(lambda: slots.release(client))
-        return response
+        # Passed through to the server as it is (no werkzeug wrapper, whose
+        # close hooks would not run): SlotStream.close gives the slot back.
+        body = SlotStream(stream, lambda: slots.release(client))
+        return Response(body, mimetype=MULTIPART, headers=STREAM_HEADERS, direct_passthrough=True)
 
     def feed_or_404(camera_id: str) -> CameraFeed:
         # Only configured camera ids reach a feed; anything else is a plain 404.

@@ -29,12 +29,24 @@ class AuthError(ValueError):
     """Access control configured by halves: the streamer must not start open."""
 
 
-def _same(offered: str | None, expected: str) -> bool:
-    """Constant-time comparison of two secrets, any characters (compare_digest
-    refuses non-ASCII str)."""
+def _same(offered: bytes | None, expected: str) -> bool:
+    """Constant-time comparison of a secret as sent with the configured one, as bytes
+    (``compare_digest`` refuses str holding anything but ASCII)."""
     if not expected or offered is None:
         return False
-    return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode())
+    return hmac.compare_digest(offered, expected.encode("utf-8"))
+
+
+def _as_sent(text: str) -> bytes:
+    """A header's bytes as they came: WSGI hands headers over decoded as Latin-1."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _utf8(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True)
@@ -85,22 +97,23 @@ class Auth:
         return bool(self.token or (self.user and self.password))
 
     def token_matches(self, offered: str | None) -> bool:
-        return _same(offered, self.token)
+        """A token from the query string (decoded as UTF-8 by Flask)."""
+        return _same(_utf8(offered), self.token)
 
     def allows(self, request: Request) -> bool:
         if not self.enabled or request.path in OPEN_PATHS:
             return True
         header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and self.token_matches(header[7:].strip()):
+        if header.startswith("Bearer ") and _same(_as_sent(header[7:].strip()), self.token):
             return True
-        if self.token_matches(request.cookies.get(COOKIE)):
+        if _same(_utf8(request.cookies.get(COOKIE)), self.token):
             return True
         basic = request.authorization
         if not self.user or basic is None or basic.type != "basic":
             return False
         # Both compared, always: how long it takes says nothing of which was wrong.
-        user_ok = _same(basic.username or "", self.user)
-        password_ok = _same(basic.password or "", self.password)
+        user_ok = _same(_utf8(basic.username or ""), self.user)
+        password_ok = _same(_utf8(basic.password or ""), self.password)
         return user_ok and password_ok
 
     def challenge(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 RETRY_AFTER_S = 5
 
@@ -48,3 +49,33 @@ class StreamSlots:
             self.by_client[client] -= 1
             if self.by_client[client] <= 0:
                 del self.by_client[client]
+
+
+class SlotStream:
+    """A stream that gives its slot back when the server closes it.
+
+    The server calls ``close()`` on every response body it took, even one it
+    never started (a client gone at once) or one cut off mid-frame; a plain
+    generator's ``finally`` would not run in the first case.
+    """
+
+    def __init__(self, stream: Iterator[bytes], release: Callable[[], None]) -> None:
+        self.stream = stream
+        self.release = release
+        self.closed = False
+
+    def __iter__(self) -> SlotStream:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.stream)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                close = getattr(self.stream, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                self.release()

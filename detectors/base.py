@@ -28,6 +28,9 @@ class Detection:
     # An occurrence (a blink, a fall) rather than a state seen in every frame:
     # published as an event every time, not rate-limited like ordinary labels.
     event: bool = False
+    # For later detectors of the same frame only, never sent: full-precision
+    # arrays (a face mesh, a skeleton) that the wire carries rounded, if at all.
+    internal: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"label": self.label, "score": round(float(self.score), 4)}
@@ -48,9 +51,14 @@ class FrameContext:
     seq: int
     captured_at: float  # seconds; stateful detectors time things by this, not the wall clock
     found: list[Detection] = field(default_factory=list)  # earlier detectors' results
+    ran: list[str] = field(default_factory=list)  # names of the detectors that ran before
 
     def labelled(self, *labels: str) -> list[Detection]:
         return [d for d in self.found if d.label in labels and d.box is not None]
+
+    def carrying(self, key: str) -> list[Detection]:
+        """Earlier detections that carry ``internal[key]`` (a mesh, a skeleton)."""
+        return [d for d in self.found if key in d.internal]
 
 
 @dataclass
@@ -71,6 +79,9 @@ class Detector:
     # Works on what an earlier detector found: at least one of these names must
     # come before it in the camera's list.
     needs_one_of: ClassVar[tuple[str, ...]] = ()
+    # Model files it loads (names in ``detectors.models.CATALOGUE``): a camera
+    # using it is a config error until ``rabbitcam models fetch`` has them.
+    models: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any) -> None:
         self.params = params
@@ -139,7 +150,19 @@ def build_params(name: str, raw: dict[str, Any]) -> Any:
 def validate_spec(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Check a config entry; return its parameters as given (defaults stay implicit)."""
     build_params(name, raw)
+    if reason := unavailable(name):
+        raise ParamError(reason)
     return dict(raw)
+
+
+def unavailable(name: str) -> str | None:
+    """Why detector ``name`` cannot run here (a model file missing), or None."""
+    from detectors import models
+
+    for model in REGISTRY[name].models:
+        if reason := models.problem(model):
+            return reason
+    return None
 
 
 def check_order(names: list[str]) -> list[tuple[int, str]]:
@@ -182,6 +205,8 @@ def describe() -> list[dict[str, Any]]:
                 "description": cls.description,
                 "stateful": cls.stateful,
                 "needs_one_of": list(cls.needs_one_of),
+                "models": list(cls.models),
+                "unavailable": unavailable(name),
                 "params": params,
             }
         )

@@ -66,7 +66,9 @@ class Crop:
         across = np.array([cos, sin]) * region.width / 2  # the region's x axis, half width
         down = np.array([-sin, cos]) * region.height / 2  # its y axis, half height
         centre = np.array([region.cx, region.cy])
-        corners = np.float32([centre - across - down, centre + across - down, centre - across + down])
+        corners = np.float32(
+            [centre - across - down, centre + across - down, centre - across + down]
+        )
         target = np.float32([[0, 0], [size, 0], [0, size]])
         to_crop = cv2.getAffineTransform(corners, target)
         pixels = cv2.warpAffine(
@@ -130,7 +132,7 @@ def decode_ssd(
 ) -> list[SsdDetection]:
     """Boxes and keypoints from an SSD head: offsets in input pixels from each anchor's
     centre (x, y order), scores as logits clipped to ±100 (MediaPipe's settings)."""
-    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores.reshape(-1), -100.0, 100.0)))
+    scores = sigmoid(raw_scores.reshape(-1))
     keep = np.flatnonzero(scores >= min_score)
     found = []
     for index in keep:
@@ -175,8 +177,9 @@ def bounding_box(points: np.ndarray, width: int, height: int) -> tuple[int, int,
     """The (x, y, w, h) box around points, clipped to the frame."""
     x0, y0 = np.clip(points.min(axis=0), 0, [width - 1, height - 1])
     x1, y1 = np.clip(points.max(axis=0), 0, [width - 1, height - 1])
-    return int(x0), int(y0), int(round(x1 - x0)), int(round(y1 - y0))
+    return int(x0), int(y0), int(np.rint(x1 - x0)), int(np.rint(y1 - y0))
 
 
 def sigmoid(value: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-np.clip(value, -100.0, 100.0)))
+    """The logistic function, on logits clipped to ±80 (no overflow in float32)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(value, -80.0, 80.0)))

@@ -147,10 +147,11 @@ def problem(name: str, check_sum: bool = False) -> str | None:
     path = path_of(name)
     if not path.is_file():
         return f"model {name!r} is not in the models cache ({path}); run `{FETCH_COMMAND}`"
-    if path.stat().st_size != model.size:
-        return f"model file {path} is {path.stat().st_size} bytes, expected {model.size}; run `{FETCH_COMMAND}`"
+    size = path.stat().st_size
+    if size != model.size:
+        return f"model file {path} is {size} bytes, not {model.size}; run `{FETCH_COMMAND}`"
     if check_sum and _sha256(path) != model.sha256:
-        return f"model file {path} fails its SHA-256 check (corrupt or replaced); run `{FETCH_COMMAND}`"
+        return f"model file {path} fails its SHA-256 check (corrupt?); run `{FETCH_COMMAND}`"
     return None
 
 

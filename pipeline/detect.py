@@ -415,7 +415,7 @@ class DetectorWorker:
     ) -> list[detectors.Detection]:
         made_for, pipeline = self.pipelines.get(camera.id, (None, []))
         if made_for is not camera:
-            pipeline = [detectors.create(spec.name, spec.params) for spec in camera.detectors]
+            pipeline = self._build(camera)
             self.pipelines[camera.id] = (camera, pipeline)
         context = detectors.FrameContext(camera.id, frame.seq, frame.captured_at)
         for detector in pipeline:
@@ -432,6 +432,22 @@ class DetectorWorker:
             timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
             context.ran.append(detector.name)
         return context.found
+
+    def _build(self, camera: CameraConfig) -> list[detectors.Detector]:
+        """The camera's detectors. One that cannot be built here (its model file went
+        missing or corrupt since the config was checked) is left out, said once, and
+        the camera's frames go on through the others."""
+        built = []
+        for spec in camera.detectors:
+            try:
+                built.append(detectors.create(spec.name, spec.params))
+            except Exception as error:
+                self.counters.detector_errors += 1
+                LOGGER.error(
+                    "%s: detector %s left out for %s: %s",
+                    self.role, spec.name, camera.id, error, **about(camera.id),
+                )  # fmt: skip
+        return built
 
     def _checked(
         self, detector: str, camera: str, found: list[detectors.Detection]

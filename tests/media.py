@@ -31,6 +31,16 @@ def astronaut() -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_COLOR)
 
 
+def cameraman() -> np.ndarray:
+    """scikit-image's cameraman (public domain): a man whose head is turned towards his
+    camera, to the right of the picture (to his own left), by about 45 degrees."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-image (a test dependency) is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "camera.png"
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
 def basketball() -> np.ndarray:
     """OpenCV's sample photograph of two people playing basketball (640x480)."""
     return cv2.imread(str(media_file("basketball1.png")), cv2.IMREAD_COLOR)

@@ -110,5 +110,6 @@ class BlinkDetector(Detector):
             "blinks_per_minute": len(recent),
             "ear": round(ear, 3),
             "open_level": round(eyes.open_level, 3),
+            "text": f"{closed_ms:.0f} ms, {len(recent)}/min",
         }
         return [Detection("blink", 1.0, box, extra, event=True)]

@@ -88,6 +88,8 @@ class HeadposeDetector(Detector):
                 "pitch": round(pitch, 1),
                 "roll": round(roll, 1),
                 "axes": np.rint(axes).astype(int).tolist(),
+                # The caption on the frame and the line on the camera page.
+                "text": f"yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}",
             }
             found.append(Detection(self.label(yaw, pitch), face.score, face.box, extra))
         return found

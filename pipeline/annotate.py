@@ -86,6 +86,8 @@ def annotate(
     """Draw in place: one box and caption per detection, and a banner with the capture time."""
     scale = max(0.4, image.shape[0] / 900)
     line = max(1, round(image.shape[0] / 240))
+    captions_at: dict[tuple[int, ...], int] = {}  # detections sharing a box stack their captions
+    caption_height = cv2.getTextSize("Ag", FONT, scale, max(1, round(scale * 1.6)))[0][1] + 8
     for detection in detections:
         _draw_shapes(image, detection, line)
         box = detection.get("box")
@@ -94,7 +96,12 @@ def annotate(
         x, y, w, h = box
         colour = label_colour(detection["label"])
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, line)
-        _boxed_text(image, caption(detection), (x, y - 2), scale, colour)
+        stacked = captions_at.get(tuple(box), 0)
+        captions_at[tuple(box)] = stacked + 1
+        top = y - 2 - stacked * caption_height
+        if top < caption_height:  # no room above the box: stack down inside it
+            top = y + (stacked + 1) * caption_height
+        _boxed_text(image, caption(detection), (x, top), scale, colour)
     stamp = datetime.fromtimestamp(captured_at).strftime("%H:%M:%S.%f")[:-3]
     banner = f"{camera} #{seq} {stamp}"
     if detections:

@@ -74,6 +74,8 @@ class CameraConfig:
     annotate: bool = True
     # Synthetic sources only: draw the QR code of <camera>:<seq> (about 4 ms a frame).
     qr: bool = True
+    # Synthetic sources only: what they show (see pipeline.scenes).
+    scene: str = "shapes"
 
     @property
     def passthrough(self) -> bool:
@@ -473,6 +475,7 @@ CAMERA_KEYS = {
     "ordered",
     "annotate",
     "qr",
+    "scene",
 }
 
 
@@ -590,8 +593,16 @@ def _read_camera(
                 flags[key] = data[key]
             else:
                 reader.problem(_key(path, key), f"must be true or false, got {data[key]!r}")
-    if "qr" in data and source is not None and source.kind != "synthetic":
-        reader.problem(_key(path, "qr"), "only applies to the synthetic source")
+    for key in ("qr", "scene"):
+        if key in data and source is not None and source.kind != "synthetic":
+            reader.problem(_key(path, key), "only applies to the synthetic source")
+    if "scene" in data:
+        from pipeline.scenes import scene_problem
+
+        if message := scene_problem(data["scene"]):
+            reader.problem(_key(path, "scene"), message)
+        else:
+            flags["scene"] = data["scene"]
     camera = CameraConfig(
         id=camera_id,
         source=source or defaults.source,

@@ -23,6 +23,7 @@ import segno
 
 from pipeline.backoff import Backoff
 from pipeline.config import CameraConfig
+from pipeline.scenes import scene_painter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class SyntheticSource(Source):
         self.hue = digest[0] * 180 // 256
         self.phase = digest[1] / 255 * 2 * math.pi
         self.background = self._background()
+        self.painter = scene_painter(camera.scene, self.width, self.height)
 
     def _background(self) -> np.ndarray:
         gradient = np.linspace(40, 110, self.height, dtype=np.float32)[:, None]
@@ -119,6 +121,8 @@ class SyntheticSource(Source):
 
     def render(self, seq: int, now: float) -> np.ndarray:
         image = self.background.copy()
+        if self.painter is not None:
+            self.painter(image, now)
         left = self.width
         if self.camera.qr:
             code = self.qr_image(f"{self.camera.id}:{seq}")
@@ -127,6 +131,9 @@ class SyntheticSource(Source):
             top = ((self.height - side) // 2) & ~1
             image[top : top + side, left : left + side] = code[..., None]
 
+        if self.painter is not None:
+            self._stamp(image, seq, now)
+            return image
         # Shapes move in the area left of the code so they never hide it.
         span_x = max(1, left - 40)
         span_y = self.height - 40
@@ -142,6 +149,10 @@ class SyntheticSource(Source):
             image, (rx - size, ry - size // 2), (rx + size, ry + size // 2), (255, 120, 60), -1
         )
 
+        self._stamp(image, seq, now)
+        return image
+
+    def _stamp(self, image: np.ndarray, seq: int, now: float) -> None:
         scale = self.text_scale
         stamp = datetime.fromtimestamp(now).strftime("%H:%M:%S.%f")[:-3]
         white, font = (255, 255, 255), cv2.FONT_HERSHEY_SIMPLEX
@@ -150,7 +161,6 @@ class SyntheticSource(Source):
                     thickness, cv2.LINE_AA)  # fmt: skip
         cv2.putText(image, f"seq {seq}", (10, self.height - int(44 * scale)), font, scale * 0.7,
                     white, max(1, thickness - 1), cv2.LINE_AA)  # fmt: skip
-        return image
 
     def next_frame(self, seq: int) -> CapturedFrame | None:
         image = self.render(seq, time.time())

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from pipeline.media import media_dir, media_file
 
-def media_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rabbitcam" / "media"
-    return Path(os.environ.get("RABBITCAM_MEDIA", default))
-
-
-def media_file(name: str) -> Path:
-    path = media_dir() / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run scripts/fetch-test-media.sh (setup does)")
-    return path
+__all__ = ["media_dir", "media_file"]
 
 
 def astronaut() -> np.ndarray:

@@ -24,7 +24,7 @@ from benchmarks.processes import (
 
 pytestmark = pytest.mark.e2e
 
-ROLES = 6  # 3 capture (2 in demo.toml, 1 in cameras.d) + 2 detector workers + 1 streamer
+ROLES = 8  # 5 capture (4 in demo.toml, 1 in cameras.d) + 2 detector workers + 1 streamer
 
 
 def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):
@@ -65,7 +65,7 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
 
         cameras = requests.get(f"{base}/api/cameras", timeout=5).json()
         assert {c["id"]: c["status"] for c in cameras} == dict.fromkeys(
-            ("front-door", "backyard", "garage"), "live"
+            ("front-door", "backyard", "lobby", "hallway", "garage"), "live"
         )
         front = next(c for c in cameras if c["id"] == "front-door")
         assert front["latency_ms"]["p50"] is not None and front["latency_ms"]["p95"] < 1000

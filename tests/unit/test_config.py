@@ -328,3 +328,14 @@ def test_watcher_reports_added_changed_and_removed_cameras(tmp_path: Path):
     path.write_text("this is not [toml")
     assert not watcher.poll(force=True), "a broken main file changes nothing"
     assert watcher.config.camera_ids == ["main-cam", "garage", "shed"]
+
+
+def test_scene_is_checked(tmp_path: Path):
+    base = '[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
+    assert (
+        load_config(write(tmp_path, base + 'scene = "portrait"\n')).cameras[0].scene == "portrait"
+    )
+    message = problems(tmp_path, base + 'scene = "beach"\n')
+    assert "cameras[0].scene: must be one of shapes, portrait, fall" in message
+    video = '[[cameras]]\nid = "cam1"\nsource = "rtsp://cam.local/1"\nscene = "fall"\n'
+    assert "cameras[0].scene: only applies to the synthetic source" in problems(tmp_path, video)

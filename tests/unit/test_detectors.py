@@ -324,7 +324,7 @@ def test_fall_works_from_motion_boxes_too():
 
 
 def test_registry_errors_are_clear():
-    with pytest.raises(ParamError, match=r"unknown detector 'nope'.*available: codes, eyes"):
+    with pytest.raises(ParamError, match=r"unknown detector 'nope'.*available: blink, codes, emotion, eyes"):
         detectors.create("nope")
     with pytest.raises(ParamError, match="unknown parameter") as raised:
         detectors.create("motion", {"speed": 2})

@@ -33,7 +33,7 @@ from benchmarks.measure import (
     machine,
     summary_ms,
 )
-from benchmarks.processes import (
+from testkit.processes import (
     ROOT,
     Rabbitcam,
     amqp_url,
@@ -401,7 +401,7 @@ def wait_for_http_path(port: int, path: str, timeout: float) -> None:
 def sample_depth(namespace: str, camera: str, depths: list[int], stop: threading.Event) -> None:
     import pika
 
-    from pipeline.topology import Topology
+    from pipeline.core.topology import Topology
 
     queue = Topology(namespace).frame_queue(camera)
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url()))

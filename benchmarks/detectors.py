@@ -24,8 +24,8 @@ import numpy as np
 
 import detectors
 from detectors import Detection, FrameContext
-from pipeline.config import CameraConfig, SourceSpec
-from pipeline.sources import SyntheticSource
+from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.roles.sources import SyntheticSource
 
 SIZE = (640, 480)
 
@@ -36,7 +36,7 @@ def fit(image: np.ndarray) -> np.ndarray:
 
 def scenes() -> dict[str, Callable[[int], np.ndarray]]:
     """A frame source per kind of picture, by frame number."""
-    from tests.media import astronaut, basketball
+    from testkit.media import astronaut, basketball
 
     synthetic = SyntheticSource(CameraConfig("bench", SourceSpec("synthetic", "")))
     face = fit(cv2.resize(astronaut(), (640, 640))[80:560])
@@ -142,7 +142,7 @@ def main() -> None:
 
 def pedestrians(name: str, params: dict, frames: int = 30) -> dict[str, float]:
     """How often a person detector finds someone in the pedestrian clip, and its cost."""
-    from tests.media import media_file
+    from testkit.media import media_file
 
     capture = cv2.VideoCapture(str(media_file("vtest.avi")))
     pictures = []

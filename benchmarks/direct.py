@@ -19,12 +19,12 @@ from pathlib import Path
 
 import cv2
 
-from pipeline.capture import first_seq
-from pipeline.config import parse_config
-from pipeline.detect import Delivery, DetectorWorker
-from pipeline.messages import Frame, pack_frame, unpack_result
-from pipeline.signals import stop_on_signals
-from pipeline.sources import SyntheticSource
+from pipeline.core.config import parse_config
+from pipeline.core.messages import Frame, pack_frame, unpack_result
+from pipeline.core.signals import stop_on_signals
+from pipeline.roles.capture import first_seq
+from pipeline.roles.detect import Delivery, DetectorWorker
+from pipeline.roles.sources import SyntheticSource
 from web.app import create_app
 from web.auth import Auth
 from web.hub import FrameHub

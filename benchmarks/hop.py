@@ -18,10 +18,10 @@ from pathlib import Path
 
 import cv2
 
-from pipeline import broker
-from pipeline.config import BrokerConfig, CameraConfig, SourceSpec
-from pipeline.messages import Frame, pack_frame, unpack_frame
-from pipeline.sources import SyntheticSource
+from pipeline.core import broker
+from pipeline.core.config import BrokerConfig, CameraConfig, SourceSpec
+from pipeline.core.messages import Frame, pack_frame, unpack_frame
+from pipeline.roles.sources import SyntheticSource
 
 
 def jpeg_frames(count: int = 30) -> list[bytes]:
@@ -35,7 +35,7 @@ def jpeg_frames(count: int = 30) -> list[bytes]:
 
 
 def broker_config() -> BrokerConfig:
-    from benchmarks.processes import amqp_url
+    from testkit.processes import amqp_url
 
     return BrokerConfig(urls=(amqp_url(),))
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.processes import cmdline, cpu_seconds, open_stream, read_parts, real_frames
+from testkit.processes import cmdline, cpu_seconds, open_stream, read_parts, real_frames
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

@@ -22,9 +22,9 @@ import pika
 from flask import Flask, Response
 from werkzeug.serving import run_simple
 
-from benchmarks.processes import amqp_url
-from pipeline.config import parse_config
-from pipeline.sources import SyntheticSource
+from pipeline.core.config import parse_config
+from pipeline.roles.sources import SyntheticSource
+from testkit.processes import amqp_url
 
 
 def declare(channel, queue: str) -> None:

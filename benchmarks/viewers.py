@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.processes import open_stream, read_parts, real_frames
+from testkit.processes import open_stream, read_parts, real_frames
 
 SMALL_RECEIVE_BUFFER = 8 * 1024
 
@@ -63,7 +63,7 @@ def fan_out(
     port: int, cameras: list[str], per_camera: int, seconds: float, pid: int | None = None
 ) -> FanOut:
     """``per_camera`` viewers of each camera, all reading as fast as they can."""
-    from benchmarks.processes import cpu_seconds
+    from testkit.processes import cpu_seconds
 
     counts = [0] * (len(cameras) * per_camera)
     ready = threading.Barrier(len(counts) + 1)
@@ -112,7 +112,7 @@ def health(port: int) -> dict:
 
 
 def main() -> None:
-    from benchmarks.processes import (
+    from testkit.processes import (
         Rabbitcam,
         amqp_url,
         delete_namespace,

@@ -44,7 +44,7 @@ def eye_aspect_ratio(mesh: np.ndarray) -> float:
 @dataclass
 class BlinkParams:
     closed_ratio: float = param(
-        0.65, "eyes closed below this fraction of the face's open level", 0.1, 0.95
+        0.7, "eyes closed below this fraction of the face's open level", 0.1, 0.95
     )
     open_ratio: float = param(0.8, "open again above this fraction of it", 0.2, 1.0)
     blink_min_ms: int = param(40, "shortest closure that counts (filters flicker)", 0, 1000)

@@ -15,7 +15,7 @@ _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 _os.environ.setdefault(
     "OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|analyzeduration;1000000"
 )
-# A second line behind the JPEG header check (pipeline/jpeg.py): OpenCV refuses to
+# A second line behind the JPEG header check (pipeline/core/jpeg.py): OpenCV refuses to
 # decode any image over this many pixels (8K UHD is 33 million) instead of
 # allocating what a hostile header claims. Read by OpenCV once, when it loads.
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(40_000_000))

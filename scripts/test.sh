@@ -8,5 +8,7 @@ scripts/ensure-test-tools.sh
 echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "==> import layers (lint-imports)"
+.venv/bin/lint-imports
 echo "==> pytest"
 exec .venv/bin/pytest "$@"

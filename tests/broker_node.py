@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import free_port
+from testkit.processes import free_port
 
 PRIMARY = "rabbit@localhost"
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")

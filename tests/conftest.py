@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.processes import amqp_url, delete_namespace
-from pipeline.config import Config, parse_config
+from pipeline.core.config import Config, parse_config
+from testkit.processes import amqp_url, delete_namespace
 
 
 def make_config(

@@ -18,8 +18,10 @@ import base64
 import hmac
 import os
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
-from flask import Request
+from flask import Request, Response, redirect, request
 
 COOKIE = "rabbitcam_token"
 OPEN_PATHS = ("/healthz",)
@@ -118,3 +120,24 @@ class Auth:
 
     def challenge(self) -> str:
         return 'Basic realm="rabbitcam"' if self.user else 'Bearer realm="rabbitcam"'
+
+    def guard(self) -> Any:
+        """The app-wide check before every request (``app.before_request``): let it
+        through, trade a ``?token=`` for a cookie, or answer 401."""
+        token = request.args.get("token")
+        if token is not None and self.token_matches(token):
+            # Trade the token in the URL for a cookie, and drop it from the address bar.
+            args = {k: v for k, v in request.args.items() if k != "token"}
+            target = request.path + (f"?{urlencode(args)}" if args else "")
+            response = redirect(target)
+            response.set_cookie(
+                COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure
+            )
+            return response
+        if not self.allows(request):
+            return Response(
+                "authentication required\n",
+                401,
+                {"WWW-Authenticate": self.challenge(), "Content-Type": "text/plain"},
+            )
+        return None

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipeline.config import CameraConfig
-from pipeline.messages import Result, Status
+from pipeline.core.config import CameraConfig
+from pipeline.core.messages import Result, Status
 from web.stats import LatencyWindow, RateMeter
 
 BOUNDARY = "frame"

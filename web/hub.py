@@ -17,13 +17,13 @@ import threading
 import time
 from typing import Any
 
-from pipeline import broker
-from pipeline.config import Config
-from pipeline.jpeg import check_jpeg_size
-from pipeline.logs import Throttled
-from pipeline.messages import MessageError, unpack_result, unpack_status
-from pipeline.reload import CameraChanges, ConfigWatcher
-from pipeline.topology import Topology
+from pipeline.core import broker
+from pipeline.core.config import Config
+from pipeline.core.jpeg import check_jpeg_size
+from pipeline.core.logs import Throttled
+from pipeline.core.messages import MessageError, unpack_result, unpack_status
+from pipeline.core.reload import CameraChanges, ConfigWatcher
+from pipeline.core.topology import Topology
 from web.feed import CameraFeed, FeedObserver
 
 LOGGER = logging.getLogger(__name__)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from pipeline.messages import Result
+from pipeline.core.messages import Result
 
 if TYPE_CHECKING:
     from web.feed import ShownFrame
@@ -105,3 +106,12 @@ class _FeedCollector:
         )
         reconnects.add_metric([], hub.reconnects)
         yield from (received, written, dropped, viewers, state, reconnects)
+
+
+prometheus = Blueprint("metrics", __name__)
+
+
+@prometheus.get("/metrics")
+def scrape() -> Response:
+    metrics: StreamMetrics = current_app.extensions["rabbitcam.metrics"]
+    return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -26,8 +26,8 @@ import waitress
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import MultiSocketServer
 
-from pipeline.config import Config
-from pipeline.reload import ConfigWatcher
+from pipeline.core.config import Config
+from pipeline.core.reload import ConfigWatcher
 from web.app import create_app
 from web.auth import Auth
 from web.hub import FrameHub

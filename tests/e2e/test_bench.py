@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from benchmarks.bench import SCENARIOS
-from benchmarks.processes import ROOT, rabbitcam_command
+from testkit.processes import ROOT, rabbitcam_command
 
 pytestmark = pytest.mark.e2e
 

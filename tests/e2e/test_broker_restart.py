@@ -13,7 +13,8 @@ import pika
 import pytest
 
 from benchmarks.measure import StreamReader
-from benchmarks.processes import (
+from pipeline.core.topology import Topology
+from testkit.processes import (
     Rabbitcam,
     amqp_url,
     children_of,
@@ -22,7 +23,6 @@ from benchmarks.processes import (
     wait_for,
     wait_for_http,
 )
-from pipeline.topology import Topology
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

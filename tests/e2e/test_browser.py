@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import ROOT, Rabbitcam, free_port, wait_for, wait_for_http
+from testkit.processes import ROOT, Rabbitcam, free_port, wait_for, wait_for_http
 from tests.browser import tiles
 from tests.conftest import delete_namespace
 

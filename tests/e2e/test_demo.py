@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from benchmarks.processes import (
+from testkit.processes import (
     Rabbitcam,
     alive,
     children_of,

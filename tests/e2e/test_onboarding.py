@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from benchmarks.processes import (
+from testkit.processes import (
     Rabbitcam,
     alive,
     children_of,
@@ -191,7 +191,7 @@ def test_cameras_add_refuses_bad_cameras_and_writes_nothing(tmp_path):
 
     good = cli("cameras", "add", "porch", "0", "--name", 'Porch "east"', "--config", str(site))
     assert good.returncode == 0, good.stderr
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
 
     camera = load_config(site).camera("porch")
     assert (camera.source.kind, camera.source.location, camera.name) == (

@@ -9,9 +9,9 @@ import cv2
 import pika
 import pytest
 
-from benchmarks.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
-from pipeline.topology import Topology
-from tests.media import media_file
+from pipeline.core.topology import Topology
+from testkit.media import media_file
+from testkit.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
 from tests.mjpeg_server import MjpegCamera
 
 pytestmark = pytest.mark.e2e

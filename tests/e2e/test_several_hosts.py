@@ -14,7 +14,8 @@ import pika
 import pytest
 import requests
 
-from benchmarks.processes import (
+from pipeline.core.topology import Topology
+from testkit.processes import (
     Rabbitcam,
     delete_namespace,
     free_port,
@@ -23,7 +24,6 @@ from benchmarks.processes import (
     wait_for,
     wait_for_http,
 )
-from pipeline.topology import Topology
 from tests.broker_node import BrokerNode, require_nodes
 from tests.tcp_proxy import SilentCutProxy
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.processes import Rabbitcam, free_port, thread_count, wait_for, wait_for_http
 from benchmarks.viewers import abrupt_disconnects, fan_out, health, slow_viewer
+from testkit.processes import Rabbitcam, free_port, thread_count, wait_for, wait_for_http
 from tests.conftest import delete_namespace
 
 pytestmark = pytest.mark.e2e

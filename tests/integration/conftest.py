@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pika
 import pytest
 
-from pipeline.messages import Result, unpack_result
-from pipeline.topology import Topology
+from pipeline.core.messages import Result, unpack_result
+from pipeline.core.topology import Topology
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +85,6 @@ def queue_counts(connection: pika.BlockingConnection, queue: str) -> tuple[int, 
 
 
 def wait_for_consumers(connection: pika.BlockingConnection, queue: str, count: int = 1) -> None:
-    from benchmarks.processes import wait_for
+    from testkit.processes import wait_for
 
     wait_for(lambda: (queue_counts(connection, queue) or (0, 0))[1] >= count, timeout=15)

@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from benchmarks.processes import free_port, wait_for
-from pipeline.capture import CaptureWorker
-from pipeline.detect import DetectorWorker
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
 from tests.mjpeg_server import MjpegCamera
 from tests.rtsp import RtspCamera

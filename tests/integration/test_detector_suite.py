@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pika
 
-from benchmarks.processes import wait_for
-from pipeline.capture import CaptureWorker
-from pipeline.detect import DetectorWorker
-from pipeline.messages import Frame, pack_frame
-from pipeline.topology import Topology
+from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.topology import Topology
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.media import astronaut, media_file
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts, wait_for_consumers
-from tests.media import astronaut, media_file
 from tests.unit.test_detectors import close_eyes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ fps = 15
 detectors = ["faces", "eyes", "smiles"]
 """
     )
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
 
     config = load_config(config_file)
     camera = config.cameras[0]
@@ -194,7 +194,7 @@ def test_a_fall_in_the_fall_scene_reaches_the_events_cli(namespace, roles, tmp_p
         f'[broker]\nnamespace = "{namespace}"\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
         'scene = "fall"\nqr = false\nfps = 15\ndetectors = ["pose", "fall"]\n'
     )
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
 
     config = load_config(config_file)
     camera = config.cameras[0]

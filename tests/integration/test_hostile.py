@@ -15,10 +15,10 @@ import msgpack
 import numpy as np
 import pika
 
-from benchmarks.processes import wait_for
-from pipeline.detect import DetectorWorker
-from pipeline.messages import Frame, pack_frame
-from pipeline.topology import Topology
+from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.topology import Topology
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts, wait_for_consumers
 from web.hub import FrameHub

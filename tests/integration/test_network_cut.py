@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.processes import wait_for
-from pipeline.capture import CaptureWorker
+from pipeline.roles.capture import CaptureWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.tcp_proxy import SilentCutProxy
 from web.hub import FrameHub
@@ -31,7 +31,7 @@ def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
             "reconnect_max_s": 1.0,
         },
     )
-    from pipeline.detect import DetectorWorker
+    from pipeline.roles.detect import DetectorWorker
 
     # The streamer's hub talks through the proxy; capture and detector directly.
     hub = FrameHub(through_proxy)

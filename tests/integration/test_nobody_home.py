@@ -11,10 +11,10 @@ import time
 import pika
 import pytest
 
-from benchmarks.processes import wait_for
-from pipeline.capture import CaptureWorker
-from pipeline.detect import DetectorWorker
-from pipeline.topology import Topology
+from pipeline.core.topology import Topology
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts
 from web.hub import FrameHub

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from benchmarks.processes import wait_for
-from pipeline.capture import CaptureWorker
-from pipeline.detect import DetectorWorker
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from web.hub import FrameHub
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from benchmarks.processes import wait_for
-from pipeline.capture import CaptureWorker
+from pipeline.roles.capture import CaptureWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 
 DEFAULT_WATERMARK = "0.4"  # RabbitMQ's default; what the machines here run with

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import free_port, wait_for
-from pipeline import broker
-from pipeline.capture import CaptureWorker
-from pipeline.config import ConfigError
-from pipeline.detect import DetectorWorker
+from pipeline.core import broker
+from pipeline.core.config import ConfigError
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import free_port, wait_for
 from tests.broker_node import BrokerNode, require_nodes
 from tests.conftest import make_config
 from web.hub import FrameHub

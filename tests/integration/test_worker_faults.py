@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pika
 
-from benchmarks.processes import wait_for
-from pipeline.messages import Frame, pack_frame
-from pipeline.topology import Topology
+from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.topology import Topology
+from testkit.processes import wait_for
 from tests.integration.conftest import queue_counts, wait_for_consumers
 
 

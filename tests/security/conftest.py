@@ -21,13 +21,13 @@ import pika
 import pytest
 import requests
 
-from benchmarks.processes import Rabbitcam, free_port, wait_for, wait_for_http
-from pipeline.messages import Result, Status, pack_result, pack_status
-from pipeline.topology import Topology
+from pipeline.core.messages import Result, Status, pack_result, pack_status
+from pipeline.core.topology import Topology
+from testkit.media import astronaut
+from testkit.processes import Rabbitcam, free_port, wait_for, wait_for_http
 from tests.conftest import TEST_CAMERAS, delete_namespace
 from tests.e2e.conftest import browser  # noqa: F401  (the real Chromium, for page attacks)
 from tests.integration.conftest import roles  # noqa: F401  (roles run as threads)
-from tests.media import astronaut
 
 pytestmark = pytest.mark.integration
 

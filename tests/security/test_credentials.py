@@ -15,8 +15,8 @@ import subprocess
 import pytest
 import requests
 
-from benchmarks.processes import rabbitcam_command
-from pipeline.config import redact_url
+from pipeline.core.config import redact_url
+from testkit.processes import rabbitcam_command
 from tests.security.conftest import CAMERA
 
 SECRET_URLS = {

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.processes import wait_for
-from pipeline.detect import DetectorWorker
-from pipeline.jpeg import check_jpeg_size, jpeg_size
-from pipeline.messages import Frame, MessageError, pack_frame, unpack_result
+from pipeline.core.jpeg import check_jpeg_size, jpeg_size
+from pipeline.core.messages import Frame, MessageError, pack_frame, unpack_result
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import wait_for_consumers
 from tests.security.conftest import PHOTO, claim_size, photo_jpeg
@@ -80,7 +80,7 @@ def test_detector_worker_dead_letters_bombs_and_keeps_working(broker_url, namesp
     reason; the worker's memory does not jump, and the next real frame is served."""
     import pika
 
-    from pipeline.topology import Topology
+    from pipeline.core.topology import Topology
     from tests.security.conftest import Publisher
 
     config = make_config(
@@ -142,7 +142,7 @@ def test_streamer_refuses_results_carrying_a_bomb(make_site):
 
 def test_result_packing_keeps_real_jpegs_intact():
     """The check costs nothing to honest frames: a real result round-trips."""
-    from pipeline.messages import Result, pack_result
+    from pipeline.core.messages import Result, pack_result
 
     result = Result("cam1", 1, time.time(), 640, 480, PHOTO, [], {}, "w")
     unpacked = unpack_result(pack_result(result))

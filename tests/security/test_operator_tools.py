@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import rabbitcam_command
-from pipeline.logs import setup_logging
+from pipeline.core.logs import setup_logging
+from testkit.processes import rabbitcam_command
 from tests.security.conftest import CAMERA
 
 

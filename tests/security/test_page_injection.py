@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from benchmarks.processes import wait_for
+from testkit.processes import wait_for
 from tests.security.conftest import CAMERA
 
 pytestmark = pytest.mark.e2e

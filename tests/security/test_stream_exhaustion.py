@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from benchmarks.processes import read_parts, wait_for
+from testkit.processes import read_parts, wait_for
 from tests.security.conftest import CAMERA, noise_jpeg, now_seq
 
 THREADS = 16  # stream limit: 16 - 4 kept for pages and the API = 12

@@ -17,13 +17,13 @@ import time
 
 import pytest
 
-from benchmarks.processes import rabbitcam_command, wait_for
-from pipeline.messages import (
+from pipeline.core.messages import (
     MessageError,
     check_detection,
     pack_event,
     unpack_result,
 )
+from testkit.processes import rabbitcam_command, wait_for
 from tests.security.conftest import (
     CAMERA,
     deep_list,
@@ -164,8 +164,8 @@ def test_a_plugin_returning_nan_costs_its_detection_not_the_frame():
     import numpy as np
 
     import detectors
-    from pipeline.detect import Delivery, DetectorWorker
-    from pipeline.messages import Frame, pack_frame
+    from pipeline.core.messages import Frame, pack_frame
+    from pipeline.roles.detect import Delivery, DetectorWorker
     from tests.conftest import make_config
     from tests.security.conftest import PHOTO
 

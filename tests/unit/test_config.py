@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.core.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,7 +216,7 @@ def test_stateful_detectors_make_a_camera_ordered_unless_told_otherwise(tmp_path
 
 
 def test_ordered_cameras_get_a_single_active_consumer_queue(tmp_path: Path):
-    from pipeline.topology import Topology
+    from pipeline.core.topology import Topology
 
     ordered = load_config(write(tmp_path, VALID + "detectors = ['motion']\n")).cameras[0]
     assert Topology.frame_queue_arguments(ordered)["x-single-active-consumer"] is True
@@ -309,7 +309,7 @@ def test_tolerant_loading_keeps_a_broken_files_previous_camera(tmp_path: Path):
 
 
 def test_watcher_reports_added_changed_and_removed_cameras(tmp_path: Path):
-    from pipeline.reload import ConfigWatcher
+    from pipeline.core.reload import ConfigWatcher
 
     path = site(tmp_path, garage="source = 'synthetic'\n", porch="source = 'synthetic'\n")
     watcher = ConfigWatcher(load_config(path), "test")

@@ -8,9 +8,9 @@ import pytest
 import detectors
 from detectors import Detection, FrameContext
 from detectors.base import ParamError
-from pipeline.sources import SyntheticSource
+from pipeline.roles.sources import SyntheticSource
+from testkit.media import ASTRONAUT_FACE, BASKETBALL_LEFT_PLAYER, astronaut, basketball, overlap
 from tests.conftest import make_config
-from tests.media import ASTRONAUT_FACE, BASKETBALL_LEFT_PLAYER, astronaut, basketball, overlap
 
 FPS = 15.0
 
@@ -324,7 +324,9 @@ def test_fall_works_from_motion_boxes_too():
 
 
 def test_registry_errors_are_clear():
-    with pytest.raises(ParamError, match=r"unknown detector 'nope'.*available: blink, codes, emotion, eyes"):
+    with pytest.raises(
+        ParamError, match=r"unknown detector 'nope'.*available: blink, codes, emotion, eyes"
+    ):
         detectors.create("nope")
     with pytest.raises(ParamError, match="unknown parameter") as raised:
         detectors.create("motion", {"speed": 2})

@@ -9,7 +9,7 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.messages import (
+from pipeline.core.messages import (
     Frame,
     MessageError,
     pack_frame,

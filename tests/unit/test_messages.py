@@ -3,7 +3,7 @@ import struct
 import msgpack
 import pytest
 
-from pipeline.messages import (
+from pipeline.core.messages import (
     MAX_MESSAGE_BYTES,
     Frame,
     MessageError,

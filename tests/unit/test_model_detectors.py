@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 import detectors
-from benchmarks.processes import rabbitcam_command
 from detectors import Detection, FrameContext, models
 from detectors.fall import torso
 from detectors.geometry import Crop, Region, ssd_anchors
-from tests.media import BASKETBALL_LEFT_PLAYER, astronaut, basketball, cameraman, overlap
+from testkit.media import BASKETBALL_LEFT_PLAYER, astronaut, basketball, cameraman, overlap
+from testkit.processes import rabbitcam_command
 
 FPS = 15
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.processes import wait_for
-from pipeline.sources import SyntheticSource, VideoSource
+from pipeline.roles.sources import SyntheticSource, VideoSource
+from testkit.processes import wait_for
 from tests.conftest import make_config
 
 

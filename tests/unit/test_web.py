@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.messages import Result
+from pipeline.core.messages import Result
 from tests.conftest import make_config
 from web import create_app
 from web.auth import Auth

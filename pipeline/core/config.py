@@ -74,7 +74,7 @@ class CameraConfig:
     annotate: bool = True
     # Synthetic sources only: draw the QR code of <camera>:<seq> (about 4 ms a frame).
     qr: bool = True
-    # Synthetic sources only: what they show (see pipeline.scenes).
+    # Synthetic sources only: what they show (see pipeline.core.scenes).
     scene: str = "shapes"
 
     @property
@@ -306,7 +306,7 @@ def _check_bind(value: str) -> str | None:
     return None
 
 
-# RabbitMQ's URI spec names for TLS settings (see pipeline.broker.tls_options).
+# RabbitMQ's URI spec names for TLS settings (see pipeline.core.broker.tls_options).
 TLS_PARAMETERS = ("cacertfile", "certfile", "keyfile", "verify", "server_name_indication")
 
 
@@ -597,7 +597,7 @@ def _read_camera(
         if key in data and source is not None and source.kind != "synthetic":
             reader.problem(_key(path, key), "only applies to the synthetic source")
     if "scene" in data:
-        from pipeline.scenes import scene_problem
+        from pipeline.core.scenes import scene_problem
 
         if message := scene_problem(data["scene"]):
             reader.problem(_key(path, "scene"), message)

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import (
+from pipeline.core.config import (
     DEVICE_PATH_PATTERN,
     URL_SCHEMES,
     CameraConfig,

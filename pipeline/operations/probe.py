@@ -16,8 +16,8 @@ from pathlib import Path
 
 import cv2
 
-from pipeline.config import CameraConfig, SourceSpec
-from pipeline.sources import SyntheticSource, open_capture
+from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.roles.sources import SyntheticSource, open_capture
 
 HANG_S = 5.0  # no frame for this long after opening: the source hangs
 

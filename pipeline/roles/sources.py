@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import segno
 
-from pipeline.backoff import Backoff
-from pipeline.config import CameraConfig
-from pipeline.scenes import scene_painter
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import CameraConfig
+from pipeline.core.scenes import scene_painter
 
 LOGGER = logging.getLogger(__name__)
 

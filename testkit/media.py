@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.media import media_dir, media_file
+from pipeline.core.media import media_dir, media_file
 
 __all__ = ["media_dir", "media_file"]
 

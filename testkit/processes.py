@@ -230,7 +230,7 @@ def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
     """Remove every exchange and queue a test created under ``name``."""
     import pika
 
-    from pipeline.topology import Topology
+    from pipeline.core.topology import Topology
 
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()

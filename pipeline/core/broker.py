@@ -26,10 +26,10 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from pipeline.backoff import Backoff
-from pipeline.config import TLS_PARAMETERS, BrokerConfig, CameraConfig, redact_url
-from pipeline.messages import CONTENT_TYPE
-from pipeline.topology import Topology
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import TLS_PARAMETERS, BrokerConfig, CameraConfig, redact_url
+from pipeline.core.messages import CONTENT_TYPE
+from pipeline.core.topology import Topology
 
 LOGGER = logging.getLogger(__name__)
 

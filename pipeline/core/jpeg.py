@@ -10,7 +10,7 @@ allocated), and refused when its size is not the one its envelope declares.
 
 from __future__ import annotations
 
-from pipeline.messages import MessageError
+from pipeline.core.messages import MessageError
 
 # Start-of-frame markers of every coding process (baseline, progressive,
 # lossless, arithmetic); C4 (DHT), C8 (JPG) and CC (DAC) are not frames.

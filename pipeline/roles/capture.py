@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import cv2
 
-from pipeline import broker
-from pipeline.config import CameraConfig, Config
-from pipeline.messages import Frame, Status, pack_frame, pack_status
-from pipeline.sources import Source, open_source
-from pipeline.topology import Topology
+from pipeline.core import broker
+from pipeline.core.config import CameraConfig, Config
+from pipeline.core.messages import Frame, Status, pack_frame, pack_status
+from pipeline.core.topology import Topology
+from pipeline.roles.sources import Source, open_source
 
 LOGGER = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import CameraConfig, Config, ConfigError, camera_files_in, load_config
+from pipeline.core.config import CameraConfig, Config, ConfigError, camera_files_in, load_config
 
 LOGGER = logging.getLogger(__name__)
 

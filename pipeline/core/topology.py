@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import CameraConfig
+from pipeline.core.config import CameraConfig
 
 DEAD_QUEUE_LENGTH = 10_000
 EVENTS_QUEUE_LENGTH = 100_000

@@ -59,7 +59,7 @@ def _scikit_image_picture(name: str) -> np.ndarray:
 
 def _player() -> np.ndarray:
     """The left player of OpenCV's basketball photograph, head to feet."""
-    from pipeline.media import media_file
+    from pipeline.core.media import media_file
 
     picture = cv2.imread(str(media_file("basketball1.png")))
     if picture is None:

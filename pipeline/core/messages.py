@@ -228,7 +228,7 @@ def _kinds_name(kinds: type | tuple[type, ...]) -> str:
 
 
 def _camera(body: dict[str, Any]) -> str:
-    from pipeline.config import CAMERA_ID_PATTERN
+    from pipeline.core.config import CAMERA_ID_PATTERN
 
     camera = _field(body, "camera", str)
     if not CAMERA_ID_PATTERN.fullmatch(camera):

@@ -13,11 +13,11 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from pipeline import broker
-from pipeline.config import BrokerConfig
-from pipeline.logs import Throttled
-from pipeline.messages import unpack_event
-from pipeline.topology import Topology
+from pipeline.core import broker
+from pipeline.core.config import BrokerConfig
+from pipeline.core.logs import Throttled
+from pipeline.core.messages import unpack_event
+from pipeline.core.topology import Topology
 
 LOGGER = logging.getLogger(__name__)
 

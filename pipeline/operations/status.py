@@ -22,10 +22,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import broker
-from pipeline.config import Config
-from pipeline.messages import MessageError, Status, printable, unpack_status
-from pipeline.topology import Topology
+from pipeline.core import broker
+from pipeline.core.config import Config
+from pipeline.core.messages import MessageError, Status, printable, unpack_status
+from pipeline.core.topology import Topology
 
 LISTEN_S = 2.5  # capture heartbeats come once a second
 HTTP_TIMEOUT_S = 2.0

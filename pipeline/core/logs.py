@@ -3,7 +3,7 @@
 Two formats, chosen by ``[log] format`` in the config:
 
 - ``text`` (default): ``2026-01-01 12:00:00.123 INFO    role=capture camera=door
-  pipeline.capture: message`` — for people and ``grep``;
+  pipeline.roles.capture: message`` — for people and ``grep``;
 - ``json``: one JSON object per line, for log collectors.
 
 The camera is the process's own (a capture worker has one camera) unless a
@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 
-from pipeline.messages import printable
+from pipeline.core.messages import printable
 
 TEXT_FORMAT = (
     "%(asctime)s.%(msecs)03d %(levelname)-7s role=%(role)s camera=%(camera)s %(name)s: %(message)s"

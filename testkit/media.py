@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from pipeline.core.media import media_dir, media_file
+from pipeline.core.scenes import scikit_image_picture
 
 __all__ = ["media_dir", "media_file"]
 
 
 def astronaut() -> np.ndarray:
     """NASA's public-domain portrait of Eileen Collins, as shipped by scikit-image (BGR)."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-image (a test dependency) is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "astronaut.png"
-    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return scikit_image_picture("astronaut.png")
 
 
 def cameraman() -> np.ndarray:
     """scikit-image's cameraman (public domain): a man whose head is turned towards his
     camera, to the right of the picture (to his own left), by about 45 degrees."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-image (a test dependency) is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "camera.png"
-    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return scikit_image_picture("camera.png")
 
 
 def basketball() -> np.ndarray:

@@ -37,7 +37,7 @@ def scene_problem(name: object) -> str | None:
         return f"must be one of {', '.join(SCENES)}, got {name!r}"
     try:
         if name == "portrait":
-            _scikit_image_picture("astronaut.png")
+            scikit_image_picture("astronaut.png")
         elif name == "fall":
             _player()
     except FileNotFoundError as error:
@@ -45,7 +45,8 @@ def scene_problem(name: object) -> str | None:
     return None
 
 
-def _scikit_image_picture(name: str) -> np.ndarray:
+def scikit_image_picture(name: str) -> np.ndarray:
+    """One of the public-domain sample photographs scikit-image ships (BGR)."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
@@ -80,8 +81,8 @@ def _paste(frame: np.ndarray, picture: np.ndarray, angle: float, cx: float, cy: 
 
 def portrait(width: int, height: int) -> Callable[[np.ndarray, float], None]:
     side = int(min(width * 0.6, height * 0.8))
-    astronaut = cv2.resize(_scikit_image_picture("astronaut.png")[20:400, 70:450], (side, side))
-    camera = _scikit_image_picture("camera.png")[50:300, 130:380]  # his head and shoulders
+    astronaut = cv2.resize(scikit_image_picture("astronaut.png")[20:400, 70:450], (side, side))
+    camera = scikit_image_picture("camera.png")[50:300, 130:380]  # his head and shoulders
     cameraman = cv2.resize(camera, (side, side))
     mirrored = cv2.flip(cameraman, 1)
     cx, cy = width * 0.35, height * 0.45

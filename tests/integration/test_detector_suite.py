@@ -44,6 +44,34 @@ def blink_video(path: Path, fps: int = 15) -> Path:
     return path
 
 
+def site_events(
+    config_file: Path, label: str, count: int, roles, why_ordered: str
+) -> tuple[list[dict], str]:
+    """Run the config's camera (a capture and a detector worker, in threads) while
+    `rabbitcam events` tails ``label``; return the events it printed, and its log.
+    The camera must be ordered: its detectors keep state (``why_ordered``)."""
+    from pipeline.core.config import load_config
+
+    config = load_config(config_file)
+    camera = config.cameras[0]
+    assert camera.ordered, f"{why_ordered}: the camera must be ordered"
+    tail_log = config_file.with_suffix(".tail.log")
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "events", str(config_file), "--camera", camera.id,
+         "--label", label, "--count", str(count)],
+        stdout=subprocess.PIPE, stderr=tail_log.open("w"), text=True,
+    )  # fmt: skip
+    try:
+        # Events flow only once the tail has bound its queue.
+        wait_for(lambda: "events: listening for" in tail_log.read_text(), timeout=30)
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+        out, _ = tail.communicate(timeout=40)
+    finally:
+        tail.kill()
+    return [json.loads(line) for line in out.splitlines()], tail_log.read_text()
+
+
 def test_blinks_on_video_reach_the_events_cli(namespace, roles, tmp_path):
     video = blink_video(tmp_path / "blink.avi")
     config_file = tmp_path / "site.toml"
@@ -58,27 +86,8 @@ fps = 15
 detectors = ["faces", "eyes", "smiles"]
 """
     )
-    from pipeline.core.config import load_config
-
-    config = load_config(config_file)
-    camera = config.cameras[0]
-    assert camera.ordered, "eyes keep state: the camera must be ordered"
-    tail_log = tmp_path / "tail.log"
-    tail = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "events", str(config_file), "--camera", "cam1",
-         "--label", "blink", "--count", "2"],
-        stdout=subprocess.PIPE, stderr=tail_log.open("w"), text=True,
-    )  # fmt: skip
-    try:
-        # Events flow only once the tail has bound its queue.
-        wait_for(lambda: "events: listening for" in tail_log.read_text(), timeout=30)
-        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
-        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
-        out, _ = tail.communicate(timeout=40)
-    finally:
-        tail.kill()
-    events = [json.loads(line) for line in out.splitlines()]
-    assert len(events) == 2, tail_log.read_text()[-2000:]
+    events, log = site_events(config_file, "blink", 2, roles, "eyes keep state")
+    assert len(events) == 2, log[-2000:]
     for event in events:
         assert event["camera"] == "cam1" and event["label"] == "blink" and event["event"] is True
         # 3 closed frames of a 15 fps file: about 200 ms, give or take a frame of pacing
@@ -194,25 +203,9 @@ def test_a_fall_in_the_fall_scene_reaches_the_events_cli(namespace, roles, tmp_p
         f'[broker]\nnamespace = "{namespace}"\n[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
         'scene = "fall"\nqr = false\nfps = 15\ndetectors = ["pose", "fall"]\n'
     )
-    from pipeline.core.config import load_config
-
-    config = load_config(config_file)
-    camera = config.cameras[0]
-    assert camera.ordered, "pose and fall follow people: the camera must be ordered"
-    tail_log = tmp_path / "tail.log"
-    tail = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "events", str(config_file), "--camera", "cam1",
-         "--label", "fall", "--count", "1"],
-        stdout=subprocess.PIPE, stderr=tail_log.open("w"), text=True,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: "events: listening for" in tail_log.read_text(), timeout=30)
-        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
-        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
-        out, _ = tail.communicate(timeout=40)
-    finally:
-        tail.kill()
-    (event,) = [json.loads(line) for line in out.splitlines()]
+    events, log = site_events(config_file, "fall", 1, roles, "pose and fall follow people")
+    assert len(events) == 1, log[-2000:]
+    (event,) = events
     assert event["label"] == "fall" and event["event"] is True
     assert event["extra"]["torso_deg"] > 60, "judged from the skeleton, lying"
 

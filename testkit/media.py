@@ -39,3 +39,43 @@ def overlap(found: tuple, truth: tuple) -> float:
     width = max(0, min(ax + aw, bx + bw) - max(ax, bx))
     height = max(0, min(ay + ah, by + bh) - max(ay, by))
     return width * height / float(bw * bh)
+
+
+def pedestrian_frames(count: int, every: int = 1, start: int = 0) -> list[np.ndarray]:
+    """Frames of OpenCV's pedestrian clip (vtest.avi: a hallway, people walking),
+    at 640x480."""
+    capture = cv2.VideoCapture(str(media_file("vtest.avi")))
+    frames, index = [], 0
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index >= start and (index - start) % every == 0:
+            frames.append(cv2.resize(frame, (640, 480), interpolation=cv2.INTER_AREA))
+        index += 1
+    return frames
+
+
+def mostly_static_hallway(
+    quiet: int = 60, busy: int = 20, rounds: int = 2
+) -> list[tuple[np.ndarray, bool]]:
+    """Footage of the pedestrian clip's hallway that is empty most of the time, as a
+    camera over a quiet corridor sees it: (frame, people in it) per frame.
+
+    The empty hallway is the clip's own background (the median of frames spread
+    over the clip: each spot is empty more often than not), with a camera's sensor
+    noise added frame by frame; people pass in ``busy`` real frames of the clip
+    after every ``quiet`` empty ones.
+    """
+    rng = np.random.default_rng(1)
+    empty = np.median(np.stack(pedestrian_frames(60, every=13)), axis=0).astype(np.uint8)
+    walking = pedestrian_frames(busy * rounds, every=2, start=100)
+    footage = []
+    for round_index in range(rounds):
+        for _ in range(quiet):
+            noise = rng.normal(0, 2.0, empty.shape)
+            footage.append((np.clip(empty + noise, 0, 255).astype(np.uint8), False))
+        footage += [
+            (frame, True) for frame in walking[round_index * busy : (round_index + 1) * busy]
+        ]
+    return footage

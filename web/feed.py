@@ -61,6 +61,8 @@ class ShownFrame:
     detections: list[dict[str, Any]]
     timings: dict[str, float]
     worker: str
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +133,8 @@ class CameraFeed:
                 result.detections,
                 result.timings,
                 result.worker,
+                result.ran,
+                result.skipped,
             )
             self.latest_at = time.monotonic()
             if result.detections:
@@ -237,6 +241,8 @@ class CameraFeed:
             "last_captured_at": latest.captured_at if latest is not None else None,
             "last_timings": latest.timings if latest is not None else {},
             "last_worker": latest.worker if latest is not None else None,
+            "last_ran": latest.ran if latest is not None else [],
+            "last_skipped": latest.skipped if latest is not None else [],
             "last_detections": latest.detections if latest is not None else [],
             "recent_detections": list(self.recent),
             "latency_series_ms": self.latency_written.series(60, now),

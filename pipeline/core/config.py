@@ -51,6 +51,10 @@ class SourceSpec:
 class DetectorSpec:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    # Run only when this earlier detector found something in the frame.
+    when: str | None = None
+    # ... and only on the picture around what it found (crops merged and padded).
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -534,11 +538,13 @@ def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpe
     specs = []
     for index, item in enumerate(value):
         where = f"{path}[{index}]"
+        gating: dict[str, Any] = {}
         if isinstance(item, str):
             name, params = item, {}
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            params = {k: v for k, v in item.items() if k != "name"}
+            params = {k: v for k, v in item.items() if k not in ("name", *GATING_KEYS)}
             name = item["name"]
+            gating = {k: item[k] for k in GATING_KEYS if k in item}
         else:
             reader.problem(where, "must be a detector name or a table with a 'name' key")
             continue
@@ -548,7 +554,8 @@ def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpe
             key = getattr(error, "key", None)
             reader.problem(f"{where}.{key}" if key else where, str(error))
             continue
-        specs.append(DetectorSpec(name, params))
+        gate = _read_gating(reader, gating, where, [spec.name for spec in specs])
+        specs.append(DetectorSpec(name, params, **gate))
     names = [spec.name for spec in specs]
     for name in {n for n in names if names.count(n) > 1}:
         reader.problem(path, f"detector {name!r} is listed more than once")
@@ -556,6 +563,30 @@ def _read_detectors(reader: _Reader, value: Any, path: str) -> tuple[DetectorSpe
         for index, message in check_order(names):
             reader.problem(f"{path}[{index}]", message)
     return tuple(specs)
+
+
+GATING_KEYS = ("when", "region")
+
+
+def _read_gating(
+    reader: _Reader, gating: dict[str, Any], where: str, earlier: list[str]
+) -> dict[str, str]:
+    """``when`` and ``region`` of a detector entry: each names a detector listed before it."""
+    gate = {}
+    for key, value in gating.items():
+        if not isinstance(value, str) or value not in earlier:
+            listed = ", ".join(earlier) or "none"
+            reader.problem(
+                f"{where}.{key}", f"must name a detector listed before it (here: {listed}), "
+                f"got {value!r}"
+            )  # fmt: skip
+            continue
+        gate[key] = value
+    if "region" in gate and gate.get("when", gate["region"]) != gate["region"]:
+        reader.problem(f"{where}.region", "must name the same detector as 'when'")
+    if "region" in gate:
+        gate["when"] = gate["region"]  # a region implies the gate: no region, no run
+    return gate
 
 
 def _read_camera(

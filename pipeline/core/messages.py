@@ -83,6 +83,10 @@ class Result:
     timings: dict[str, float]
     worker: str
     encoding: str = "jpeg"
+    # Which of the camera's detectors ran on this frame, and which were skipped
+    # because the detector they wait for (``when``) found nothing.
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +142,8 @@ def pack_result(result: Result) -> bytes:
             "detections": result.detections,
             "timings": result.timings,
             "worker": result.worker,
+            "ran": result.ran,
+            "skipped": result.skipped,
             "data": result.data,
         }
     )
@@ -440,7 +446,21 @@ def unpack_result(payload: bytes) -> Result:
         timings=_timings(body),
         worker=printable(_field(body, "worker", str), 128),
         encoding=encoding,
+        ran=_names(body, "ran"),
+        skipped=_names(body, "skipped"),
     )
+
+
+def _names(body: dict[str, Any], key: str) -> list[str]:
+    """An optional short list of detector names (older workers send none)."""
+    names = body.get(key, [])
+    if (
+        not isinstance(names, list)
+        or len(names) > 64
+        or not all(isinstance(n, str) and 0 < len(n) <= MAX_LABEL_CHARS for n in names)
+    ):
+        raise MessageError(f"field {key!r} must be a short list of detector names")
+    return [printable(n) for n in names]
 
 
 def unpack_status(payload: bytes) -> Status:

@@ -50,6 +50,8 @@ from pipeline.core.messages import (
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.topology import Topology
 from pipeline.roles.annotate import annotate
+from pipeline.roles.chain import DetectorChain
+from pipeline.roles.chain import Outcome as DetectorOutcome
 
 LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ class DetectorWorker:
         # One detector instance per camera and name: stateful detectors (a
         # background model) must never mix two cameras' pictures. Kept with the
         # camera config it was made for, so that a changed camera gets new ones.
-        self.pipelines: dict[str, tuple[CameraConfig, list[detectors.Detector]]] = {}
+        self.chains: dict[str, DetectorChain] = {}
         self.consumers: dict[str, str] = {}  # camera id -> consumer tag, this session
         self.last_event_at: dict[tuple[str, str], float] = {}
 
@@ -204,7 +206,7 @@ class DetectorWorker:
             tag = self.consumers.pop(camera.id, None)
             if tag is not None:
                 channel.basic_cancel(tag)
-            self.pipelines.pop(camera.id, None)
+            self.chains.pop(camera.id, None)
         gone = {camera.id for camera in (*changes.removed, *changes.changed)}
         self.cameras = [c for c in self.cameras if c.id not in gone]
         fresh = [*changes.changed, *changes.added]
@@ -365,7 +367,8 @@ class DetectorWorker:
         decoded = time.perf_counter()
         timings["detect.decode_ms"] = round((decoded - started) * 1000, 3)
 
-        found = self._run_detectors(camera, frame, image, timings)
+        chained = self._run_detectors(camera, frame, image, timings)
+        found = chained.found
         detections = [d.to_dict() for d in found]
         detected = time.perf_counter()
         annotate(image, camera.id, frame.seq, frame.captured_at, detections)
@@ -386,6 +389,8 @@ class DetectorWorker:
             detections=detections,
             timings=timings,
             worker=self.worker_id,
+            ran=chained.ran,
+            skipped=chained.skipped,
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
@@ -412,42 +417,26 @@ class DetectorWorker:
 
     def _run_detectors(
         self, camera: CameraConfig, frame: Frame, image: np.ndarray, timings: dict[str, float]
-    ) -> list[detectors.Detection]:
-        made_for, pipeline = self.pipelines.get(camera.id, (None, []))
-        if made_for is not camera:
-            pipeline = self._build(camera)
-            self.pipelines[camera.id] = (camera, pipeline)
+    ) -> DetectorOutcome:
+        chain = self.chains.get(camera.id)
+        if chain is None or chain.camera is not camera:
+            chain = DetectorChain(
+                camera, lambda name, error: self._detector_failed(camera, name, error)
+            )
+            self.chains[camera.id] = chain
         context = detectors.FrameContext(camera.id, frame.seq, frame.captured_at)
-        for detector in pipeline:
-            started = time.perf_counter()
-            try:
-                found = detector.detect(image, context)
-                context.found.extend(self._checked(detector.name, camera.id, found))
-            except Exception:
-                # One detector's bug costs its own detections for this frame, not the frame.
-                self.counters.detector_errors += 1
-                LOGGER.exception(
-                    "%s: detector %s failed on %s", self.role, detector.name, camera.id
-                )
-            timings[f"detect.{detector.name}_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            context.ran.append(detector.name)
-        return context.found
+        return chain.run(
+            image, context, timings, lambda name, found: self._checked(name, camera.id, found)
+        )
 
-    def _build(self, camera: CameraConfig) -> list[detectors.Detector]:
-        """The camera's detectors. One that cannot be built here (its model file went
-        missing or corrupt since the config was checked) is left out, said once, and
-        the camera's frames go on through the others."""
-        built = []
-        for spec in camera.detectors:
-            try:
-                built.append(detectors.create(spec.name, spec.params))
-            except Exception as error:
-                self.counters.detector_errors += 1
-                LOGGER.error(
-                    "%s: detector %s left out for %s: %s",
-                    self.role, spec.name, camera.id, error, **about(camera.id),
-                )  # fmt: skip
-        return built
+    def _detector_failed(self, camera: CameraConfig, name: str, error: Exception) -> None:
+        """A detector that could not be built (its model file went missing since the
+        config was checked) is left out; one that raised loses this frame's detections."""
+        self.counters.detector_errors += 1
+        LOGGER.error(
+            "%s: detector %s failed for %s: %s: %s",
+            self.role, name, camera.id, type(error).__name__, error, **about(camera.id),
+        )  # fmt: skip
 
     def _checked(
         self, detector: str, camera: str, found: list[detectors.Detection]

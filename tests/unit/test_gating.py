@@ -1,0 +1,140 @@
+"""Detectors gated by an earlier one (``when``) and run on its regions only (``region``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import Detection, FrameContext
+from pipeline.core.config import CameraConfig, ConfigError, DetectorSpec, SourceSpec, load_config
+from pipeline.roles.chain import REGION_MIN_SIDE, DetectorChain, regions, shifted
+from testkit.media import mostly_static_hallway, overlap
+
+
+def chain_of(*specs: DetectorSpec) -> DetectorChain:
+    camera = CameraConfig("cam1", SourceSpec("synthetic", ""), detectors=specs)
+
+    def fail(name: str, error: Exception) -> None:
+        raise AssertionError(f"{name}: {error}")
+
+    return DetectorChain(camera, fail)
+
+
+def run_over(chain: DetectorChain, footage) -> list:
+    outcomes = []
+    for n, (frame, has_people) in enumerate(footage):
+        context = FrameContext("cam1", n, 1_700_000_000 + n / 15)
+        outcomes.append((chain.run(frame, context, {}, lambda _n, found: found), has_people))
+    return outcomes
+
+
+def test_config_reads_when_and_region(tmp_path: Path):
+    config = tmp_path / "site.toml"
+    config.write_text(
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\ndetectors = ["motion", '
+        '{ name = "people", region = "motion", scale = 1.0 }, '
+        '{ name = "faces", when = "people" }]\n'
+    )
+    people, faces = load_config(config).cameras[0].detectors[1:]
+    assert (people.when, people.region, people.params) == ("motion", "motion", {"scale": 1.0})
+    assert (faces.when, faces.region) == ("people", None)
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ('{ name = "people", when = "faces" }', "when"),  # not listed before it
+        ('{ name = "people", when = 3 }', "when"),
+        ('{ name = "people", region = "people" }', "region"),
+        ('{ name = "people", when = "motion", region = "codes" }', "region"),
+    ],
+)
+def test_config_refuses_gates_on_what_is_not_before(tmp_path: Path, entry: str, key: str):
+    config = tmp_path / "site.toml"
+    config.write_text(
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\n'
+        f'detectors = ["motion", "codes", {entry}]\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(config)
+    assert f"{config}: cameras[0].detectors[2].{key}: must name" in str(raised.value)
+
+
+def test_regions_are_padded_grown_and_merged():
+    assert regions([], 640, 480) == []
+    (alone,) = regions([(300, 200, 40, 100)], 640, 480)
+    assert alone[2] - alone[0] >= REGION_MIN_SIDE and alone[3] - alone[1] >= REGION_MIN_SIDE
+    assert alone[0] <= 290 and alone[2] >= 350  # padded around the box
+    (merged,) = regions([(100, 100, 50, 50), (180, 120, 50, 50)], 640, 480)  # overlapping pads
+    assert merged[0] <= 100 and merged[2] >= 230
+    apart = regions([(10, 10, 30, 30), (500, 350, 30, 30)], 640, 480)
+    assert len(apart) == 2
+    (edge,) = regions([(620, 460, 30, 30)], 640, 480)
+    assert edge[2] == 640 and edge[3] == 480  # clipped to the frame
+
+
+def test_a_detection_found_in_a_crop_moves_to_the_frame():
+    found = Detection(
+        "person", 1.0, (5, 6, 10, 20), {"keypoints": [[1.0, 2.0, 0.9]], "lines": [[1, 2, 3, 4]]},
+        internal={"keypoints": np.array([[1.0, 2.0, 0.9]])},
+    )  # fmt: skip
+    moved = shifted(found, 100, 50)
+    assert moved.box == (105, 56, 10, 20)
+    assert moved.extra["keypoints"] == [[101.0, 52.0, 0.9]]
+    assert moved.extra["lines"] == [[101, 52, 103, 54]]
+    assert moved.internal["keypoints"].tolist() == [[101.0, 52.0, 0.9]]
+
+
+@pytest.fixture(scope="module")
+def hallway():
+    return mostly_static_hallway(quiet=40, busy=10, rounds=1)
+
+
+def test_people_skip_the_quiet_frames_and_say_so(hallway):
+    outcomes = run_over(
+        chain_of(DetectorSpec("motion"), DetectorSpec("people", when="motion")), hallway
+    )
+    quiet = [o for o, busy in outcomes[10:40] if not busy]  # after the background is learnt
+    assert sum("people" in o.skipped for o in quiet) >= 0.8 * len(quiet)
+    assert all(("people" in o.ran) != ("people" in o.skipped) for o, _ in outcomes)
+    busy = [o for o, has in outcomes if has]
+    assert sum("people" in o.ran for o in busy) == len(busy), "people move: people must run"
+
+
+def test_people_on_moving_regions_find_who_they_find_on_the_whole_frame(hallway):
+    gated = run_over(
+        chain_of(DetectorSpec("motion"), DetectorSpec("people", when="motion", region="motion")),
+        hallway,
+    )
+    whole = run_over(chain_of(DetectorSpec("motion"), DetectorSpec("people")), hallway)
+    boxed_gated = boxed_whole = 0
+    for (g, has), (w, _) in zip(gated, whole, strict=True):
+        if not has:
+            continue
+        found_g = [d.box for d in g.found if d.label == "person"]
+        found_w = [d.box for d in w.found if d.label == "person"]
+        boxed_gated += bool(found_g)
+        boxed_whole += bool(found_w)
+        for box in found_g:  # in frame coordinates: where the whole-frame run finds people
+            x, y, bw, bh = box
+            assert x >= 0 and x + bw <= 640 and y >= 0 and y + bh <= 480
+            if found_w:
+                assert max(overlap(box, other) for other in found_w) > 0.3 or any(
+                    overlap(other, box) > 0.3 for other in found_w
+                )
+    assert boxed_gated >= 0.95 * boxed_whole, (boxed_gated, boxed_whole)
+
+
+def test_results_carry_what_ran_and_what_was_skipped():
+    from pipeline.core.messages import MessageError, Result, pack_result, unpack_result
+
+    result = Result(
+        "cam1", 1, 1.0, 4, 2, b"\xff\xd8", [], {}, "w", ran=["motion"], skipped=["people"]
+    )
+    unpacked = unpack_result(pack_result(result))
+    assert (unpacked.ran, unpacked.skipped) == (["motion"], ["people"])
+    result.skipped = ["x" * 100]
+    with pytest.raises(MessageError, match="'skipped' must be a short list of detector names"):
+        unpack_result(pack_result(result))

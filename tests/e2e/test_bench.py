@@ -43,8 +43,14 @@ def test_quick_bench_produces_every_figure(broker_url, tmp_path):
             assert figures["frames"] > 0 and figures["fps"] > 0, name
             assert any(v for v in figures["cpu_ms_per_frame"].values()), name
     assert scenarios["capacity"]["aggregate_fps"] > 0
+    curve = scenarios["capacity"]["curve"]
+    assert [point["offered_fps"] for point in curve] == [120, 240]
+    assert all(scenarios[f"capacity-{n}x30"]["client_cpu_pct"] > 0 for n in (4, 8))
     assert scenarios["overload-1x30-slow100"]["queue_depth_max"] is not None
-    assert len(document["targets"]) == 8
-    assert all(target["value"] is not None for target in document["targets"])
+    assert len(document["targets"]) == 11
+    # A quick run steps the load up twice: it does not reach twice the knee.
+    measured = [t for t in document["targets"] if not t["target"].startswith("2x overload")]
+    assert len(measured) == 8
+    assert all(target["value"] is not None for target in measured)
     assert list(tmp_path.glob("bench-*.png")), "no chart"
     assert document["machine"]["cores"] >= 1

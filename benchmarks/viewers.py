@@ -98,13 +98,30 @@ def fan_out(
     return FanOut(counts, seconds, cpu)
 
 
-def abrupt_disconnects(port: int, camera: str, count: int) -> None:
-    """Connect, read part of a frame, and reset the connection (no FIN, an RST)."""
+def abrupt_disconnects(port: int, camera: str, count: int, patience_s: float = 30.0) -> int:
+    """Connect, read part of a frame, and reset the connection (no FIN, an RST).
+
+    The streamer notices a reset when it next writes to it (the next frame), so
+    a client that resets faster than that can meet the stream limit for a
+    moment: then it does what a real client does on 503, waits and tries again.
+    Returns how many times it was told to wait.
+    """
+    refused = 0
+    deadline = time.monotonic() + patience_s
     for _ in range(count):
-        sock, stream = open_stream("127.0.0.1", port, f"/video/{camera}")
+        while True:
+            try:
+                sock, stream = open_stream("127.0.0.1", port, f"/video/{camera}")
+                break
+            except AssertionError as refusal:
+                if b" 503 " not in str(refusal).encode() or time.monotonic() > deadline:
+                    raise
+                refused += 1
+                time.sleep(0.1)
         stream.read(1000)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
+    return refused
 
 
 def health(port: int) -> dict:

@@ -61,16 +61,25 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 class RateMeter:
-    """Events per second over the last ``window_s`` seconds."""
+    """Events per second over the last ``window_s`` seconds.
+
+    Until a whole window has passed since the first event, the rate is taken
+    over the time that has (at least a second): a camera that started two
+    seconds ago at 10 fps is at 10 fps, not at 4.
+    """
 
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
         self.times: deque[float] = deque(maxlen=10_000)
+        self.first: float | None = None
         self.lock = threading.Lock()
 
     def tick(self, now: float | None = None) -> None:
+        now = now if now is not None else time.monotonic()
         with self.lock:
-            self.times.append(now if now is not None else time.monotonic())
+            if self.first is None:
+                self.first = now
+            self.times.append(now)
 
     def rate(self, now: float | None = None) -> float:
         now = now if now is not None else time.monotonic()
@@ -79,4 +88,5 @@ class RateMeter:
             while self.times and self.times[0] < horizon:
                 self.times.popleft()
             count = len(self.times)
-        return round(count / self.window_s, 2)
+            observed = self.window_s if self.first is None else now - self.first
+        return round(count / min(self.window_s, max(1.0, observed)), 2)

@@ -109,7 +109,8 @@ def test_abrupt_disconnects_free_their_threads(site):
     port, streamer = site
     wait_for(lambda: health(port)["viewers"] == 0, timeout=30)
     threads_before = thread_count(streamer.pid)
-    abrupt_disconnects(port, "cam1", 200)
+    waits = abrupt_disconnects(port, "cam1", 200)
+    print(f"\n200 abrupt disconnects; told to wait (503) {waits} times")
     wait_for(lambda: health(port)["viewers"] == 0, timeout=30)
     assert thread_count(streamer.pid) == threads_before
     assert health(port)["status"] == "ok"

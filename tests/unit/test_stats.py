@@ -28,8 +28,16 @@ def test_series_is_per_second_medians():
     assert series == [None, None, 30.0] or series == [None, None, 10.0]
 
 
-def test_rate():
+def test_rate_over_a_full_window():
     meter = RateMeter(window_s=2.0)
-    for i in range(30):
+    for i in range(200):  # 20 a second for 10 s
         meter.tick(now=100.0 + i * 0.05)
-    assert meter.rate(now=101.5) == 15.0
+    assert meter.rate(now=110.0) == 20.0
+
+
+def test_rate_of_a_camera_that_just_started_is_not_underreported():
+    meter = RateMeter(window_s=5.0)
+    for i in range(30):  # 20 a second for the 1.5 s since it started
+        meter.tick(now=100.0 + i * 0.05)
+    assert meter.rate(now=101.5) == 20.0
+    assert RateMeter().rate(now=5.0) == 0.0

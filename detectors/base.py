@@ -79,6 +79,9 @@ class Detector:
     # Works on what an earlier detector found: at least one of these names must
     # come before it in the camera's list.
     needs_one_of: ClassVar[tuple[str, ...]] = ()
+    # The labels it reports (None: not said, as a plugin may leave it); a camera's
+    # ``record`` labels are checked against them.
+    labels: ClassVar[tuple[str, ...] | None] = None
     # Model files it loads (names in ``detectors.models.CATALOGUE``): a camera
     # using it is a config error until ``rabbitcam models fetch`` has them.
     models: ClassVar[tuple[str, ...]] = ()
@@ -174,6 +177,17 @@ def check_order(names: list[str]) -> list[tuple[int, str]]:
             wanted = " or ".join(repr(n) for n in needs)
             problems.append((index, f"{name!r} works on what {wanted} found: list it before"))
     return problems
+
+
+def labels_of(names: list[str]) -> set[str] | None:
+    """Every label these detectors report; None if one of them does not say."""
+    known: set[str] = set()
+    for name in names:
+        labels = REGISTRY[name].labels if name in REGISTRY else None
+        if labels is None:
+            return None
+        known.update(labels)
+    return known
 
 
 def is_stateful(names: list[str]) -> bool:

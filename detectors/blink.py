@@ -63,6 +63,7 @@ class FaceEyes:
 @register
 class BlinkDetector(Detector):
     name = "blink"
+    labels = ("blink", "eyes_closed")
     description = "blinks from the face mesh's eye aspect ratio, adaptive per face; 'blink' events"
     Params = BlinkParams
     stateful = True

@@ -21,6 +21,7 @@ class CodesParams:
 @register
 class CodesDetector(Detector):
     name = "codes"
+    labels = ("qr", "barcode")
     description = (
         "QR codes and barcodes with their text (label 'qr' or 'barcode', text in extra.text)"
     )

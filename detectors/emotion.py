@@ -55,6 +55,7 @@ def square_crop(gray: np.ndarray, box: Box, padding: float) -> np.ndarray | None
 @register
 class EmotionDetector(Detector):
     name = "emotion"
+    labels = EMOTIONS
     description = "per face: the most likely of 7 emotions, every probability in extra (fer)"
     Params = EmotionParams
     needs_one_of = ("faces", "landmarks")

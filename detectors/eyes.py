@@ -34,6 +34,7 @@ class FaceEyes:
 @register
 class EyesDetector(Detector):
     name = "eyes"
+    labels = ("eyes_open", "eyes_closed", "blink")
     description = "per face: eyes open or closed; a 'blink' event on open → closed → open"
     Params = EyesParams
     stateful = True

@@ -48,6 +48,7 @@ class FacesParams:
 @register
 class FacesDetector(Detector):
     name = "faces"
+    labels = ("face",)
     description = "face boxes (Haar cascade; frontal, optionally profile)"
     Params = FacesParams
 

@@ -111,6 +111,7 @@ class TrackState:
 @register
 class FallDetector(Detector):
     name = "fall"
+    labels = ("fall", "person_down")
     description = (
         "a 'fall' event when a tracked person goes from upright to down and stays down "
         "(skeleton from pose, else box shape)"

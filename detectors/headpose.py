@@ -68,6 +68,7 @@ def head_angles(mesh: np.ndarray) -> tuple[float, float, float, np.ndarray]:
 @register
 class HeadposeDetector(Detector):
     name = "headpose"
+    labels = ("looking_forward", "looking_left", "looking_right", "looking_up", "looking_down")
     description = "per face: yaw, pitch and roll in degrees, 'looking_left|right|up|down|forward'"
     Params = HeadposeParams
     needs_one_of = ("landmarks",)

@@ -85,6 +85,7 @@ def mesh_region(seed: FaceSeed) -> Region:
 @register
 class LandmarksDetector(Detector):
     name = "landmarks"
+    labels = ("face_mesh",)
     description = "face mesh: 468 points per face (MediaPipe face landmarks), label 'face_mesh'"
     Params = LandmarksParams
     models = ("face_detection_short_range", "face_landmark")

@@ -29,6 +29,7 @@ class MarkersParams:
 @register
 class MarkersDetector(Detector):
     name = "markers"
+    labels = ("marker",)
     description = "ArUco markers with their ids (label 'marker', id in extra.id)"
     Params = MarkersParams
 

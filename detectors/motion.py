@@ -23,6 +23,7 @@ class MotionParams:
 @register
 class MotionDetector(Detector):
     name = "motion"
+    labels = ("motion",)
     description = "moving regions (boxes) and the fraction of the frame in motion"
     Params = MotionParams
     stateful = True

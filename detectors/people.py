@@ -40,6 +40,7 @@ class PeopleParams:
 @register
 class PeopleDetector(Detector):
     name = "people"
+    labels = ("person",)
     description = "person boxes (HOG pedestrian detector; people from about 100 px tall by default)"
     Params = PeopleParams
 

@@ -86,6 +86,7 @@ def body_region(hip_centre: np.ndarray, body_point: np.ndarray) -> Region:
 @register
 class PoseDetector(Detector):
     name = "pose"
+    labels = ("person",)
     description = "33 body keypoints per person with visibility, skeleton drawn; 'person' boxes"
     Params = PoseParams
     stateful = True  # follows people from one frame to the next

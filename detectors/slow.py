@@ -18,6 +18,7 @@ class SlowParams:
 @register
 class SlowDetector(Detector):
     name = "slow"
+    labels = ()
     description = "testing aid: finds nothing and takes `ms` per frame"
     Params = SlowParams
 

@@ -19,6 +19,7 @@ class SmilesParams:
 @register
 class SmilesDetector(Detector):
     name = "smiles"
+    labels = ("smiling", "not_smiling")
     description = "per face: 'smiling' or 'not_smiling' (Haar smile cascade on the lower face)"
     Params = SmilesParams
     needs_one_of = ("faces",)

@@ -79,3 +79,27 @@ def mostly_static_hallway(
             (frame, True) for frame in walking[round_index * busy : (round_index + 1) * busy]
         ]
     return footage
+
+
+def pedestrians_with_a_code(
+    path, text: str, quiet_s: float = 4.0, shown_s: float = 4.0, fps: float = 10.0
+):
+    """A video file of the pedestrian clip in which a QR code reading ``text`` is held
+    up after ``quiet_s`` seconds, for ``shown_s`` (MJPEG in AVI: OpenCV writes it with
+    no codec library). A camera looping it sees the code appear every loop, at a
+    known moment: an event with real footage before it."""
+    import segno
+
+    frames = pedestrian_frames(int((quiet_s + shown_s) * fps), every=2, start=10)
+    matrix = np.asarray(segno.make_qr(text, error="m").matrix, dtype=np.uint8)
+    code = np.where(matrix == 1, 0, 255).astype(np.uint8)
+    code = cv2.copyMakeBorder(code, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=255)
+    code = cv2.resize(code, (160, 160), interpolation=cv2.INTER_NEAREST)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for index, frame in enumerate(frames):
+        if index >= quiet_s * fps:
+            frame = frame.copy()
+            frame[20:180, 460:620] = code[..., None]
+        writer.write(frame)
+    writer.release()
+    return path

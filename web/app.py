@@ -4,9 +4,10 @@
 connection itself, so tests can feed the hub directly and production starts
 the hub's subscriber once per process (``web.server.serve``). The routes live
 in blueprints by concern: ``pages`` (the dashboard, a camera's page),
-``streams`` (MJPEG and snapshots), ``api`` (JSON, health) and ``metrics``
-(Prometheus). Access control, security headers and error pages are app-wide
-hooks, so no route can forget them.
+``streams`` (MJPEG and snapshots), ``api`` (JSON, health), ``events`` (the
+recorded events, their snapshots and clips) and ``metrics`` (Prometheus).
+Access control, security headers and error pages are app-wide hooks, so no
+route can forget them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from pipeline.core.config import Config
 from web.api import api
 from web.auth import Auth
+from web.events import events
 from web.hub import FrameHub
 from web.limits import StreamSlots
 from web.metrics import StreamMetrics, prometheus
@@ -60,7 +62,7 @@ def create_app(
     app.before_request(auth.guard)
     app.after_request(security_headers)
     app.register_error_handler(HTTPException, http_error)
-    for blueprint in (pages, streams, api, prometheus):
+    for blueprint in (pages, streams, api, events, prometheus):
         app.register_blueprint(blueprint)
     return app
 

@@ -11,6 +11,7 @@ exponential backoff before it tries again, until the stop event is set.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import socket
 import ssl
@@ -223,6 +224,82 @@ def declare_topology(
         channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
         channel.queue_bind(events, topology.events_exchange, routing_key=f"{camera.id}.#")
     channel.close()
+
+
+def declare_kept_queue(
+    channel: Channel, queue: str, arguments: dict[str, Any], bindings: list[tuple[str, str]]
+) -> Channel:
+    """A durable queue of a role's own (the recorder's, an alarm target's), bound as given.
+
+    If it exists with other arguments (a changed bound), it is kept as it is:
+    it holds events not yet handled, which matter more than the new bound.
+    Returns the channel to go on with (a refused declaration closes one).
+    """
+    try:
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != PRECONDITION_FAILED:
+            raise
+        LOGGER.warning(
+            "%s exists with other arguments; using it as it is (delete it to apply the new ones)",
+            queue,
+        )
+        channel = channel.connection.channel()
+    for exchange, routing_key in bindings:
+        channel.queue_bind(queue, exchange, routing_key=routing_key)
+    return channel
+
+
+def declare_recent_stream(
+    connection: Connection, topology: Topology, camera_id: str, arguments: dict[str, Any]
+) -> None:
+    """The stream queue that keeps a camera's recent annotated frames.
+
+    Its retention is in its arguments; a changed one (``keep_s``, ``keep_mb``)
+    cannot be redeclared, so the stream is deleted and declared afresh: it only
+    holds the recent past, which the cameras make again.
+    """
+    queue = topology.recent_queue(camera_id)
+    channel = connection.channel()
+    try:
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != PRECONDITION_FAILED:
+            raise
+        LOGGER.warning("stream %s changed its retention; recreating it", queue)
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+    channel.queue_bind(queue, topology.results_exchange, routing_key=camera_id)
+    channel.close()
+
+
+StreamHandler = Callable[[bytes], None]
+
+
+def read_stream(channel: Channel, queue: str, since: float, on_body: StreamHandler) -> str:
+    """Consume a stream queue from the wall-clock time ``since`` onwards; return the tag.
+
+    RabbitMQ finds the place by the time each chunk was stored, to the second
+    (``x-stream-offset`` as an AMQP timestamp), so reading starts up to a second
+    early: the caller sorts by its own timestamps. Streams deliver only to
+    consumers with a prefetch, and count acks as credit.
+    """
+    channel.basic_qos(prefetch_count=STREAM_PREFETCH)
+    offset = datetime.datetime.fromtimestamp(max(0.0, since), tz=datetime.UTC)
+
+    def on_message(_channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        try:
+            on_body(body)
+        finally:
+            channel.basic_ack(method.delivery_tag)
+
+    return channel.basic_consume(
+        queue, on_message_callback=on_message, arguments={"x-stream-offset": offset}
+    )
+
+
+STREAM_PREFETCH = 100
 
 
 def declare_private_queue(

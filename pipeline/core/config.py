@@ -7,6 +7,7 @@ misspelt key that is silently ignored is a camera that silently misbehaves.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -19,9 +20,14 @@ CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A detection label is one word of a topic routing key (``<camera>.<label>``).
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ALARM_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 ENV_AMQP_URL = "RABBITCAM_AMQP_URL"
 ENV_NAMESPACE = "RABBITCAM_NAMESPACE"
+ENV_DATA = "RABBITCAM_DATA"
 
 
 class ConfigError(ValueError):
@@ -80,6 +86,8 @@ class CameraConfig:
     qr: bool = True
     # Synthetic sources only: what they show (see pipeline.core.scenes).
     scene: str = "shapes"
+    # Labels whose events are recorded (snapshot, clip, the events page).
+    record: tuple[str, ...] = ()
 
     @property
     def passthrough(self) -> bool:
@@ -115,6 +123,8 @@ class WebConfig:
     show_sources: bool = False
     # The reverse proxy whose X-Forwarded-For/-Proto headers are believed ("" for none).
     trusted_proxy: str = ""
+    # The address people open the streamer at (https://cams.example), for links in alarms.
+    public_url: str = ""
 
     @property
     def stream_limit(self) -> int:
@@ -135,6 +145,95 @@ class DetectConfig:
     event_interval_s: float = 1.0
 
 
+@dataclass(frozen=True)
+class RecordConfig:
+    """``[record]``: events kept with a snapshot and a clip, and for how long.
+
+    The broker keeps the last ``keep_s`` of every recording camera's annotated
+    frames (a stream queue, at most ``keep_mb``); a clip is read from it, from
+    ``pre_s`` before an event to ``post_s`` after the last event that follows
+    it closely. Events, snapshots and clips live in ``dir``.
+    """
+
+    # None: $RABBITCAM_DATA, else ~/.local/share/rabbitcam; one folder per namespace.
+    dir: Path | None = None
+    keep_s: int = 60
+    keep_mb: int = 256
+    pre_s: float = 5.0
+    post_s: float = 5.0
+    max_clip_s: float = 30.0
+    retain_days: float = 30.0
+    max_mb: int = 2048
+
+    def store_dir(self, namespace: str) -> Path:
+        if self.dir is not None:
+            return self.dir
+        base = os.environ.get(ENV_DATA) or str(Path.home() / ".local" / "share" / "rabbitcam")
+        return Path(base) / namespace
+
+
+ALARM_KINDS = {"http": "webhook", "https": "webhook", "mqtt": "mqtt", "mqtts": "mqtt"}
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """One ``[[alarms]]`` target: a webhook (http, https) or an MQTT broker (mqtt, mqtts).
+
+    ``url``, ``headers`` and ``secret`` may name environment variables as
+    ``${NAME}``, so that no secret is written in a config file; the alarm role
+    resolves them when it starts (``resolved``).
+    """
+
+    name: str
+    url: str
+    kind: str  # "webhook" | "mqtt"
+    labels: tuple[str, ...] = ()  # empty: every label
+    cameras: tuple[str, ...] = ()  # empty: every camera
+    # At most one alarm per camera and label in this time (webhooks 30 s, MQTT 0).
+    cooldown_s: float = 30.0
+    attempts: int = 8
+    timeout_s: float = 5.0
+    # An alarm that could not be delivered for this long is dropped: it is news no more.
+    max_age_s: float = 3600.0
+    headers: tuple[tuple[str, str], ...] = ()
+    secret: str = ""  # webhooks: HMAC-SHA256 of the body in X-Rabbitcam-Signature
+    topic: str = "rabbitcam"  # MQTT topic prefix
+    clear_s: float = 30.0  # MQTT: a label's state goes OFF this long after its last event
+    key: str = field(default="alarms[0]", compare=False)  # where it was configured
+
+    def wants(self, camera: str, label: str) -> bool:
+        return (not self.cameras or camera in self.cameras) and (
+            not self.labels or label in self.labels
+        )
+
+    def resolved(self, file: Path, environ: dict[str, str] | None = None) -> AlarmConfig:
+        """The same target with every ``${NAME}`` taken from the environment;
+        ConfigError naming the key when a variable is not set."""
+        environ = dict(os.environ) if environ is None else environ
+        problems: list[str] = []
+
+        def expand(text: str, where: str) -> str:
+            def value(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if not environ.get(name):
+                    problems.append(f"{file}: {self.key}.{where}: environment variable {name} "
+                                    "is not set")  # fmt: skip
+                    return ""
+                return environ[name]
+
+            return ENV_REFERENCE.sub(value, text)
+
+        resolved = dataclasses.replace(
+            self,
+            url=expand(self.url, "url"),
+            headers=tuple((k, expand(v, f"headers.{k}")) for k, v in self.headers),
+            secret=expand(self.secret, "secret"),
+        )
+        if problems:
+            raise ConfigError(problems)
+        return resolved
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 
@@ -153,6 +252,8 @@ class Config:
     detect: DetectConfig
     cameras: tuple[CameraConfig, ...]
     log: LogConfig = LogConfig()
+    record: RecordConfig = RecordConfig()
+    alarms: tuple[AlarmConfig, ...] = ()
     # Drop-in directory: one TOML file per camera, applied live by `rabbitcam run`.
     cameras_dir: Path | None = None
     # Which file each camera comes from (the config itself or a drop-in file).
@@ -169,6 +270,16 @@ class Config:
     @property
     def camera_ids(self) -> list[str]:
         return [camera.id for camera in self.cameras]
+
+    @property
+    def recording(self) -> list[CameraConfig]:
+        """The cameras whose events are recorded."""
+        return [camera for camera in self.cameras if camera.record]
+
+    @property
+    def store_dir(self) -> Path:
+        """Where the events database, snapshots and clips are kept."""
+        return self.record.store_dir(self.broker.namespace)
 
 
 # Query parameters that carry credentials in camera and broker URLs
@@ -310,6 +421,12 @@ def _check_bind(value: str) -> str | None:
     return None
 
 
+def _check_public_url(value: str) -> str | None:
+    if not value.startswith(("http://", "https://")):
+        return f"must be an http:// or https:// URL, got {value!r}"
+    return None
+
+
 # RabbitMQ's URI spec names for TLS settings (see pipeline.core.broker.tls_options).
 TLS_PARAMETERS = ("cacertfile", "certfile", "keyfile", "verify", "server_name_indication")
 
@@ -405,7 +522,7 @@ def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
         data,
         {
             "bind", "threads", "send_buffer_kb", "max_streams", "max_streams_per_client",
-            "stall_s", "show_sources", "trusted_proxy",
+            "stall_s", "show_sources", "trusted_proxy", "public_url",
         },
         "web",
     )  # fmt: skip
@@ -438,6 +555,9 @@ def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
         stall_s=reader.number(data, "stall_s", "web", defaults.stall_s, minimum=0.5, maximum=300),
         show_sources=reader.boolean(data, "show_sources", "web", defaults.show_sources),
         trusted_proxy=reader.string(data, "trusted_proxy", "web", defaults.trusted_proxy),
+        public_url=reader.string(
+            data, "public_url", "web", defaults.public_url, _check_public_url
+        ).rstrip("/"),
         send_buffer_kb=reader.number(
             data,
             "send_buffer_kb",
@@ -464,6 +584,157 @@ def _read_detect(reader: _Reader, raw: dict[str, Any]) -> DetectConfig:
     )
 
 
+RECORD_KEYS = {
+    "dir", "keep_s", "keep_mb", "pre_s", "post_s", "max_clip_s", "retain_days", "max_mb",
+}  # fmt: skip
+
+
+def _read_record(reader: _Reader, raw: dict[str, Any], file: Path) -> RecordConfig:
+    data = reader.table(raw, "record", "record")
+    reader.reject_unknown(data, RECORD_KEYS, "record")
+    defaults = RecordConfig()
+    directory = None
+    if "dir" in data:
+        value = reader.string(data, "dir", "record", "")
+        if value.strip():
+            directory = (file.parent / value).resolve()
+        elif "dir" in data and isinstance(data["dir"], str):
+            reader.problem("record.dir", "must be a directory path, not empty")
+    record = RecordConfig(
+        dir=directory,
+        keep_s=reader.number(
+            data, "keep_s", "record", defaults.keep_s, integer=True, minimum=10, maximum=86_400
+        ),
+        keep_mb=reader.number(
+            data, "keep_mb", "record", defaults.keep_mb, integer=True, minimum=8, maximum=1_000_000
+        ),
+        pre_s=reader.number(data, "pre_s", "record", defaults.pre_s, minimum=0, maximum=600),
+        post_s=reader.number(data, "post_s", "record", defaults.post_s, minimum=0, maximum=600),
+        max_clip_s=reader.number(
+            data, "max_clip_s", "record", defaults.max_clip_s, minimum=1, maximum=3600
+        ),
+        retain_days=reader.number(
+            data, "retain_days", "record", defaults.retain_days, minimum=0.0001, maximum=36_500
+        ),
+        max_mb=reader.number(
+            data, "max_mb", "record", defaults.max_mb, integer=True, minimum=1, maximum=100_000_000
+        ),
+    )
+    # The clip's pre-roll is read from the broker's stream when the event starts:
+    # it must still be there.
+    if record.pre_s + 5 > record.keep_s:
+        reader.problem("record.pre_s", f"must be at least 5 s less than keep_s ({record.keep_s})")
+    return record
+
+
+ALARM_KEYS = {
+    "name", "url", "labels", "cameras", "cooldown_s", "attempts", "timeout_s", "max_age_s",
+    "headers", "secret", "topic", "clear_s",
+}  # fmt: skip
+WEBHOOK_ONLY = ("headers", "secret")
+# Repeats of a camera's label held back: a phone is not told every second, while a
+# home-automation system gets every event (its states say what is going on).
+DEFAULT_COOLDOWN_S = {"webhook": 30.0, "mqtt": 0.0}
+MQTT_TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
+def _check_topic(value: str) -> str | None:
+    if len(value) > 128 or not MQTT_TOPIC_PATTERN.fullmatch(value):
+        return "must be an MQTT topic prefix: words of letters, digits, '_' and '-' between '/'"
+    return None
+
+
+MQTT_ONLY = ("topic", "clear_s")
+
+
+def _read_words(
+    reader: _Reader, data: dict[str, Any], key: str, path: str, pattern: re.Pattern[str]
+) -> tuple[str, ...]:
+    """An optional array of short names (labels, camera ids) matching ``pattern``."""
+    value = data.get(key, [])
+    where = _key(path, key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        reader.problem(where, f"must be an array of strings, got {_type_name(value)}")
+        return ()
+    for index, word in enumerate(value):
+        if not pattern.fullmatch(word):
+            reader.problem(f"{where}[{index}]", f"must match {pattern.pattern}, got {word!r}")
+            return ()
+    return tuple(dict.fromkeys(value))
+
+
+def _read_alarms(reader: _Reader, raw: dict[str, Any]) -> tuple[AlarmConfig, ...]:
+    items = raw.get("alarms", [])
+    if not isinstance(items, list):
+        reader.problem("alarms", "must be an array of tables ([[alarms]])")
+        return ()
+    alarms: list[AlarmConfig] = []
+    for index, data in enumerate(items):
+        path = f"alarms[{index}]"
+        if not isinstance(data, dict):
+            reader.problem(path, f"must be a table, got {_type_name(data)}")
+            continue
+        reader.reject_unknown(data, ALARM_KEYS, path)
+        name = reader.string(
+            data, "name", path, f"alarm-{index + 1}",
+            lambda v: None if ALARM_NAME_PATTERN.fullmatch(v) else "must match [a-z0-9_-]{1,64}",
+        )  # fmt: skip
+        if name in {alarm.name for alarm in alarms}:
+            reader.problem(f"{path}.name", f"duplicate alarm name {name!r}")
+            continue
+        if "url" not in data:
+            reader.problem(
+                f"{path}.url", "is required (http(s):// for a webhook, mqtt(s):// for MQTT)"
+            )
+            continue
+        url = reader.string(data, "url", path, "")
+        kind = ALARM_KINDS.get(url.partition("://")[0].lower()) if "://" in url else None
+        if kind is None:
+            reader.problem(
+                f"{path}.url", f"must be an http(s):// or mqtt(s):// URL, got {redact_url(url)!r}"
+            )
+            continue
+        for key in MQTT_ONLY if kind == "webhook" else WEBHOOK_ONLY:
+            if key in data:
+                reader.problem(f"{path}.{key}", f"does not apply to {kind} alarms")
+        headers = data.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            reader.problem(f"{path}.headers", "must be a table of strings")
+            headers = {}
+        defaults = AlarmConfig(name=name, url=url, kind=kind)
+        alarms.append(
+            AlarmConfig(
+                name=name,
+                url=url,
+                kind=kind,
+                key=path,
+                labels=_read_words(reader, data, "labels", path, LABEL_PATTERN),
+                cameras=_read_words(reader, data, "cameras", path, CAMERA_ID_PATTERN),
+                cooldown_s=reader.number(
+                    data, "cooldown_s", path, DEFAULT_COOLDOWN_S[kind], minimum=0, maximum=86_400
+                ),
+                attempts=reader.number(
+                    data, "attempts", path, defaults.attempts, integer=True, minimum=1, maximum=1000
+                ),
+                timeout_s=reader.number(
+                    data, "timeout_s", path, defaults.timeout_s, minimum=0.1, maximum=120
+                ),
+                max_age_s=reader.number(
+                    data, "max_age_s", path, defaults.max_age_s, minimum=1, maximum=7 * 86_400
+                ),
+                headers=tuple(headers.items()),
+                secret=reader.string(data, "secret", path, ""),
+                topic=reader.string(data, "topic", path, defaults.topic, _check_topic),
+                clear_s=reader.number(
+                    data, "clear_s", path, defaults.clear_s, minimum=1, maximum=86_400
+                ),
+            )
+        )
+    return tuple(alarms)
+
+
 CAMERA_KEYS = {
     "id",
     "name",
@@ -480,6 +751,7 @@ CAMERA_KEYS = {
     "annotate",
     "qr",
     "scene",
+    "record",
 }
 
 
@@ -627,6 +899,8 @@ def _read_camera(
     for key in ("qr", "scene"):
         if key in data and source is not None and source.kind != "synthetic":
             reader.problem(_key(path, key), "only applies to the synthetic source")
+    if "record" in data:
+        flags["record"] = _read_record_labels(reader, data, path, detectors)
     if "scene" in data:
         from pipeline.core.scenes import scene_problem
 
@@ -668,6 +942,26 @@ def _read_camera(
         ),
     )
     return camera if source is not None else None
+
+
+def _read_record_labels(
+    reader: _Reader, data: dict[str, Any], path: str, detectors: tuple[DetectorSpec, ...]
+) -> tuple[str, ...]:
+    """``record = ["fall", "person"]``: labels that this camera's detectors report."""
+    from detectors import labels_of
+
+    labels = _read_words(reader, data, "record", path, LABEL_PATTERN)
+    known = labels_of([spec.name for spec in detectors])
+    if known is None:  # a plugin that does not say what it reports: take the labels on trust
+        return labels
+    for index, label in enumerate(labels):
+        if label not in known:
+            reader.problem(
+                f"{_key(path, 'record')}[{index}]",
+                f"no detector of this camera reports {label!r} "
+                f"(they report: {', '.join(sorted(known)) or 'nothing'})",
+            )
+    return labels
 
 
 def check_camera_id(value: Any) -> str | None:
@@ -742,7 +1036,7 @@ def read_camera_file(file: Path) -> CameraConfig:
     return camera
 
 
-TOP_LEVEL_KEYS = {"broker", "web", "detect", "log", "cameras", "cameras_dir"}
+TOP_LEVEL_KEYS = {"broker", "web", "detect", "log", "cameras", "cameras_dir", "record", "alarms"}
 
 
 def parse_config(
@@ -765,6 +1059,8 @@ def parse_config(
     web = _read_web(reader, raw)
     detect = _read_detect(reader, raw)
     log = _read_log(reader, raw)
+    record = _read_record(reader, raw, file)
+    alarms = _read_alarms(reader, raw)
     cameras_dir = _read_cameras_dir(reader, raw, file)
 
     cameras: list[CameraConfig] = []
@@ -825,6 +1121,8 @@ def parse_config(
         detect=detect,
         cameras=tuple(cameras),
         log=log,
+        record=record,
+        alarms=alarms,
         cameras_dir=cameras_dir,
         camera_files=camera_files,
         skipped=tuple(skipped),

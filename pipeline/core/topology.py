@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.config import CameraConfig
+from pipeline.core.config import AlarmConfig, CameraConfig, RecordConfig
 
 DEAD_QUEUE_LENGTH = 10_000
+MB = 1024 * 1024
+# Queues of a role's own (the recorder's, an alarm target's) that nobody has used
+# for a week are removed by the broker: a target taken out of the config leaves
+# nothing behind for ever.
+UNUSED_QUEUE_EXPIRES_MS = 7 * 86_400_000
 EVENTS_QUEUE_LENGTH = 100_000
 VIEWER_QUEUE_LENGTH = 2
 STATUS_QUEUE_LENGTH = 1_000
@@ -55,6 +60,57 @@ class Topology:
 
     def events_queue(self, camera_id: str) -> str:
         return f"{self.namespace}.events.{camera_id}"
+
+    def recent_queue(self, camera_id: str) -> str:
+        """Stream queue: the last minute or so of a recording camera's annotated frames."""
+        return f"{self.namespace}.recent.{camera_id}"
+
+    @property
+    def record_queue(self) -> str:
+        """The recorder's own durable queue of detection events."""
+        return f"{self.namespace}.record"
+
+    def alarm_queue(self, alarm_name: str) -> str:
+        """One alarm target's own durable queue of detection events."""
+        return f"{self.namespace}.alarms.{alarm_name}"
+
+    @staticmethod
+    def recent_queue_arguments(record: RecordConfig) -> dict[str, Any]:
+        # The broker keeps the recent past, bounded by age and by bytes, on disk.
+        # Retention drops whole segments, and only when a new one starts: small
+        # segments (an eighth of the bound, 1-16 MB) keep what is held close to it.
+        max_bytes = record.keep_mb * MB
+        return {
+            "x-queue-type": "stream",
+            "x-max-age": f"{record.keep_s}s",
+            "x-max-length-bytes": max_bytes,
+            "x-stream-max-segment-size-bytes": min(16 * MB, max(MB, max_bytes // 8)),
+        }
+
+    @staticmethod
+    def record_queue_arguments() -> dict[str, Any]:
+        # Quorum, as the events: an event that reached the recorder's queue survives
+        # a recorder restart and the loss of a node. One recorder at a time.
+        return {
+            "x-queue-type": "quorum",
+            "x-max-length": EVENTS_QUEUE_LENGTH,
+            "x-overflow": "drop-head",
+            "x-single-active-consumer": True,
+            "x-expires": UNUSED_QUEUE_EXPIRES_MS,
+        }
+
+    @staticmethod
+    def alarm_queue_arguments(alarm: AlarmConfig) -> dict[str, Any]:
+        # Kept while the target is down, up to a bound and an age: an alarm that
+        # could not go out within max_age_s is news no more.
+        return {
+            "x-queue-type": "quorum",
+            "x-max-length": EVENTS_QUEUE_LENGTH,
+            "x-overflow": "drop-head",
+            "x-message-ttl": int(alarm.max_age_s * 1000),
+            "x-single-active-consumer": True,
+            "x-expires": UNUSED_QUEUE_EXPIRES_MS,
+        }
 
     @staticmethod
     def frame_queue_arguments(camera: CameraConfig) -> dict[str, Any]:

@@ -58,8 +58,9 @@ def _add_role_commands(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--roles",
-        default="capture,detect,stream",
-        help="which roles this host runs (comma-separated; default: all three)",
+        default="capture,detect,stream,record,alarm",
+        help="which roles this host runs (comma-separated; default: all: capture, detect, "
+        "stream, and record and alarm where the config has cameras that record, or alarms)",
     )
     capture = commands.add_parser("capture", help="run one camera's capture worker")
     capture.add_argument("--camera", required=True, help="camera id")
@@ -74,6 +75,10 @@ def _add_role_commands(commands: argparse._SubParsersAction) -> None:
     stream = commands.add_parser("stream", help="run the web streamer")
     stream.add_argument("config")
     stream.add_argument("--bind", help="HOST:PORT (overrides [web] bind)")
+    record = commands.add_parser("record", help="run the recorder: snapshots and clips of events")
+    record.add_argument("config")
+    alarm = commands.add_parser("alarm", help="send alarms to the [[alarms]] webhooks and MQTT")
+    alarm.add_argument("config")
 
 
 def _add_site_tools(commands: argparse._SubParsersAction) -> None:
@@ -240,6 +245,41 @@ def _stream(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace, config: Config) -> int:
+    _logging_for(args, config, "record")
+    _yield_to_delivery()  # clips are cut from the broker's stream, which waits for us
+    from pipeline.roles.record import run_record
+
+    run_record(config, stop_on_signals())
+    return 0
+
+
+def _alarm(args: argparse.Namespace, config: Config) -> int:
+    if not config.alarms:
+        return _refuse(f"{config.path}: no [[alarms]] configured")
+    try:
+        alarms = [alarm.resolved(config.path) for alarm in config.alarms]
+    except ConfigError as error:
+        print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
+        return EXIT_CONFIG
+    _logging_for(args, config, "alarm")
+    from pipeline.roles.alarms import run_alarms
+
+    run_alarms(config, stop_on_signals(), alarms)
+    return 0
+
+
+def _alarm_secrets_problem(config: Config) -> str | None:
+    """Alarms whose ``${VARIABLE}`` is not set: refused before anything starts."""
+    problems = []
+    for alarm in config.alarms:
+        try:
+            alarm.resolved(config.path)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    return "\n".join(problems) or None
+
+
 def _run(args: argparse.Namespace, config: Config) -> int:
     from pipeline.roles.supervisor import ROLES, run_all
 
@@ -248,6 +288,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return _refuse(f"--roles takes some of {', '.join(ROLES)}")
     if "stream" in roles and (problem := _web_access_problem()):
         return _refuse(problem)
+    if "alarm" in roles and (problem := _alarm_secrets_problem(config)):
+        print(f"rabbitcam: invalid config:\n{problem}", file=sys.stderr)
+        return EXIT_CONFIG
     _logging_for(args, config, "run")
     if problems := _broker_problems(config, args.wait_for_broker):
         print("rabbitcam: no usable broker:\n" + "\n".join(problems), file=sys.stderr)
@@ -467,6 +510,8 @@ SITE_COMMANDS = {
     "capture": _capture,
     "detect": _detect,
     "stream": _stream,
+    "record": _record,
+    "alarm": _alarm,
     "run": _run,
 }
 COMMANDS_GROUP = "rabbitcam.commands"

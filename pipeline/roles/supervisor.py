@@ -1,7 +1,8 @@
 """``rabbitcam run``: every role for every camera, as child processes.
 
-One capture process per camera, ``[detect] workers`` detector processes and
-one streamer. A child that dies is restarted after a short delay, at most
+One capture process per camera, ``[detect] workers`` detector processes, one
+streamer, a recorder when a camera records events and an alarm sender when
+alarms are configured. A child that dies is restarted after a short delay, at most
 ``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
 SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
 the supervisor even if it is killed outright (Linux parent-death signal).
@@ -59,7 +60,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: the supervisor's own shutdown still stops its children
 
 
-ROLES = ("capture", "detect", "stream")
+ROLES = ("capture", "detect", "stream", "record", "alarm")
 
 
 def _base_argv(log_level: str | None) -> list[str]:
@@ -92,6 +93,10 @@ def child_specs(
         if bind:
             stream += ["--bind", bind]
         children.append(Child("stream", stream))
+    if "record" in roles and config.recording:
+        children.append(Child("record", [*base, "record", path]))
+    if "alarm" in roles and config.alarms:
+        children.append(Child("alarm", [*base, "alarm", path]))
     return children
 
 
@@ -229,6 +234,8 @@ def run_all(
     log_level: str | None,
     roles: tuple[str, ...] = ROLES,
 ) -> int:
+    if "record" in roles and not config.recording:
+        LOGGER.info("no camera records events (record = [...]): the recorder is not started")
     LOGGER.info(
         "running %s for %d camera(s) (%d detector worker(s)); streamer: %s",
         ", ".join(roles),

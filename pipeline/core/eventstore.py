@@ -1,0 +1,385 @@
+"""Recorded events: their metadata in SQLite, their snapshot, thumbnail and clip on disk.
+
+The recorder writes, the streamer reads (and deletes what a user deletes);
+both may run at once, each thread with its own SQLite connection (WAL mode).
+
+Safe against crashes, in this order: a file is written under a scratch name
+and renamed into place; only then does the database say it exists. An event
+whose clip is still being cut is ``recording`` and lists no clip; a recorder
+that starts again finds it so and cuts it afresh. Deleting takes the rows out
+first, then the files, so nothing is ever listed whose file is gone; files
+that no row names any more (a crash in between) are swept away at start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOGGER = logging.getLogger(__name__)
+
+DATABASE = "events.sqlite3"
+MEDIA = "media"
+KINDS = {"snapshot": "snapshot.jpg", "thumb": "thumb.jpg", "clip": "clip.mp4"}
+SCRATCH = ".partial"
+MAX_PAGE = 200
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    camera      TEXT NOT NULL,
+    label       TEXT NOT NULL,            -- the first label; all of them in event_labels
+    started_at  REAL NOT NULL,            -- capture time of the first event's frame
+    ended_at    REAL NOT NULL,            -- ... and of the last one merged into it
+    seq         INTEGER NOT NULL,         -- the first event's frame
+    score       REAL NOT NULL,
+    detection   TEXT NOT NULL,            -- the first detection, as JSON
+    count       INTEGER NOT NULL DEFAULT 1,
+    state       TEXT NOT NULL,            -- recording | ready | failed
+    reason      TEXT NOT NULL DEFAULT '',
+    snapshot    INTEGER NOT NULL DEFAULT 0,
+    clip_from   REAL,
+    clip_to     REAL,
+    clip_frames INTEGER NOT NULL DEFAULT 0,
+    bytes       INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (started_at);
+CREATE INDEX IF NOT EXISTS events_by_camera ON events (camera, started_at);
+CREATE TABLE IF NOT EXISTS event_labels (
+    event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    label    TEXT NOT NULL,
+    PRIMARY KEY (event_id, label)
+);
+CREATE INDEX IF NOT EXISTS labels_by_label ON event_labels (label);
+"""
+
+
+@dataclass
+class StoredEvent:
+    id: int
+    camera: str
+    label: str
+    labels: list[str]
+    started_at: float
+    ended_at: float
+    seq: int
+    score: float
+    detection: dict[str, Any]
+    count: int
+    state: str
+    reason: str
+    snapshot: bool
+    clip_from: float | None
+    clip_to: float | None
+    clip_frames: int
+    bytes: int
+    created_at: float
+
+    @property
+    def has_clip(self) -> bool:
+        return self.state == "ready" and self.clip_frames > 0
+
+
+@dataclass
+class EventQuery:
+    camera: str | None = None
+    label: str | None = None
+    since: float | None = None  # started at or after (unix seconds)
+    until: float | None = None  # started before
+    before_id: int | None = None  # paging: events older than this one
+    limit: int = 50
+    states: tuple[str, ...] = field(default=("recording", "ready", "failed"))
+
+
+class EventStore:
+    """The events of one site: ``<dir>/events.sqlite3`` and ``<dir>/media/``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.media = self.directory / MEDIA
+        self.path = self.directory / DATABASE
+        self.local = threading.local()
+        self.media.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(SCHEMA)  # each statement on its own; all are idempotent
+
+    # --- connections ---------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self.local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self.local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self.local, "db", None)
+        if db is not None:
+            db.close()
+            self.local.db = None
+
+    # --- files ---------------------------------------------------------------------
+
+    def file(self, event_id: int, kind: str) -> Path:
+        return self.media / f"{event_id}.{KINDS[kind]}"
+
+    def scratch(self, event_id: int, kind: str) -> Path:
+        """Where a file is written before it is renamed into place (same suffix,
+        so that writers that choose a format by the name choose the right one)."""
+        final = self.file(event_id, kind)
+        return final.with_name(f"{SCRATCH}-{final.name}")
+
+    def _put(self, event_id: int, kind: str, data: bytes) -> int:
+        scratch = self.scratch(event_id, kind)
+        with scratch.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(scratch, self.file(event_id, kind))
+        return len(data)
+
+    def _remove_files(self, event_id: int) -> None:
+        for kind in KINDS:
+            for path in (self.file(event_id, kind), self.scratch(event_id, kind)):
+                path.unlink(missing_ok=True)
+
+    # --- the recorder's side -----------------------------------------------------------
+
+    def open_event(
+        self, camera: str, label: str, seq: int, captured_at: float, detection: dict[str, Any]
+    ) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events (camera, label, started_at, ended_at, seq, score, detection,"
+                " state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'recording', ?)",
+                (
+                    camera, label, captured_at, captured_at, seq,
+                    float(detection.get("score", 1.0)), json.dumps(detection), time.time(),
+                ),
+            )  # fmt: skip
+            event_id = int(cursor.lastrowid)
+            db.execute("INSERT INTO event_labels VALUES (?, ?)", (event_id, label))
+        return event_id
+
+    def extend(self, event_id: int, label: str, captured_at: float, score: float) -> None:
+        """Another detection event merged into this one."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE events SET ended_at = max(ended_at, ?), count = count + 1,"
+                " score = max(score, ?) WHERE id = ?",
+                (captured_at, score, event_id),
+            )
+            db.execute("INSERT OR IGNORE INTO event_labels VALUES (?, ?)", (event_id, label))
+
+    def save_snapshot(self, event_id: int, snapshot: bytes, thumb: bytes) -> bool:
+        """The event's frame and its thumbnail; False if the event was deleted meanwhile."""
+        size = self._put(event_id, "snapshot", snapshot) + self._put(event_id, "thumb", thumb)
+        with self.transaction() as db:
+            updated = db.execute(
+                "UPDATE events SET snapshot = 1, bytes = bytes + ? WHERE id = ?",
+                (size, event_id),
+            ).rowcount
+        if not updated:
+            self._remove_files(event_id)
+        return bool(updated)
+
+    def finish(self, event_id: int, clip_from: float, clip_to: float, frames: int) -> bool:
+        """The clip written to ``scratch(event_id, 'clip')`` is complete: put it in place
+        and list it. False if the event was deleted meanwhile (its files go too)."""
+        scratch = self.scratch(event_id, "clip")
+        with scratch.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        size = scratch.stat().st_size
+        os.replace(scratch, self.file(event_id, "clip"))
+        with self.transaction() as db:
+            updated = db.execute(
+                "UPDATE events SET state = 'ready', clip_from = ?, clip_to = ?, clip_frames = ?,"
+                " bytes = bytes + ? WHERE id = ? AND state = 'recording'",
+                (clip_from, clip_to, frames, size, event_id),
+            ).rowcount
+        if not updated:
+            self._remove_files(event_id)
+        return bool(updated)
+
+    def fail(self, event_id: int, reason: str) -> None:
+        """No clip could be cut (the frames left the broker's stream): keep the event."""
+        self.scratch(event_id, "clip").unlink(missing_ok=True)
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE events SET state = 'failed', reason = ? "
+                "WHERE id = ? AND state = 'recording'",
+                (reason[:500], event_id),
+            )
+
+    def recording(self) -> list[StoredEvent]:
+        """Events whose clip is not finished, oldest first (a restarted recorder resumes them)."""
+        rows = (
+            self._db()
+            .execute("SELECT * FROM events WHERE state = 'recording' ORDER BY id")
+            .fetchall()
+        )
+        return self._with_labels(rows)
+
+    # --- everyone's side -----------------------------------------------------------
+
+    def get(self, event_id: int) -> StoredEvent | None:
+        row = self._db().execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        return self._with_labels([row])[0] if row is not None else None
+
+    def query(self, query: EventQuery) -> list[StoredEvent]:
+        """Newest first; page on with ``before_id`` = the last id of the previous page."""
+        states = ",".join("?" * len(query.states))
+        where, args = [f"state IN ({states})"], list(query.states)
+        if query.camera is not None:
+            where.append("camera = ?")
+            args.append(query.camera)
+        if query.label is not None:
+            where.append("id IN (SELECT event_id FROM event_labels WHERE label = ?)")
+            args.append(query.label)
+        if query.since is not None:
+            where.append("started_at >= ?")
+            args.append(query.since)
+        if query.until is not None:
+            where.append("started_at < ?")
+            args.append(query.until)
+        if query.before_id is not None:
+            where.append("id < ?")
+            args.append(query.before_id)
+        limit = max(1, min(MAX_PAGE, query.limit))
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                [*args, limit],
+            )
+            .fetchall()
+        )
+        return self._with_labels(rows)
+
+    def labels(self) -> list[str]:
+        rows = self._db().execute("SELECT DISTINCT label FROM event_labels ORDER BY label")
+        return [row[0] for row in rows]
+
+    def cameras(self) -> list[str]:
+        rows = self._db().execute("SELECT DISTINCT camera FROM events ORDER BY camera")
+        return [row[0] for row in rows]
+
+    def delete(self, event_id: int) -> bool:
+        with self.transaction() as db:
+            deleted = db.execute("DELETE FROM events WHERE id = ?", (event_id,)).rowcount
+        if deleted:
+            self._remove_files(event_id)
+        return bool(deleted)
+
+    def total_bytes(self) -> int:
+        return int(self._db().execute("SELECT coalesce(sum(bytes), 0) FROM events").fetchone()[0])
+
+    def enforce_retention(
+        self, max_age_s: float, max_bytes: int, now: float | None = None
+    ) -> list[int]:
+        """Delete events older than ``max_age_s``, then the oldest while all of them
+        take more than ``max_bytes``. Events still recording are left alone."""
+        now = time.time() if now is None else now
+        with self.transaction() as db:
+            old = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM events WHERE started_at < ? AND state != 'recording'",
+                    (now - max_age_s,),
+                )
+            ]
+            total = db.execute("SELECT coalesce(sum(bytes), 0) FROM events").fetchone()[0]
+            total -= sum(
+                db.execute("SELECT bytes FROM events WHERE id = ?", (i,)).fetchone()[0] for i in old
+            )
+            doomed = list(old)
+            if total > max_bytes:
+                for row in db.execute(
+                    "SELECT id, bytes FROM events WHERE state != 'recording' "
+                    "ORDER BY started_at, id"
+                ):
+                    if total <= max_bytes:
+                        break
+                    if row[0] in doomed:
+                        continue
+                    doomed.append(row[0])
+                    total -= row[1]
+            db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in doomed])
+        for event_id in doomed:
+            self._remove_files(event_id)
+        return doomed
+
+    def sweep(self) -> int:
+        """Remove files no event names (left by a crash between the two steps of a
+        delete) and scratch files (left by a crash while writing). Returns how many."""
+        known = {row[0] for row in self._db().execute("SELECT id FROM events")}
+        removed = 0
+        for path in self.media.iterdir():
+            stem = path.name.split(".", 1)[0]
+            scratch = path.name.startswith(SCRATCH)
+            if scratch or not stem.isdigit() or int(stem) not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # --- rows ----------------------------------------------------------------------
+
+    def _with_labels(self, rows: list[sqlite3.Row]) -> list[StoredEvent]:
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        labels: dict[int, list[str]] = {i: [] for i in ids}
+        placeholders = ",".join("?" * len(ids))
+        for event_id, label in self._db().execute(
+            f"SELECT event_id, label FROM event_labels WHERE event_id IN ({placeholders}) "
+            "ORDER BY rowid",
+            ids,
+        ):
+            labels[event_id].append(label)
+        return [
+            StoredEvent(
+                id=row["id"],
+                camera=row["camera"],
+                label=row["label"],
+                labels=labels[row["id"]],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                seq=row["seq"],
+                score=row["score"],
+                detection=json.loads(row["detection"]),
+                count=row["count"],
+                state=row["state"],
+                reason=row["reason"],
+                snapshot=bool(row["snapshot"]),
+                clip_from=row["clip_from"],
+                clip_to=row["clip_to"],
+                clip_frames=row["clip_frames"],
+                bytes=row["bytes"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]

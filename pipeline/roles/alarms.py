@@ -1,0 +1,235 @@
+"""The alarm role: detection events out to phones and home-automation systems.
+
+Each ``[[alarms]]`` target has a durable queue of its own on the events
+exchange (``<ns>.alarms.<name>``) and a thread of its own with its own broker
+connection, so a target that is down or slow holds back nothing but its own
+alarms: frames, detectors, the streamer and the other targets never wait for
+it. Alarms wait in the broker while their target is away (up to
+``max_age_s``), and go out in order once it answers again.
+
+Per alarm: one attempt, and on failure another after a backoff that doubles
+from 1 s to 60 s, up to ``attempts`` in all (the connection's heartbeats are
+kept while it waits); then it is logged as given up and dead-lettered with the
+reason. A webhook's 4xx refusal (but 408 and 429) is given up at once: no
+retry will change it. ``cooldown_s`` holds back repeats of the same camera
+and label.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Any
+
+from pipeline.core import broker
+from pipeline.core.backoff import Backoff
+from pipeline.core.config import AlarmConfig, Config
+from pipeline.core.logs import Throttled
+from pipeline.core.messages import MessageError, unpack_event
+from pipeline.core.topology import Topology
+from pipeline.roles.alarm_targets import Attempt, Target, make_target
+
+LOGGER = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
+STATS_INTERVAL_S = 60.0
+
+
+def iso_time(seconds: float) -> str:
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{whole}.{int(seconds % 1 * 1000):03d}Z"
+
+
+def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
+    """What a target receives: the event, the camera's name, and links to see it."""
+    detection = event["detection"]
+    camera_id = event["camera"]
+    camera = next((c for c in config.cameras if c.id == camera_id), None)
+    payload: dict[str, Any] = {
+        "camera": camera_id,
+        "camera_name": camera.title if camera is not None else camera_id,
+        "label": detection["label"],
+        "time": iso_time(event["captured_at"]),
+        "captured_at": event["captured_at"],
+        "seq": event["seq"],
+        "score": detection.get("score", 1.0),
+    }
+    for key in ("box", "extra"):
+        if key in detection:
+            payload[key] = detection[key]
+    if config.web.public_url:
+        base = config.web.public_url
+        payload["links"] = {
+            "camera": f"{base}/camera/{camera_id}",
+            "events": f"{base}/events?camera={camera_id}",
+            "snapshot": f"{base}/snapshot/{camera_id}.jpg",
+        }
+    return payload
+
+
+class AlarmSender:
+    """One target: its queue, its connection, its retries."""
+
+    def __init__(self, config: Config, alarm: AlarmConfig, target: Target, stop: threading.Event):
+        self.config = config
+        self.alarm = alarm
+        self.target = target
+        self.stop = stop
+        self.role = f"alarm:{alarm.name}"
+        self.topology = Topology(config.broker.namespace)
+        self.queue = self.topology.alarm_queue(alarm.name)
+        self.pending: list[tuple[int, Any, bytes]] = []
+        self.sent_at: dict[tuple[str, str], float] = {}
+        self.delivered = 0
+        self.retried = 0
+        self.given_up = 0
+        self.held_back = 0
+        self.rejections = Throttled(LOGGER)
+        self.sending = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=self.role)
+        self.subscribed = threading.Event()
+
+    def run(self) -> None:
+        LOGGER.info("%s: to %s (%s)", self.role, self.target.describe(), self._filters())
+        try:
+            broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
+        finally:
+            self.sending.shutdown(wait=False, cancel_futures=True)
+            self.target.close()
+            LOGGER.info("%s: stopped (delivered %d, retried %d, given up %d, held back %d)",
+                        self.role, self.delivered, self.retried, self.given_up,
+                        self.held_back)  # fmt: skip
+
+    def _filters(self) -> str:
+        cameras = ", ".join(self.alarm.cameras) or "every camera"
+        labels = ", ".join(self.alarm.labels) or "every label"
+        return f"{cameras}; {labels}"
+
+    def _session(self, connection: broker.Connection) -> None:
+        self.pending.clear()
+        broker.declare_topology(connection, self.topology, [])
+        channel = connection.channel()
+        # One at a time, in order: an alarm being retried holds back the next.
+        channel.basic_qos(prefetch_count=1)
+        channel = broker.declare_kept_queue(
+            channel,
+            self.queue,
+            self.topology.alarm_queue_arguments(self.alarm),
+            [(self.topology.events_exchange, "#")],
+        )
+
+        def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+            self.pending.append((method.delivery_tag, properties, body))
+
+        channel.basic_consume(self.queue, on_message_callback=on_message)
+        self.subscribed.set()
+        last_stats = time.monotonic()
+        while not self.stop.is_set():
+            broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
+            self.target.tick()
+            while self.pending and not self.stop.is_set():
+                tag, properties, body = self.pending.pop(0)
+                if self._handle(connection, channel, properties, body):
+                    channel.basic_ack(tag)
+            if time.monotonic() - last_stats > STATS_INTERVAL_S:
+                last_stats = time.monotonic()
+                LOGGER.info("%s: delivered %d, retried %d, given up %d, held back %d",
+                            self.role, self.delivered, self.retried, self.given_up,
+                            self.held_back)  # fmt: skip
+
+    def _handle(
+        self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
+    ) -> bool:
+        """Deliver one alarm (or decide not to); False if stopped before it was done."""
+        try:
+            event = unpack_event(body)
+        except MessageError as error:
+            self.rejections.warning("%s: rejected a bad event: %s", self.role, error)
+            broker.dead_letter(channel, self.topology, body, str(error), self.role, properties)
+            return True
+        camera, label = event["camera"], event["detection"]["label"]
+        if not self.alarm.wants(camera, label):
+            return True
+        if time.time() - event["captured_at"] > self.alarm.max_age_s:
+            LOGGER.warning("%s: dropped a %s alarm of %s: older than %.0f s", self.role, label,
+                           camera, self.alarm.max_age_s)  # fmt: skip
+            return True
+        payload = alarm_payload(self.config, event)
+        self.target.observe(payload)
+        key = (camera, label)
+        if time.monotonic() - self.sent_at.get(key, -1e18) < self.alarm.cooldown_s:
+            self.held_back += 1
+            return True
+        outcome = self._deliver(connection, payload)
+        if outcome is None:
+            return False
+        if outcome.ok:
+            self.sent_at[key] = time.monotonic()
+            self.delivered += 1
+            return True
+        self.given_up += 1
+        reason = f"alarm {self.alarm.name}: gave up: {outcome.why}"
+        LOGGER.error("%s: gave up a %s alarm of %s: %s", self.role, label, camera, outcome.why)
+        broker.dead_letter(channel, self.topology, body, reason, self.role, properties)
+        return True
+
+    def _deliver(self, connection: broker.Connection, payload: dict[str, Any]) -> Attempt | None:
+        """Attempts with a doubling backoff; the last Attempt, or None if stopped."""
+        backoff = Backoff(initial=RETRY_FIRST_S, maximum=RETRY_MAX_S)
+        outcome = Attempt(False, "not tried")
+        for attempt in range(1, self.alarm.attempts + 1):
+            outcome = self._attempt(connection, payload)
+            if outcome is None or outcome.ok or outcome.final:
+                if outcome is not None and outcome.ok and attempt > 1:
+                    LOGGER.info("%s: delivered a %s alarm of %s at attempt %d", self.role,
+                                payload["label"], payload["camera"], attempt)  # fmt: skip
+                return outcome
+            if attempt == self.alarm.attempts:
+                break
+            delay = backoff.next_delay()
+            self.retried += 1
+            LOGGER.warning("%s: attempt %d of %d failed (%s); next in %.1f s", self.role, attempt,
+                           self.alarm.attempts, outcome.why, delay)  # fmt: skip
+            if not self._wait(connection, delay):
+                return None
+        return Attempt(False, f"{outcome.why} (after {self.alarm.attempts} attempts)")
+
+    def _attempt(self, connection: broker.Connection, payload: dict[str, Any]) -> Attempt | None:
+        """One send, on the sending thread, while this one keeps the broker's heartbeats."""
+        future = self.sending.submit(self.target.send, payload)
+        while not future.done():
+            if self.stop.is_set():
+                return None
+            broker.pump(connection, 0.1, self.config.broker.heartbeat_s)
+        return future.result()
+
+    def _wait(self, connection: broker.Connection, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop.is_set():
+                return False
+            broker.pump(connection, min(left, 0.25), self.config.broker.heartbeat_s, sleep=True)
+            self.target.tick()
+        return not self.stop.is_set()
+
+
+def run_alarms(config: Config, stop: threading.Event, alarms: list[AlarmConfig]) -> None:
+    """Every target in a thread of its own; returns when ``stop`` is set."""
+    senders = [
+        AlarmSender(config, alarm, make_target(alarm, config.broker.namespace), stop)
+        for alarm in alarms
+    ]
+    for camera_list in (alarm.cameras for alarm in alarms):
+        for camera in camera_list:
+            if camera not in config.camera_ids:
+                LOGGER.warning("alarms: camera %r is not configured (yet)", camera)
+    threads = [
+        threading.Thread(target=sender.run, name=sender.role, daemon=True) for sender in senders
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=5.0)

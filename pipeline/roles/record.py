@@ -1,0 +1,364 @@
+"""The record role: detection events become events someone can watch.
+
+The broker keeps the recent past: every recording camera's annotated frames
+go to a stream queue of their own (``<ns>.recent.<camera>``) that keeps
+``[record] keep_s`` of them (bounded by bytes too). No process of ours
+buffers video. For each event with a label the camera records
+(``record = ["fall"]``), the recorder
+
+1. writes the event to the database at once (``recording``), then acks it;
+2. opens a consumer on the camera's stream at ``pre_s`` before the event
+   (``x-stream-offset`` with a timestamp), and writes the frames it reads into
+   an MP4 clip as they come (pre-roll from the stream's past, then live);
+3. saves the event's own frame (boxes drawn) as its snapshot and thumbnail;
+4. merges every later event of the camera that comes within ``post_s`` of the
+   last one (a person who stays in view is one event, up to ``max_clip_s``);
+5. ``post_s`` after the last one, finishes the clip and lists it (``ready``).
+
+Events wait in a durable queue of the recorder's own, so none is missed while
+it restarts; an event the database holds as ``recording`` (the recorder was
+killed mid-clip) is cut again from the stream when it starts. Retention by
+age and by total size is enforced, oldest first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core import broker
+from pipeline.core.config import CameraConfig, Config
+from pipeline.core.eventstore import EventStore, StoredEvent
+from pipeline.core.jpeg import check_jpeg_size
+from pipeline.core.logs import Throttled, about
+from pipeline.core.messages import MessageError, unpack_event, unpack_result
+from pipeline.core.reload import ConfigWatcher
+from pipeline.core.topology import MB, Topology
+from pipeline.roles.clips import ClipWriter, thumbnail
+
+LOGGER = logging.getLogger(__name__)
+
+# Frames up to this long after the window are written too, so that an event
+# that extends the window a moment later leaves no gap in the clip.
+EXTEND_GRACE_S = 1.0
+# With no frame from the stream for this long, the camera has nothing more.
+STREAM_IDLE_S = 3.0
+RETENTION_EVERY_S = 60.0
+EVENT_PREFETCH = 50
+# The snapshot is the event's own frame; failing that, the nearest within this.
+SNAPSHOT_NEAR_S = 1.0
+
+
+@dataclass
+class Incident:
+    """One event being recorded: its clip open, its stream being read."""
+
+    event_id: int
+    camera: CameraConfig
+    started_at: float  # capture time of the first event's frame
+    last_at: float  # ... of the last event merged in
+    seq: int  # the first event's frame: its snapshot
+    clip_from: float
+    writer: ClipWriter
+    channel: Any = None
+    last_frame_at: float = field(default_factory=time.monotonic)  # when a frame last came
+    newest_captured_at: float = 0.0
+    snapshot_saved: bool = False
+    nearest: tuple[float, bytes] | None = None  # (distance in s, jpeg) for the snapshot
+
+    def window_end(self, post_s: float) -> float:
+        return self.last_at + post_s
+
+
+@dataclass
+class RecordCounters:
+    events: int = 0
+    merged: int = 0
+    clips: int = 0
+    failed: int = 0
+    rejected: int = 0
+    deleted_by_retention: int = 0
+
+
+class Recorder:
+    def __init__(
+        self, config: Config, stop: threading.Event, watcher: ConfigWatcher | None = None
+    ) -> None:
+        self.config = config
+        self.record = config.record
+        self.stop = stop
+        self.watcher = watcher
+        self.topology = Topology(config.broker.namespace)
+        self.store = EventStore(config.store_dir)
+        self.cameras = {camera.id: camera for camera in config.recording}
+        self.active: dict[str, Incident] = {}
+        self.counters = RecordCounters()
+        self.rejections = Throttled(LOGGER)
+        self.last_retention = 0.0
+        self.subscribed = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def run(self) -> None:
+        swept = self.store.sweep()
+        if swept:
+            LOGGER.info("record: removed %d files left by an earlier run", swept)
+        LOGGER.info(
+            "record: cameras %s; events in %s",
+            ", ".join(f"{c.id} ({', '.join(c.record)})" for c in self.cameras.values())
+            or "(none record yet)",
+            self.store.directory,
+        )
+        try:
+            broker.run_reconnecting("record", self.config.broker, self.stop, self._session)
+        finally:
+            for incident in list(self.active.values()):
+                incident.writer.abandon()  # cut again from the stream on the next start
+            self.active.clear()
+            self.store.close()
+            LOGGER.info("record: stopped (%s)", self.counters)
+
+    def _session(self, connection: broker.Connection) -> None:
+        # Open clips belong to the lost connection's stream consumers: start them afresh.
+        for incident in self.active.values():
+            incident.writer.abandon()
+        self.active.clear()
+        broker.declare_topology(connection, self.topology, [])
+        self._declare_streams(connection, list(self.cameras.values()))
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=EVENT_PREFETCH)
+        channel = broker.declare_kept_queue(
+            channel,
+            self.topology.record_queue,
+            self.topology.record_queue_arguments(),
+            [(self.topology.events_exchange, "#")],
+        )
+        on_event = broker.shielded(
+            self._on_event_body(connection),
+            channel,
+            self.topology,
+            "record",
+            self._on_reject,
+        )
+
+        def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            on_event(ch, method, properties, body)  # stored, or dead-lettered with why
+            ch.basic_ack(method.delivery_tag)
+
+        channel.basic_consume(self.topology.record_queue, on_message_callback=on_message)
+        for stored in self.store.recording():
+            self._resume(connection, stored)
+        self.subscribed.set()
+        while not self.stop.is_set():
+            broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
+            self._tick()
+            if self.watcher is not None and (changes := self.watcher.poll()):
+                self._follow(connection, changes)
+
+    def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
+        arguments = self.topology.recent_queue_arguments(self.record)
+        for camera in cameras:
+            broker.declare_recent_stream(connection, self.topology, camera.id, arguments)
+
+    def _follow(self, connection: broker.Connection, changes: Any) -> None:
+        config = self.watcher.config
+        now_recording = {camera.id: camera for camera in config.recording}
+        for camera_id in set(self.cameras) - set(now_recording):
+            LOGGER.info("record: %s records no more; its stream is removed", camera_id)
+            incident = self.active.get(camera_id)
+            if incident is not None:
+                self._close(incident)
+            channel = connection.channel()
+            channel.queue_delete(self.topology.recent_queue(camera_id))
+            channel.close()
+        fresh = [c for cid, c in now_recording.items() if self.cameras.get(cid) != c]
+        self._declare_streams(connection, fresh)
+        self.cameras = now_recording
+
+    # --- events ---------------------------------------------------------------------
+
+    def _on_event_body(self, connection: broker.Connection):
+        def on_event(body: bytes, _properties: Any) -> None:
+            event = unpack_event(body)
+            camera = self.cameras.get(event["camera"])
+            detection = event["detection"]
+            if camera is None or detection["label"] not in camera.record:
+                return
+            self._take(connection, camera, event, detection)
+
+        return on_event
+
+    def _take(
+        self,
+        connection: broker.Connection,
+        camera: CameraConfig,
+        event: dict[str, Any],
+        detection: dict[str, Any],
+    ) -> None:
+        captured_at = event["captured_at"]
+        label = detection["label"]
+        incident = self.active.get(camera.id)
+        if incident is not None:
+            within = captured_at <= incident.window_end(self.record.post_s)
+            if within and captured_at < incident.started_at:
+                return  # an older event of a frame the clip already covers
+            if within and captured_at - incident.started_at <= self.record.max_clip_s:
+                self.store.extend(
+                    incident.event_id, label, captured_at, float(detection.get("score", 1))
+                )
+                incident.last_at = max(incident.last_at, captured_at)
+                self.counters.merged += 1
+                return
+            self._close(incident)
+        event_id = self.store.open_event(camera.id, label, event["seq"], captured_at, detection)
+        self.counters.events += 1
+        LOGGER.info(
+            "record: event %d: %s on %s; recording", event_id, label, camera.id, **about(camera.id)
+        )
+        self._start(connection, event_id, camera, captured_at, captured_at, event["seq"])
+
+    def _resume(self, connection: broker.Connection, stored: StoredEvent) -> None:
+        camera = self.cameras.get(stored.camera)
+        if camera is None:
+            self.store.fail(stored.id, "the camera no longer records")
+            return
+        LOGGER.info("record: event %d on %s was not finished; cutting it again", stored.id,
+                    stored.camera, **about(stored.camera))  # fmt: skip
+        self._start(connection, stored.id, camera, stored.started_at, stored.ended_at, stored.seq)
+
+    def _start(
+        self,
+        connection: broker.Connection,
+        event_id: int,
+        camera: CameraConfig,
+        started_at: float,
+        last_at: float,
+        seq: int,
+    ) -> None:
+        clip_from = started_at - self.record.pre_s
+        incident = Incident(
+            event_id=event_id,
+            camera=camera,
+            started_at=started_at,
+            last_at=last_at,
+            seq=seq,
+            clip_from=clip_from,
+            writer=ClipWriter(self.store.scratch(event_id, "clip")),
+        )
+        incident.channel = connection.channel()
+        broker.read_stream(
+            incident.channel,
+            self.topology.recent_queue(camera.id),
+            clip_from - 1.0,  # the stream finds its place to the second
+            lambda body: self._on_frame(incident, body),
+        )
+        self.active[camera.id] = incident
+
+    def _on_reject(self, reason: str) -> None:
+        self.counters.rejected += 1
+        self.rejections.warning("record: rejected a message: %s", reason)
+
+    # --- frames from the stream ------------------------------------------------------------
+
+    def _on_frame(self, incident: Incident, body: bytes) -> None:
+        if self.active.get(incident.camera.id) is not incident:
+            return  # closed meanwhile; its consumer is going
+        incident.last_frame_at = time.monotonic()
+        camera = incident.camera
+        try:
+            result = unpack_result(body)
+            if result.camera != camera.id:
+                raise MessageError(f"result of {result.camera!r} in {camera.id!r}'s stream")
+            if result.width > camera.width or result.height > camera.height:
+                raise MessageError(f"frame is {result.width}x{result.height}, larger than the "
+                                   f"camera's {camera.width}x{camera.height}")  # fmt: skip
+            check_jpeg_size(result.data, result.width, result.height)
+        except MessageError as error:
+            self._on_reject(f"{camera.id}'s stream: {error}")
+            return
+        incident.newest_captured_at = max(incident.newest_captured_at, result.captured_at)
+        if result.captured_at < incident.clip_from:
+            return
+        if result.captured_at > incident.window_end(self.record.post_s) + EXTEND_GRACE_S:
+            return
+        incident.writer.add(result.data, result.captured_at)
+        if not incident.snapshot_saved:
+            if result.seq == incident.seq:
+                self._snapshot(incident, result.data)
+            else:
+                distance = abs(result.captured_at - incident.started_at)
+                if distance <= SNAPSHOT_NEAR_S and (
+                    incident.nearest is None or distance < incident.nearest[0]
+                ):
+                    incident.nearest = (distance, result.data)
+
+    def _snapshot(self, incident: Incident, jpeg: bytes) -> None:
+        try:
+            small = thumbnail(jpeg)
+        except ValueError as error:
+            self._on_reject(f"{incident.camera.id}: snapshot: {error}")
+            return
+        self.store.save_snapshot(incident.event_id, jpeg, small)
+        incident.snapshot_saved = True
+        incident.nearest = None
+
+    # --- time passing -----------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.time()
+        for incident in list(self.active.values()):
+            end = incident.window_end(self.record.post_s) + EXTEND_GRACE_S
+            long_enough = now - incident.started_at > self.record.max_clip_s + self.record.post_s
+            seen_past_end = incident.newest_captured_at > end
+            idle = time.monotonic() - incident.last_frame_at > STREAM_IDLE_S
+            if (now > end and (seen_past_end or idle)) or long_enough:
+                self._close(incident)
+        if time.monotonic() - self.last_retention > RETENTION_EVERY_S:
+            self._retain()
+
+    def _close(self, incident: Incident) -> None:
+        """Finish the clip and list the event (or say why there is no clip)."""
+        self.active.pop(incident.camera.id, None)
+        if incident.channel is not None and incident.channel.is_open:
+            incident.channel.close()  # cancels its stream consumer
+        if not incident.snapshot_saved and incident.nearest is not None:
+            self._snapshot(incident, incident.nearest[1])
+        writer = incident.writer
+        frames = writer.close()
+        camera = incident.camera.id
+        if frames == 0:
+            writer.abandon()
+            self.store.fail(
+                incident.event_id, "no frames of that time were left in the broker's stream"
+            )
+            self.counters.failed += 1
+            LOGGER.warning("record: event %d on %s: no frames left to make a clip",
+                           incident.event_id, camera, **about(camera))  # fmt: skip
+            return
+        self.store.finish(
+            incident.event_id, writer.first_captured_at, writer.last_captured_at, frames
+        )
+        self.counters.clips += 1
+        LOGGER.info(
+            "record: event %d on %s: clip of %d frames, %.1f s, from %.1f s before the event",
+            incident.event_id, camera, frames,
+            writer.last_captured_at - writer.first_captured_at,
+            incident.started_at - writer.first_captured_at, **about(camera),
+        )  # fmt: skip
+        self._retain()
+
+    def _retain(self) -> None:
+        self.last_retention = time.monotonic()
+        deleted = self.store.enforce_retention(
+            self.record.retain_days * 86_400, self.record.max_mb * MB
+        )
+        if deleted:
+            self.counters.deleted_by_retention += len(deleted)
+            LOGGER.info("record: retention removed %d events (oldest first)", len(deleted))
+
+
+def run_record(config: Config, stop: threading.Event) -> None:
+    Recorder(config, stop, ConfigWatcher(config, "record")).run()

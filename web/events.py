@@ -1,0 +1,176 @@
+"""Recorded events: the events page, ``/api/events`` and each event's files.
+
+The recorder (``pipeline.roles.record``) writes the events database and the
+snapshot, thumbnail and clip files; the streamer reads them from the same
+place (``[record] dir``), so the two run where they share that directory. An
+event still being recorded is listed with its snapshot but no clip: a clip is
+listed only once it is complete. Every query value is checked before it
+reaches the database, and ids are integers: nothing from the URL becomes a
+path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN
+from pipeline.core.eventstore import MAX_PAGE, EventQuery, EventStore, StoredEvent
+from web import state
+
+events = Blueprint("events", __name__)
+
+# The files of an event, by the name in its URL: the kind in the store, the media type.
+MEDIA = {
+    "snapshot.jpg": ("snapshot", "image/jpeg"),
+    "thumb.jpg": ("thumb", "image/jpeg"),
+    "clip.mp4": ("clip", "video/mp4"),
+}
+
+
+def store() -> EventStore:
+    """The site's event store, opened on first use (a streamer whose site records nothing
+    never creates one)."""
+    extensions = current_app.extensions
+    if extensions.get("rabbitcam.events") is None:
+        extensions["rabbitcam.events"] = EventStore(state.config().store_dir)
+    return extensions["rabbitcam.events"]
+
+
+def _camera_names() -> dict[str, str]:
+    return {feed.camera.id: feed.camera.title for feed in state.hub().feeds.values()}
+
+
+def event_json(event: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
+    def media(name: str, present: bool) -> str | None:
+        return url_for("events.media", event_id=event.id, name=name) if present else None
+
+    pre_roll = None if event.clip_from is None else round(event.started_at - event.clip_from, 3)
+    return {
+        "id": event.id,
+        "camera": event.camera,
+        "camera_name": names.get(event.camera, event.camera),
+        "label": event.label,
+        "labels": event.labels,
+        "started_at": event.started_at,
+        "ended_at": event.ended_at,
+        "seq": event.seq,
+        "score": event.score,
+        "count": event.count,
+        "state": event.state,
+        "reason": event.reason,
+        "detection": event.detection,
+        "snapshot": media("snapshot.jpg", event.snapshot),
+        "thumb": media("thumb.jpg", event.snapshot),
+        "clip": media("clip.mp4", event.has_clip),
+        "clip_from": event.clip_from,
+        "clip_to": event.clip_to,
+        "clip_frames": event.clip_frames,
+        "pre_roll_s": pre_roll,
+        "bytes": event.bytes,
+    }
+
+
+def _query() -> EventQuery:
+    """The filters of a request, checked; 400 for anything that is not one."""
+    args = request.args
+    camera, label = args.get("camera") or None, args.get("label") or None
+    if camera is not None and not CAMERA_ID_PATTERN.fullmatch(camera):
+        abort(400, description="camera must be a camera id")
+    if label is not None and not LABEL_PATTERN.fullmatch(label):
+        abort(400, description="label must be a label (letters, digits, '_', '-')")
+    return EventQuery(
+        camera=camera,
+        label=label,
+        since=_number(args, "since"),
+        until=_number(args, "until"),
+        before_id=_integer(args, "before"),
+        limit=_integer(args, "limit") or 50,
+    )
+
+
+def _number(args: Any, key: str) -> float | None:
+    text = args.get(key)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        abort(400, description=f"{key} must be a time in seconds since 1970")
+    return value
+
+
+def _integer(args: Any, key: str) -> int | None:
+    text = args.get(key)
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 12:
+        abort(400, description=f"{key} must be a whole number")
+    return int(text)
+
+
+@events.get("/events")
+def page() -> str:
+    cameras = [feed.camera for feed in state.hub().feeds.values()]
+    recording = [camera.id for camera in state.config().recording]
+    return render_template(
+        "events.html", cameras=cameras, recording=recording, labels=store().labels()
+    )
+
+
+@events.get("/api/events")
+def listing() -> Response:
+    query = _query()
+    found = store().query(query)
+    names = _camera_names()
+    page_full = len(found) == min(MAX_PAGE, max(1, query.limit))
+    following = None
+    if found and page_full:
+        args = {k: v for k, v in request.args.items() if k != "before"}
+        following = url_for("events.listing", **args, before=found[-1].id)
+    return jsonify({"events": [event_json(e, names) for e in found], "next": following})
+
+
+@events.get("/api/events/<int:event_id>")
+def one(event_id: int) -> Response:
+    event = store().get(event_id)
+    if event is None:
+        abort(404, description=f"no event {event_id}")
+    return jsonify(event_json(event, _camera_names()))
+
+
+@events.delete("/api/events/<int:event_id>")
+def delete(event_id: int) -> Response:
+    # DELETE, never GET or a form's POST: another site cannot make a browser send
+    # one without this server's consent (CORS), even with the user's credentials.
+    if not store().delete(event_id):
+        abort(404, description=f"no event {event_id}")
+    return Response(status=204)
+
+
+@events.get('/events/<int:event_id>/<any("snapshot.jpg", "thumb.jpg", "clip.mp4"):name>')
+def media(event_id: int, name: str) -> Response:
+    kind, mimetype = MEDIA[name]
+    event = store().get(event_id)
+    present = event is not None and (event.has_clip if kind == "clip" else event.snapshot)
+    path = store().file(event_id, kind)
+    if not present or not path.is_file():
+        abort(404, description=f"event {event_id} has no {kind}")
+    # Ranges, so that a browser's video element can seek; the files never change.
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,163 @@
+// The events page: recorded events, newest first, filtered by camera, label and
+// time; an event's clip plays in place. Everything shown comes from cameras and
+// the wire (labels, a QR code's text, camera names): it goes into the page as
+// text, never as HTML.
+"use strict";
+
+const REFRESH_MS = 5000;
+const list = document.getElementById("events");
+const form = document.getElementById("filters");
+const older = document.getElementById("older");
+const template = document.getElementById("event-template");
+const summary = document.getElementById("summary");
+let nextPage = null;
+let newestShown = null;
+
+// datetime-local inputs speak the browser's local time; the API, seconds since 1970.
+function toSeconds(local) {
+  return local ? String(new Date(local).getTime() / 1000) : "";
+}
+
+function toLocalInput(seconds) {
+  if (!seconds) return "";
+  const date = new Date(Number(seconds) * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+function filters() {
+  const data = new FormData(form);
+  const query = new URLSearchParams();
+  for (const key of ["camera", "label"]) if (data.get(key)) query.set(key, data.get(key));
+  const since = toSeconds(data.get("from"));
+  const until = toSeconds(data.get("to"));
+  if (since) query.set("since", since);
+  if (until) query.set("until", until);
+  return query;
+}
+
+function showFilters(query) {
+  form.elements.camera.value = query.get("camera") || "";
+  form.elements.label.value = query.get("label") || "";
+  form.elements.from.value = toLocalInput(query.get("since"));
+  form.elements.to.value = toLocalInput(query.get("until"));
+}
+
+function describe(event) {
+  const parts = [];
+  if (event.count > 1) parts.push(`${event.count} detections`);
+  const span = event.ended_at - event.started_at;
+  if (span >= 1) parts.push(`for ${Math.round(span)} s`);
+  if (event.clip) parts.push(`clip ${event.clip_frames} frames, from ${event.pre_roll_s.toFixed(1)} s before`);
+  if (event.state === "recording") parts.push("clip being recorded");
+  if (event.state === "failed") parts.push(`no clip: ${event.reason}`);
+  const text = event.detection.extra && typeof event.detection.extra.text === "string"
+    ? event.detection.extra.text : null;
+  if (text) parts.push(`text: ${text}`);
+  return parts.join(" · ");
+}
+
+function card(event) {
+  const node = template.content.firstElementChild.cloneNode(true);
+  node.dataset.id = String(event.id);
+  node.dataset.state = event.state;
+  const when = new Date(event.started_at * 1000);
+  const time = node.querySelector("time");
+  time.dateTime = when.toISOString();
+  time.textContent = when.toLocaleString();
+  node.querySelector(".camera-name").textContent = event.camera_name;
+  node.querySelector(".labels").textContent = event.labels.join(", ");
+  const badge = node.querySelector(".state");
+  badge.textContent = event.state;
+  badge.classList.add(event.state);
+  node.querySelector(".details").textContent = describe(event);
+  const thumb = node.querySelector("img.thumb");
+  thumb.alt = `${event.labels.join(", ")} on ${event.camera_name}`;
+  if (event.thumb) thumb.src = event.thumb;
+  const player = node.querySelector(".player");
+  const video = node.querySelector("video");
+  const snapshot = node.querySelector(".snapshot-link");
+  const download = node.querySelector(".clip-link");
+  if (event.snapshot) snapshot.href = event.snapshot; else snapshot.hidden = true;
+  if (event.clip) download.href = event.clip; else download.hidden = true;
+  const open = node.querySelector("button.open");
+  open.addEventListener("click", () => {
+    const opening = player.hidden;
+    player.hidden = !opening;
+    open.setAttribute("aria-expanded", String(opening));
+    if (opening && event.clip) {
+      if (!video.src) video.src = event.clip;
+      video.play().catch(() => {});
+    } else if (opening && event.snapshot) {
+      video.poster = event.snapshot;
+    } else {
+      video.pause();
+    }
+  });
+  node.querySelector("button.delete").addEventListener("click", async () => {
+    if (!window.confirm("Delete this event, its snapshot and its clip?")) return;
+    const response = await fetch(`api/events/${event.id}`, { method: "DELETE" });
+    if (response.ok || response.status === 404) node.remove();
+  });
+  return node;
+}
+
+async function fetchPage(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  return response.json();
+}
+
+async function load({ append = false } = {}) {
+  const query = filters();
+  const url = append && nextPage ? nextPage : `api/events?${query}`;
+  try {
+    const page = await fetchPage(url);
+    const cards = page.events.map(card);
+    if (append) list.append(...cards); else list.replaceChildren(...cards);
+    if (!append) newestShown = page.events.length ? page.events[0].id : null;
+    nextPage = page.next;
+    older.hidden = !nextPage;
+    list.dataset.state = list.children.length ? "loaded" : "empty";
+    summary.textContent = `${list.children.length} event${list.children.length === 1 ? "" : "s"} shown`;
+  } catch (error) {
+    list.dataset.state = "error";
+    summary.textContent = `cannot load events (${error.message}); retrying`;
+  }
+}
+
+// New events appear on their own while nobody is watching a clip.
+async function refresh() {
+  try {
+    const watching = [...list.querySelectorAll(".player")].some((p) => !p.hidden);
+    const changing = [...list.querySelectorAll(".event")].some((n) => n.dataset.state === "recording");
+    const query = filters();
+    if (!watching && !query.has("until")) {
+      const page = await fetchPage(`api/events?${query}&limit=1`);
+      const top = page.events.length ? page.events[0].id : null;
+      if (top !== newestShown || changing) await load();
+    }
+  } catch (error) {
+    summary.textContent = `cannot load events (${error.message}); retrying`;
+  } finally {
+    setTimeout(refresh, REFRESH_MS);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const query = filters();
+  history.replaceState(null, "", query.toString() ? `?${query}` : location.pathname);
+  load();
+});
+document.getElementById("reset").addEventListener("click", () => {
+  form.reset();
+  history.replaceState(null, "", location.pathname);
+  load();
+});
+older.addEventListener("click", () => load({ append: true }));
+
+showFilters(new URLSearchParams(location.search));
+load();
+setTimeout(refresh, REFRESH_MS);

@@ -81,6 +81,20 @@ def mostly_static_hallway(
     return footage
 
 
+CODE_AT = (460, 20)  # where pedestrians_with_a_code holds its QR code up: x, y
+CODE_SIDE = 160
+
+
+def code_picture(text: str) -> np.ndarray:
+    """A QR code reading ``text``, CODE_SIDE pixels square, grey."""
+    import segno
+
+    matrix = np.asarray(segno.make_qr(text, error="m").matrix, dtype=np.uint8)
+    code = np.where(matrix == 1, 0, 255).astype(np.uint8)
+    code = cv2.copyMakeBorder(code, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=255)
+    return cv2.resize(code, (CODE_SIDE, CODE_SIDE), interpolation=cv2.INTER_NEAREST)
+
+
 def pedestrians_with_a_code(
     path, text: str, quiet_s: float = 4.0, shown_s: float = 4.0, fps: float = 10.0
 ):
@@ -88,18 +102,23 @@ def pedestrians_with_a_code(
     up after ``quiet_s`` seconds, for ``shown_s`` (MJPEG in AVI: OpenCV writes it with
     no codec library). A camera looping it sees the code appear every loop, at a
     known moment: an event with real footage before it."""
-    import segno
-
     frames = pedestrian_frames(int((quiet_s + shown_s) * fps), every=2, start=10)
-    matrix = np.asarray(segno.make_qr(text, error="m").matrix, dtype=np.uint8)
-    code = np.where(matrix == 1, 0, 255).astype(np.uint8)
-    code = cv2.copyMakeBorder(code, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=255)
-    code = cv2.resize(code, (160, 160), interpolation=cv2.INTER_NEAREST)
+    code = code_picture(text)
+    x, y = CODE_AT
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     for index, frame in enumerate(frames):
         if index >= quiet_s * fps:
             frame = frame.copy()
-            frame[20:180, 460:620] = code[..., None]
+            frame[y : y + CODE_SIDE, x : x + CODE_SIDE] = code[..., None]
         writer.write(frame)
     writer.release()
     return path
+
+
+def shows_code(image: np.ndarray, text: str) -> bool:
+    """Whether a frame (annotated, compressed) shows the code pedestrians_with_a_code
+    holds up, where it holds it: the patch there matches the code's picture."""
+    x, y = CODE_AT
+    patch = cv2.cvtColor(image[y : y + CODE_SIDE, x : x + CODE_SIDE], cv2.COLOR_BGR2GRAY)
+    score = cv2.matchTemplate(patch, code_picture(text), cv2.TM_CCOEFF_NORMED)[0, 0]
+    return bool(score > 0.7)

@@ -289,6 +289,8 @@ def read_stream(channel: Channel, queue: str, since: float, on_body: StreamHandl
     offset = datetime.datetime.fromtimestamp(max(0.0, since), tz=datetime.UTC)
 
     def on_message(_channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        if not channel.is_open:
+            return  # being stopped: what is still buffered goes with the channel
         try:
             on_body(body)
         finally:
@@ -297,6 +299,19 @@ def read_stream(channel: Channel, queue: str, since: float, on_body: StreamHandl
     return channel.basic_consume(
         queue, on_message_callback=on_message, arguments={"x-stream-offset": offset}
     )
+
+
+def stop_reading_stream(channel: Channel) -> None:
+    """Close a stream consumer's channel, leaving what is in flight to the broker.
+
+    A stream refuses a reject (and closes the whole connection for it), and
+    pika's BlockingChannel.close rejects every delivery it has buffered, as
+    does a cancel for deliveries still on their way. Closing the channel
+    underneath, as pika's own lower layer does, cancels nothing one by one:
+    the broker drops what it had sent when the channel goes.
+    """
+    if channel.is_open:
+        channel._impl.close()  # pika's channel beneath the blocking one
 
 
 STREAM_PREFETCH = 100

@@ -157,6 +157,9 @@ class Recorder:
             self._tick()
             if self.watcher is not None and (changes := self.watcher.poll()):
                 self._follow(connection, changes)
+        for incident in self.active.values():  # unfinished: cut again on the next start
+            broker.stop_reading_stream(incident.channel)
+        connection.process_data_events(time_limit=0.2)
 
     def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
         arguments = self.topology.recent_queue_arguments(self.record)
@@ -322,8 +325,8 @@ class Recorder:
     def _close(self, incident: Incident) -> None:
         """Finish the clip and list the event (or say why there is no clip)."""
         self.active.pop(incident.camera.id, None)
-        if incident.channel is not None and incident.channel.is_open:
-            incident.channel.close()  # cancels its stream consumer
+        if incident.channel is not None:
+            broker.stop_reading_stream(incident.channel)
         if not incident.snapshot_saved and incident.nearest is not None:
             self._snapshot(incident, incident.nearest[1])
         writer = incident.writer

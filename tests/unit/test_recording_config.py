@@ -139,9 +139,8 @@ def test_secrets_come_from_the_environment_and_a_missing_one_names_its_key(tmp_p
     assert dict(resolved.headers)["Authorization"] == "Bearer t0k"
     with pytest.raises(ConfigError) as raised:
         alarm.resolved(config.path, {"HOOK_ID": "abc", "HOOK_SECRET": "s3"})
-    assert str(raised.value) == (
-        f"{config.path}: alarms[0].headers.Authorization: environment variable HOOK_TOKEN is not set"
-    )
+    key = "alarms[0].headers.Authorization"
+    assert str(raised.value) == f"{config.path}: {key}: environment variable HOOK_TOKEN is not set"
 
 
 def test_run_and_alarm_refuse_missing_secrets_before_anything_starts(tmp_path):

@@ -226,7 +226,7 @@ def amqp_url() -> str:
     return os.environ.get("RABBITCAM_AMQP_URL", DEFAULT_URL).split(",")[0]
 
 
-def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
+def delete_namespace(url: str, name: str, cameras: list[str], alarms: tuple[str, ...] = ()) -> None:
     """Remove every exchange and queue a test created under ``name``."""
     import pika
 
@@ -235,9 +235,14 @@ def delete_namespace(url: str, name: str, cameras: list[str]) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     topology = Topology(name)
-    queues = [topology.dead_queue]
+    queues = [topology.dead_queue, topology.record_queue]
+    queues += [topology.alarm_queue(alarm) for alarm in alarms]
     for camera in cameras:
-        queues += [topology.frame_queue(camera), topology.events_queue(camera)]
+        queues += [
+            topology.frame_queue(camera),
+            topology.events_queue(camera),
+            topology.recent_queue(camera),
+        ]
     for queue in queues:
         channel.queue_delete(queue)
     for exchange in (

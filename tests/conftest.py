@@ -49,6 +49,7 @@ def broker_url() -> str:
 
 
 TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard", "garage", "porch"]
+TEST_ALARMS = ("phone", "gone", "home")
 
 
 @pytest.fixture
@@ -56,4 +57,4 @@ def namespace(broker_url: str) -> Iterator[str]:
     """A unique namespace per test; its exchanges and queues are deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     yield name
-    delete_namespace(broker_url, name, TEST_CAMERAS)
+    delete_namespace(broker_url, name, TEST_CAMERAS, TEST_ALARMS)

@@ -138,6 +138,7 @@ class MqttTarget(Target):
         client.on_disconnect = self._on_disconnect
         self.client = client
         self.connected = threading.Event()
+        self.closing = False
         client.connect_async(parts.hostname or "localhost", parts.port or MQTT_PORTS[parts.scheme],
                              keepalive=30)  # fmt: skip
         client.loop_start()
@@ -151,7 +152,7 @@ class MqttTarget(Target):
         LOGGER.info("alarm %s: connected to %s", self.alarm.name, redact_url(self.alarm.url))
 
     def _on_disconnect(self, *_args: Any) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self.closing:
             LOGGER.warning("alarm %s: lost the MQTT broker; reconnecting", self.alarm.name)
         self.connected.clear()
 
@@ -203,6 +204,7 @@ class MqttTarget(Target):
         self._publish(f"{self.topic}/{camera}/state", json.dumps(state), retain=True)
 
     def close(self) -> None:
+        self.closing = True
         if self.client.is_connected():
             self.client.publish(
                 f"{self.topic}/status", "offline", qos=1, retain=True

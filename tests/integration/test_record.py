@@ -9,11 +9,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import pika
-import pytest
 
 from pipeline.core.eventstore import EventQuery, EventStore
-from pipeline.core.topology import Topology
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.record import Recorder
@@ -22,18 +19,6 @@ from testkit.processes import Rabbitcam, wait_for
 from tests.conftest import make_config
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def recording_queues(broker_url, namespace):
-    """The recorder's own queues are not in the shared clean-up: remove them here."""
-    yield
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-    channel = connection.channel()
-    topology = Topology(namespace)
-    for queue in (topology.record_queue, topology.recent_queue("cam1")):
-        channel.queue_delete(queue)
-    connection.close()
 
 
 def camera_config(namespace: str, tmp_path: Path, video: Path, **record):
@@ -49,7 +34,7 @@ def ready_events(store: EventStore) -> list:
 
 
 def test_an_event_gets_its_snapshot_and_a_clip_with_the_seconds_before_it(
-    namespace, roles, tmp_path, recording_queues
+    namespace, roles, tmp_path
 ):
     video = pedestrians_with_a_code(tmp_path / "square.avi", PAYLOAD, quiet_s=4, shown_s=3)
     config = camera_config(namespace, tmp_path, video)
@@ -90,9 +75,7 @@ def test_an_event_gets_its_snapshot_and_a_clip_with_the_seconds_before_it(
     )
 
 
-def test_a_recorder_killed_mid_clip_lists_no_broken_event_and_resumes(
-    namespace, roles, tmp_path, recording_queues
-):
+def test_a_recorder_killed_mid_clip_lists_no_broken_event_and_resumes(namespace, roles, tmp_path):
     video = pedestrians_with_a_code(tmp_path / "square.avi", PAYLOAD, quiet_s=4, shown_s=3)
     site = tmp_path / "site.toml"
     site.write_text(
@@ -141,9 +124,7 @@ def test_a_recorder_killed_mid_clip_lists_no_broken_event_and_resumes(
     assert client.get(f"/events/{event.id}/clip.mp4").status_code == 200
 
 
-def test_the_recorder_keeps_its_events_within_the_size_bound(
-    namespace, roles, tmp_path, recording_queues
-):
+def test_the_recorder_keeps_its_events_within_the_size_bound(namespace, roles, tmp_path):
     video = pedestrians_with_a_code(tmp_path / "square.avi", "size", quiet_s=2, shown_s=1)
     config = camera_config(namespace, tmp_path, video, pre_s=1, post_s=0.5, max_mb=1)
     camera = config.cameras[0]

@@ -37,9 +37,21 @@ function filters() {
   return query;
 }
 
+// A filter from the address (a link, a bookmark) may name a label or a camera that has
+// no event yet: it is offered too, so that the page shows what it filters by.
+function choose(select, value) {
+  if (value && ![...select.options].some((option) => option.value === value)) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = value;
+    select.append(option);
+  }
+  select.value = value || "";
+}
+
 function showFilters(query) {
-  form.elements.camera.value = query.get("camera") || "";
-  form.elements.label.value = query.get("label") || "";
+  choose(form.elements.camera, query.get("camera"));
+  choose(form.elements.label, query.get("label"));
   form.elements.from.value = toLocalInput(query.get("since"));
   form.elements.to.value = toLocalInput(query.get("until"));
 }

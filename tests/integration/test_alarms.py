@@ -1,0 +1,216 @@
+"""Alarms on the real broker: a webhook that is down, then slow, then back; one that
+never comes back; and MQTT to a real Mosquitto with a real MQTT client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+
+import pika
+import pytest
+
+from pipeline.core.topology import Topology
+from pipeline.roles.alarms import run_alarms
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.detect import DetectorWorker
+from testkit.processes import free_port, wait_for
+from tests.conftest import make_config
+from tests.webhook_server import WebhookEndpoint
+from web.hub import FrameHub
+
+MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
+# How long the endpoint stays down, then slow. A full minute each in the benchmark
+# figures (RABBITCAM_OUTAGE_S=60); shorter in CI, where the whole suite has 15 minutes.
+OUTAGE_S = float(os.environ.get("RABBITCAM_OUTAGE_S", "15"))
+
+
+def moving_camera(namespace: str, alarms: list[dict]) -> tuple:
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "fps": 15, "qr": False, "detectors": ["motion"]}],
+        namespace=namespace,
+        alarms=alarms,
+    )
+    return config, config.cameras[0]
+
+
+def test_a_webhook_down_then_slow_delays_no_frame_and_gets_its_alarms_when_back(
+    namespace, roles, broker_url, monkeypatch
+):
+    endpoint = WebhookEndpoint(free_port())
+    dead_port = free_port()
+    monkeypatch.setenv("TEST_HOOK_TOKEN", "t0ken")
+    config, camera = moving_camera(
+        namespace,
+        [
+            {"name": "phone", "url": endpoint.url, "labels": ["motion"], "cooldown_s": 0,
+             "attempts": 12, "timeout_s": 1.0, "headers": {"X-Token": "${TEST_HOOK_TOKEN}"}},
+            {"name": "gone", "url": f"http://127.0.0.1:{dead_port}/", "attempts": 2,
+             "timeout_s": 1.0},
+        ],
+    )  # fmt: skip
+    alarms = [alarm.resolved(config.path) for alarm in config.alarms]
+    hub = FrameHub(config)
+    hub.start()
+    try:
+        roles.start(lambda: run_alarms(config, roles.stop, alarms), "alarms")
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+        feed = hub.feed("cam1")
+        wait_for(lambda: feed.latest is not None, timeout=20)
+
+        # Slow (answers only after the client gave up), then down (nothing listens).
+        ages: list[float] = []
+        last_seq = [0]
+
+        def watch_frames(until: float) -> None:
+            while time.time() < until:
+                frame = feed.latest
+                if frame is not None and frame.seq != last_seq[0]:
+                    last_seq[0] = frame.seq
+                    ages.append((time.time() - frame.captured_at) * 1000)
+                time.sleep(0.005)
+
+        endpoint.delay_s = 3.0
+        endpoint.start()
+        started = time.time()
+        watch_frames(started + OUTAGE_S)
+        endpoint.stop()
+        attempts_while_slow = endpoint.attempts
+        watch_frames(started + 2 * OUTAGE_S)
+        assert endpoint.received == [], "nothing is delivered while the endpoint is away"
+        endpoint.delay_s = 0.0
+        endpoint.start()
+        back_at = time.time()
+        first = wait_for(lambda: endpoint.alarms(), timeout=90, interval=0.2)[0]
+        print(f"\nendpoint away {2 * OUTAGE_S:.0f} s: {len(ages)} frames shown, "
+              f"age median {sorted(ages)[len(ages) // 2]:.1f} ms, max {max(ages):.1f} ms; "
+              f"first alarm {time.time() - back_at:.1f} s after it came back, "
+              f"{attempts_while_slow} attempts timed out while it was slow")  # fmt: skip
+        assert len(ages) >= 0.8 * 15 * 2 * OUTAGE_S, "the camera kept its frame rate"
+        assert sorted(ages)[int(len(ages) * 0.99)] < 250, "and its frames stayed fresh"
+        assert attempts_while_slow >= 2, "it was tried again while slow"
+        assert first["camera"] == "cam1" and first["label"] == "motion"
+        assert first["captured_at"] < started + OUTAGE_S, "the alarm from the outage, not a new one"
+        # Every alarm of the outage arrives, in order, once.
+        wait_for(lambda: len(endpoint.alarms()) >= 2 * OUTAGE_S * 0.8, timeout=60, interval=0.5)
+        seqs = [alarm["seq"] for alarm in endpoint.alarms()]
+        assert seqs == sorted(set(seqs))
+        assert endpoint.received[0][1]["X-Token"] == "t0ken"
+
+        # The target that never came back gave up after two attempts, and said why.
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        channel = connection.channel()
+        topology = Topology(namespace)
+
+        def gave_up() -> str | None:
+            method, properties, _ = channel.basic_get(topology.dead_queue, auto_ack=True)
+            if method is None:
+                return None
+            reason = properties.headers.get("x-rabbitcam-reason", "")
+            if isinstance(reason, bytes):
+                reason = reason.decode()
+            return reason if reason.startswith("alarm gone: gave up") else None
+
+        reason = wait_for(gave_up, timeout=20, interval=0.2)
+        assert "(after 2 attempts)" in reason and "refused" in reason.lower()
+        connection.close()
+    finally:
+        hub.close()
+        endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def mosquitto() -> tuple[str, int]:
+    try:
+        socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2).close()
+    except OSError as error:
+        message = f"NO MQTT BROKER at {MQTT_HOST}:{MQTT_PORT} ({error}): MQTT alarms untested"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
+        pytest.skip(message)
+    return MQTT_HOST, MQTT_PORT
+
+
+class Subscriber:
+    """A real MQTT client (paho) that keeps every message it gets, retained or not."""
+
+    def __init__(self, topic: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, str, bool]] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, f"test-{uuid.uuid4().hex}")
+        self.client.on_connect = lambda c, *_: (c.subscribe(f"{topic}/#", qos=1), self.ready.set())
+        self.client.on_message = self._on_message
+        self.client.connect(MQTT_HOST, MQTT_PORT)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+
+    def _on_message(self, _client, _userdata, message) -> None:
+        with self.lock:
+            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
+
+    def last(self, topic: str) -> str | None:
+        with self.lock:
+            found = [payload for name, payload, _ in self.messages if name == topic]
+        return found[-1] if found else None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace, roles, mosquitto):
+    prefix = f"rabbitcam-test/{namespace}"
+    config, camera = moving_camera(
+        namespace,
+        [{"name": "home", "url": f"mqtt://{MQTT_HOST}:{MQTT_PORT}", "topic": prefix,
+          "labels": ["motion"], "clear_s": 2}],
+    )  # fmt: skip
+    listener = Subscriber(prefix)
+    capture_stop = threading.Event()
+    try:
+        roles.start(lambda: run_alarms(config, roles.stop, list(config.alarms)), "alarms")
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, capture_stop).run, "capture")
+
+        wait_for(lambda: listener.last(f"{prefix}/status") == "online", timeout=15)
+        event = json.loads(wait_for(lambda: listener.last(f"{prefix}/cam1/motion"), timeout=20))
+        assert event["camera"] == "cam1" and event["label"] == "motion" and "box" in event
+        assert listener.last(f"{prefix}/cam1/motion/state") == "ON"
+        state = json.loads(listener.last(f"{prefix}/cam1/state"))
+        assert state["active"] == ["motion"] and "motion" in state["last"]
+        events = f"{prefix}/cam1/motion"
+        wait_for(lambda: sum(topic == events for topic, _, _ in listener.messages) >= 3, timeout=10)
+
+        capture_stop.set()  # nothing moves any more: the state clears after clear_s
+        wait_for(lambda: listener.last(f"{prefix}/cam1/motion/state") == "OFF", timeout=15)
+        assert json.loads(listener.last(f"{prefix}/cam1/state"))["active"] == []
+
+        # A client that connects later learns the states at once (retained).
+        late = Subscriber(prefix)
+        try:
+            wait_for(lambda: late.last(f"{prefix}/cam1/motion/state") == "OFF", timeout=5)
+            assert [retain for topic, _, retain in late.messages if topic.endswith("/state")]
+            assert all(retain for _, _, retain in late.messages)
+        finally:
+            late.close()
+        roles.close()
+        wait_for(lambda: listener.last(f"{prefix}/status") == "offline", timeout=10)
+    finally:
+        listener.close()
+        import paho.mqtt.client as mqtt
+
+        cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        cleaner.connect(MQTT_HOST, MQTT_PORT)
+        cleaner.loop_start()
+        for topic in ("status", "cam1/state", "cam1/motion/state"):
+            cleaner.publish(f"{prefix}/{topic}", b"", qos=1, retain=True).wait_for_publish(2)
+        cleaner.loop_stop()
+        cleaner.disconnect()

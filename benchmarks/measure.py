@@ -126,7 +126,7 @@ def descendants(pid: int) -> list[int]:
 
 def role_of(pid: int) -> str:
     words = cmdline(pid).split()
-    for role in ("capture", "detect", "stream"):
+    for role in ("capture", "detect", "stream", "record", "alarm"):
         if role in words:
             return role
     return "other"

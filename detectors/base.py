@@ -220,6 +220,7 @@ def describe() -> list[dict[str, Any]]:
                 "stateful": cls.stateful,
                 "needs_one_of": list(cls.needs_one_of),
                 "models": list(cls.models),
+                "labels": None if cls.labels is None else list(cls.labels),
                 "unavailable": unavailable(name),
                 "params": params,
             }

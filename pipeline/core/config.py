@@ -191,7 +191,7 @@ class AlarmConfig:
     cameras: tuple[str, ...] = ()  # empty: every camera
     # At most one alarm per camera and label in this time (webhooks 30 s, MQTT 0).
     cooldown_s: float = 30.0
-    attempts: int = 8
+    attempts: int = 20  # with the backoff doubling from 1 s to 30 s: about 8 minutes
     timeout_s: float = 5.0
     # An alarm that could not be delivered for this long is dropped: it is news no more.
     max_age_s: float = 3600.0

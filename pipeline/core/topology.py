@@ -18,6 +18,7 @@ MB = 1024 * 1024
 # for a week are removed by the broker: a target taken out of the config leaves
 # nothing behind for ever.
 UNUSED_QUEUE_EXPIRES_MS = 7 * 86_400_000
+JPEG_BYTES_PER_PIXEL = 0.15
 EVENTS_QUEUE_LENGTH = 100_000
 VIEWER_QUEUE_LENGTH = 2
 STATUS_QUEUE_LENGTH = 1_000
@@ -75,16 +76,21 @@ class Topology:
         return f"{self.namespace}.alarms.{alarm_name}"
 
     @staticmethod
-    def recent_queue_arguments(record: RecordConfig) -> dict[str, Any]:
-        # The broker keeps the recent past, bounded by age and by bytes, on disk.
-        # Retention drops whole segments, and only when a new one starts: small
-        # segments (an eighth of the bound, 1-16 MB) keep what is held close to it.
+    def recent_queue_arguments(record: RecordConfig, camera: CameraConfig) -> dict[str, Any]:
+        # The broker keeps the recent past on disk, bounded by age and by bytes.
+        # Retention drops whole segments, and only when a new one starts, so a
+        # stream holds keep_s plus up to one segment: segments of about an eighth
+        # of what keep_s holds keep that overshoot small (measured in
+        # benchmarks/recording.py). A JPEG frame is taken as 0.15 bytes a pixel,
+        # real footage at quality 80; simpler pictures make smaller frames.
         max_bytes = record.keep_mb * MB
+        per_second = camera.fps * camera.width * camera.height * JPEG_BYTES_PER_PIXEL
+        segment = int(min(max_bytes / 8, per_second * record.keep_s / 8))
         return {
             "x-queue-type": "stream",
             "x-max-age": f"{record.keep_s}s",
             "x-max-length-bytes": max_bytes,
-            "x-stream-max-segment-size-bytes": min(16 * MB, max(MB, max_bytes // 8)),
+            "x-stream-max-segment-size-bytes": min(16 * MB, max(MB, segment)),
         }
 
     @staticmethod

@@ -394,6 +394,8 @@ def _list_detectors() -> int:
             notes.append("models: " + ", ".join(row["models"]))
         suffix = f" ({'; '.join(notes)})" if notes else ""
         print(f"{row['name']}{suffix}: {row['description']}")
+        if row["labels"]:
+            print(f"    reports: {', '.join(row['labels'])}")
         if row["unavailable"]:
             print(f"    UNAVAILABLE: {row['unavailable']}")
         for param in row["params"]:

@@ -8,7 +8,7 @@ it. Alarms wait in the broker while their target is away (up to
 ``max_age_s``), and go out in order once it answers again.
 
 Per alarm: one attempt, and on failure another after a backoff that doubles
-from 1 s to 60 s, up to ``attempts`` in all (the connection's heartbeats are
+from 1 s to 30 s, up to ``attempts`` in all (20: about 8 minutes) (the connection's heartbeats are
 kept while it waits); then it is logged as given up and dead-lettered with the
 reason. A webhook's 4xx refusal (but 408 and 429) is given up at once: no
 retry will change it. ``cooldown_s`` holds back repeats of the same camera
@@ -34,7 +34,7 @@ from pipeline.roles.alarm_targets import Attempt, Target, make_target
 LOGGER = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 1.0
-RETRY_MAX_S = 60.0
+RETRY_MAX_S = 30.0
 STATS_INTERVAL_S = 60.0
 
 

@@ -162,8 +162,8 @@ class Recorder:
         connection.process_data_events(time_limit=0.2)
 
     def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
-        arguments = self.topology.recent_queue_arguments(self.record)
         for camera in cameras:
+            arguments = self.topology.recent_queue_arguments(self.record, camera)
             broker.declare_recent_stream(connection, self.topology, camera.id, arguments)
 
     def _follow(self, connection: broker.Connection, changes: Any) -> None:

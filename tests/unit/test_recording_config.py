@@ -40,13 +40,17 @@ def test_record_defaults_and_the_store_per_namespace(tmp_path, monkeypatch):
 
 def test_the_recent_stream_is_bounded_by_age_and_bytes(tmp_path):
     config = load(tmp_path, "[record]\nkeep_s = 90\nkeep_mb = 64\n" + VALID)
-    arguments = Topology("ns").recent_queue_arguments(config.record)
+    camera = config.camera("door")  # 640x480 at 15 fps: about 0.7 MB a second
+    arguments = Topology("ns").recent_queue_arguments(config.record, camera)
     assert arguments == {
         "x-queue-type": "stream",
         "x-max-age": "90s",
         "x-max-length-bytes": 64 * 1024 * 1024,
-        "x-stream-max-segment-size-bytes": 8 * 1024 * 1024,
+        "x-stream-max-segment-size-bytes": 7_776_000,  # an eighth of 90 s of frames
     }
+    small = load(tmp_path, "[record]\nkeep_mb = 8\n" + VALID)
+    segment = Topology("ns").recent_queue_arguments(small.record, small.camera("door"))
+    assert segment["x-stream-max-segment-size-bytes"] == 1024 * 1024  # an eighth of 8 MB
 
 
 @pytest.mark.parametrize(
@@ -118,7 +122,7 @@ def test_alarm_kinds_defaults_and_filters(tmp_path):
         "[[alarms]]\nname = 'home'\nurl = 'mqtt://hass.local:1883'\ncameras = ['door']\n" + VALID,
     )
     phone, home = config.alarms
-    assert (phone.kind, phone.cooldown_s, phone.attempts) == ("webhook", 30.0, 8)
+    assert (phone.kind, phone.cooldown_s, phone.attempts) == ("webhook", 30.0, 20)
     assert (home.kind, home.cooldown_s, home.topic) == ("mqtt", 0.0, "rabbitcam")
     assert phone.wants("door", "fall") and not phone.wants("door", "person")
     assert home.wants("door", "person") and not home.wants("yard", "person")

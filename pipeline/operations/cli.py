@@ -394,10 +394,10 @@ def _list_detectors() -> int:
             notes.append("models: " + ", ".join(row["models"]))
         suffix = f" ({'; '.join(notes)})" if notes else ""
         print(f"{row['name']}{suffix}: {row['description']}")
-        if row["labels"]:
-            print(f"    reports: {', '.join(row['labels'])}")
         if row["unavailable"]:
             print(f"    UNAVAILABLE: {row['unavailable']}")
+        if row["labels"]:
+            print(f"    reports: {', '.join(row['labels'])}")
         for param in row["params"]:
             default = json.dumps(param["default"])
             print(f"    {param['name']} = {default}  [{param['type']}] {param['help']}")

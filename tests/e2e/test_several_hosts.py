@@ -240,8 +240,16 @@ def test_a_cluster_node_dies_and_every_role_moves_to_another(namespace, broker_u
         assert moved == 3, log[-3000:]
         assert "exited with" not in log, "no role restarted: each moved by itself"
         with pika.BlockingConnection(pika.URLParameters(broker_url)) as connection:
-            declared = connection.channel().queue_declare(events_queue, passive=True)
-            events_after = declared.method.message_count
+            # A quorum queue that lost its leader counts 0 until the others elect a new one.
+            def events_counted() -> int:
+                declared = connection.channel().queue_declare(events_queue, passive=True)
+                return declared.method.message_count
+
+            try:
+                events_after = wait_for(lambda: events_counted() >= events_before and
+                                        events_counted(), timeout=15, interval=0.2)  # fmt: skip
+            except AssertionError:
+                events_after = events_counted()
         print(
             f"\ncluster node stopped: frames flowing again through the other node after "
             f"{moved_s:.1f}s; events kept {events_before} → {events_after}"

@@ -32,7 +32,7 @@ class StreamMetrics:
         self.stage_latency = Histogram(
             "rabbitcam_stage_latency_seconds",
             "Time a frame spent in each stage: capture_to_detector, detector, "
-            "detector_to_streamer, streamer_to_viewer",
+            "detector_to_streamer, streamer_to_viewer; capture_to_streamer for direct cameras",
             ["camera", "stage"],
             buckets=BUCKETS,
             registry=self.registry,
@@ -58,6 +58,9 @@ class StreamMetrics:
         if "detected_at" in timings:
             hop = max(0.0, received_at - timings["detected_at"])
             self.stage_latency.labels(camera, "detector_to_streamer").observe(hop)
+        elif "capture.published_at" in timings:  # a direct camera: no detector on the way
+            hop = max(0.0, received_at - timings["capture.published_at"])
+            self.stage_latency.labels(camera, "capture_to_streamer").observe(hop)
 
     def written(self, camera: str, frame: ShownFrame, written_at: float) -> None:
         self.stage_latency.labels(camera, "streamer_to_viewer").observe(

@@ -88,6 +88,9 @@ class CameraConfig:
     scene: str = "shapes"
     # Labels whose events are recorded (snapshot, clip, the events page).
     record: tuple[str, ...] = ()
+    # Frames go from capture straight to the viewers (the results exchange), drawn
+    # by capture itself: no detector hop. The default for a camera with no detectors.
+    direct: bool = False
 
     @property
     def passthrough(self) -> bool:
@@ -137,6 +140,18 @@ class WebConfig:
     @property
     def port(self) -> int:
         return int(self.bind.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    # Cameras one capture process serves (a thread and a connection each); 0: the
+    # cameras spread over one process per core.
+    cameras_per_process: int = 0
+
+    def group_size(self, cameras: int) -> int:
+        if self.cameras_per_process:
+            return self.cameras_per_process
+        return max(1, -(-cameras // (os.cpu_count() or 1)))
 
 
 @dataclass(frozen=True)
@@ -252,6 +267,7 @@ class Config:
     detect: DetectConfig
     cameras: tuple[CameraConfig, ...]
     log: LogConfig = LogConfig()
+    capture: CaptureConfig = CaptureConfig()
     record: RecordConfig = RecordConfig()
     alarms: tuple[AlarmConfig, ...] = ()
     # Drop-in directory: one TOML file per camera, applied live by `rabbitcam run`.
@@ -570,6 +586,16 @@ def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
     )
 
 
+def _read_capture(reader: _Reader, raw: dict[str, Any]) -> CaptureConfig:
+    data = reader.table(raw, "capture", "capture")
+    reader.reject_unknown(data, {"cameras_per_process"}, "capture")
+    return CaptureConfig(
+        cameras_per_process=reader.number(
+            data, "cameras_per_process", "capture", 0, integer=True, minimum=0, maximum=256
+        )
+    )
+
+
 def _read_detect(reader: _Reader, raw: dict[str, Any]) -> DetectConfig:
     data = reader.table(raw, "detect", "detect")
     reader.reject_unknown(data, {"workers", "event_interval_s"}, "detect")
@@ -752,6 +778,7 @@ CAMERA_KEYS = {
     "qr",
     "scene",
     "record",
+    "direct",
 }
 
 
@@ -889,8 +916,8 @@ def _read_camera(
     elif not isinstance(ordered, bool):
         reader.problem(_key(path, "ordered"), f"must be true or false, got {ordered!r}")
         ordered = False
-    flags = {}
-    for key in ("annotate", "qr"):
+    flags = {"direct": not detectors}
+    for key in ("annotate", "qr", "direct"):
         if key in data:
             if isinstance(data[key], bool):
                 flags[key] = data[key]
@@ -899,6 +926,8 @@ def _read_camera(
     for key in ("qr", "scene"):
         if key in data and source is not None and source.kind != "synthetic":
             reader.problem(_key(path, key), "only applies to the synthetic source")
+    if flags["direct"] and detectors:
+        reader.problem(_key(path, "direct"), "a camera with detectors sends its frames to them")
     if "record" in data:
         flags["record"] = _read_record_labels(reader, data, path, detectors)
     if "scene" in data:
@@ -1036,7 +1065,9 @@ def read_camera_file(file: Path) -> CameraConfig:
     return camera
 
 
-TOP_LEVEL_KEYS = {"broker", "web", "detect", "log", "cameras", "cameras_dir", "record", "alarms"}
+TOP_LEVEL_KEYS = {
+    "broker", "web", "capture", "detect", "log", "cameras", "cameras_dir", "record", "alarms",
+}  # fmt: skip
 
 
 def parse_config(
@@ -1059,6 +1090,7 @@ def parse_config(
     web = _read_web(reader, raw)
     detect = _read_detect(reader, raw)
     log = _read_log(reader, raw)
+    capture = _read_capture(reader, raw)
     record = _read_record(reader, raw, file)
     alarms = _read_alarms(reader, raw)
     cameras_dir = _read_cameras_dir(reader, raw, file)
@@ -1121,6 +1153,7 @@ def parse_config(
         detect=detect,
         cameras=tuple(cameras),
         log=log,
+        capture=capture,
         record=record,
         alarms=alarms,
         cameras_dir=cameras_dir,

@@ -62,8 +62,10 @@ def _add_role_commands(commands: argparse._SubParsersAction) -> None:
         help="which roles this host runs (comma-separated; default: all: capture, detect, "
         "stream, and record and alarm where the config has cameras that record, or alarms)",
     )
-    capture = commands.add_parser("capture", help="run one camera's capture worker")
-    capture.add_argument("--camera", required=True, help="camera id")
+    capture = commands.add_parser("capture", help="run the capture of one camera or several")
+    capture.add_argument(
+        "--camera", required=True, action="append", help="camera id (again for several)"
+    )
     capture.add_argument("config")
     detect = commands.add_parser("detect", help="run a detector worker")
     detect.add_argument("config")
@@ -203,14 +205,15 @@ def _check_config(_args: argparse.Namespace, config: Config) -> int:
 
 
 def _capture(args: argparse.Namespace, config: Config) -> int:
-    if args.camera not in config.camera_ids:
-        return _refuse(f"{config.path}: no camera {args.camera!r}")
-    _logging_for(args, config, "capture", args.camera)
+    unknown = [camera for camera in args.camera if camera not in config.camera_ids]
+    if unknown:
+        return _refuse(f"{config.path}: no camera {unknown[0]!r}")
+    _logging_for(args, config, "capture", args.camera[0] if len(args.camera) == 1 else "-")
     _limit_opencv_threads()
     _yield_to_delivery()
     from pipeline.roles.capture import run_capture
 
-    run_capture(config, args.camera, stop_on_signals())
+    run_capture(config, list(dict.fromkeys(args.camera)), stop_on_signals())
     return 0
 
 

@@ -1,13 +1,24 @@
-"""The capture worker: one per camera, publishes JPEG frames at the camera's fps.
+"""The capture worker: publishes a camera's JPEG frames at the camera's fps.
 
 It never waits for the camera (the source keeps only its newest picture) and
 never queues frames for the broker: a tick with no new picture, or with no
 broker, is a frame skipped and counted, not a frame delayed.
+
+A camera with no detectors is ``direct``: capture draws its banner itself and
+publishes the frame as a result, straight to the viewers, saving a detector
+worker's decode and re-encode and a broker hop.
+
+One capture process may serve several cameras (``run_capture`` with several
+ids): each camera has a worker thread and a broker connection of its own, and
+its source its own reader thread, so one camera that fails or hangs never
+stalls another.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -16,8 +27,9 @@ import cv2
 
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
-from pipeline.core.messages import Frame, Status, pack_frame, pack_status
+from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
 from pipeline.core.topology import Topology
+from pipeline.roles.annotate import annotate
 from pipeline.roles.sources import Source, open_source
 
 LOGGER = logging.getLogger(__name__)
@@ -54,6 +66,7 @@ class CaptureWorker:
         self.seq = first_seq()
         self.encode_params = [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
         self.role = f"capture:{camera.id}"
+        self.worker_id = f"capture:{socket.gethostname()}:{os.getpid()}"
         self._fps_window: list[float] = []
 
     def run(self, source: Source | None = None) -> None:
@@ -114,28 +127,63 @@ class CaptureWorker:
             self.counters.stale += 1
             return
         started = time.perf_counter()
-        ok, encoded = cv2.imencode(".jpg", captured.image, self.encode_params)
+        image = captured.image
+        if self.camera.direct and self.camera.annotate:
+            annotate(image, self.camera.id, self.seq, captured.captured_at, [])
+        ok, encoded = cv2.imencode(".jpg", image, self.encode_params)
         if not ok:
             self.counters.encode_failed += 1
             return
         encode_ms = (time.perf_counter() - started) * 1000
-        body = pack_frame(
-            Frame(
-                camera=self.camera.id,
-                seq=self.seq,
-                captured_at=captured.captured_at,
-                width=captured.image.shape[1],
-                height=captured.image.shape[0],
-                data=encoded.tobytes(),
-                timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
+        height, width = image.shape[:2]
+        if self.camera.direct:
+            self._publish_result(channel, captured.captured_at, width, height, encoded, encode_ms)
+        else:
+            body = pack_frame(
+                Frame(
+                    camera=self.camera.id,
+                    seq=self.seq,
+                    captured_at=captured.captured_at,
+                    width=width,
+                    height=height,
+                    data=encoded.tobytes(),
+                    timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
+                )
             )
-        )
-        channel.basic_publish(
-            self.topology.frames_exchange, self.camera.id, body, broker.properties()
-        )
+            channel.basic_publish(
+                self.topology.frames_exchange, self.camera.id, body, broker.properties()
+            )
         self.seq += 1
         self.counters.published += 1
         self._fps_window.append(time.monotonic())
+
+    def _publish_result(
+        self,
+        channel: broker.Channel,
+        captured_at: float,
+        width: int,
+        height: int,
+        encoded,
+        encode_ms: float,
+    ) -> None:
+        """A direct camera's frame, as the result a detector worker would have sent."""
+        result = Result(
+            camera=self.camera.id,
+            seq=self.seq,
+            captured_at=captured_at,
+            width=width,
+            height=height,
+            data=encoded.tobytes(),
+            detections=[],
+            timings={"capture.encode_ms": round(encode_ms, 3), "capture.published_at": time.time()},
+            worker=self.worker_id,
+        )
+        channel.basic_publish(
+            self.topology.results_exchange,
+            self.camera.id,
+            pack_result(result),
+            broker.properties(expiration_ms=max(self.camera.max_age_ms, 1000)),
+        )
 
     def _publish_status(self, channel: broker.Channel, source: Source) -> None:
         horizon = time.monotonic() - 2.0
@@ -157,5 +205,17 @@ class CaptureWorker:
         )
 
 
-def run_capture(config: Config, camera_id: str, stop: threading.Event) -> None:
-    CaptureWorker(config, config.camera(camera_id), stop).run()
+def run_capture(config: Config, camera_ids: list[str], stop: threading.Event) -> None:
+    """Capture for one camera, or several in this one process (a thread each)."""
+    workers = [CaptureWorker(config, config.camera(camera_id), stop) for camera_id in camera_ids]
+    if len(workers) == 1:
+        workers[0].run()
+        return
+    threads = [
+        threading.Thread(target=worker.run, name=worker.role, daemon=True) for worker in workers
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=5.0)

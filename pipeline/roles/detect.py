@@ -170,8 +170,8 @@ class DetectorWorker:
 
         def subscribe(camera: CameraConfig) -> None:
             current = next((c for c in self.cameras if c.id == camera.id), None)
-            if current is not camera or camera.id in self.consumers:
-                return  # removed or changed meanwhile, or already subscribed
+            if current is not camera or camera.id in self.consumers or camera.direct:
+                return  # removed or changed meanwhile, already subscribed, or none of ours
             if channel.is_open and not self.stop.is_set():
                 self.consumers[camera.id] = channel.basic_consume(
                     self.topology.frame_queue(camera.id),

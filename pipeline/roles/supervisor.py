@@ -1,6 +1,7 @@
 """``rabbitcam run``: every role for every camera, as child processes.
 
-One capture process per camera, ``[detect] workers`` detector processes, one
+Capture processes (``[capture] cameras_per_process`` cameras each, by default
+the cameras spread over one process per core), ``[detect] workers`` detector processes, one
 streamer, a recorder when a camera records events and an alarm sender when
 alarms are configured. A child that dies is restarted after a short delay, at most
 ``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
@@ -9,8 +10,9 @@ the supervisor even if it is killed outright (Linux parent-death signal).
 
 Cameras are applied live: the supervisor watches the config and its drop-in
 camera files (``pipeline.core.reload``) and starts, restarts or stops only the
-capture worker of a camera that was added, changed or removed. Detector
-workers and the streamer watch the same files and follow by themselves.
+capture process of a camera that was added (a process of its own), changed or
+removed (its process is started again with its cameras as they are now).
+Detector workers and the streamer watch the same files and follow by themselves.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Child:
     # A restarted camera's new worker waits for the old one to be gone, so that
     # two workers never publish the same camera at once.
     after: subprocess.Popen | None = None
+    cameras: tuple[str, ...] = ()  # a capture process: the cameras it serves
 
 
 def _die_with_parent() -> None:
@@ -68,9 +71,19 @@ def _base_argv(log_level: str | None) -> list[str]:
     return [*base, "--log-level", log_level] if log_level else base
 
 
-def capture_child(config: Config, camera: CameraConfig, log_level: str | None) -> Child:
-    argv = [*_base_argv(log_level), "capture", "--camera", camera.id, str(config.path)]
-    return Child(f"capture:{camera.id}", argv)
+def capture_child(config: Config, cameras: list[CameraConfig], log_level: str | None) -> Child:
+    """One capture process for ``cameras``."""
+    ids = tuple(camera.id for camera in cameras)
+    selected = [word for camera_id in ids for word in ("--camera", camera_id)]
+    argv = [*_base_argv(log_level), "capture", *selected, str(config.path)]
+    return Child(f"capture:{','.join(ids)}", argv, cameras=ids)
+
+
+def capture_groups(config: Config) -> list[list[CameraConfig]]:
+    """The cameras dealt into capture processes, in config order."""
+    cameras = list(config.cameras)
+    size = config.capture.group_size(len(cameras))
+    return [cameras[start : start + size] for start in range(0, len(cameras), size)]
 
 
 def child_specs(
@@ -80,7 +93,7 @@ def child_specs(
     path = str(config.path)
     children = []
     if "capture" in roles:
-        children += [capture_child(config, camera, log_level) for camera in config.cameras]
+        children += [capture_child(config, group, log_level) for group in capture_groups(config)]
     workers = config.detect.workers if "detect" in roles else 0
     for index in range(workers):
         # Deal the ordered cameras out round-robin, so that workers started
@@ -131,26 +144,28 @@ class Supervisor:
         return 0
 
     def apply(self, changes: CameraChanges) -> None:
-        """Start, restart or stop capture workers for the cameras that changed."""
+        """Start, restart or stop capture processes for the cameras that changed."""
         assert self.watcher is not None
         config = self.watcher.config
-        by_name = {child.name: child for child in self.children}
-        for camera in changes.removed:
-            child = by_name.get(f"capture:{camera.id}")
-            if child is not None:
-                LOGGER.info("camera %s removed: stopping its capture worker", camera.id)
+        removed = {camera.id for camera in changes.removed}
+        changed = {camera.id for camera in changes.changed}
+        for child in [c for c in self.children if set(c.cameras) & (removed | changed)]:
+            for camera_id in child.cameras:
+                if camera_id in removed:
+                    LOGGER.info("camera %s removed: stopping its capture", camera_id)
+                elif camera_id in changed:
+                    LOGGER.info("camera %s changed: restarting its capture", camera_id)
+            kept = [config.camera(c) for c in child.cameras if c not in removed]
+            if not kept:
                 self._retire(child)
                 self.children.remove(child)
-        for camera in changes.changed:
-            old = by_name.get(f"capture:{camera.id}")
-            if old is not None:
-                LOGGER.info("camera %s changed: restarting its capture worker", camera.id)
-                replacement = capture_child(config, camera, self.log_level)
-                replacement.after = self._retire(old)
-                self.children[self.children.index(old)] = replacement
+                continue
+            replacement = capture_child(config, kept, self.log_level)
+            replacement.after = self._retire(child)
+            self.children[self.children.index(child)] = replacement
         for camera in changes.added:
-            LOGGER.info("camera %s added: starting its capture worker", camera.id)
-            self.children.insert(0, capture_child(config, camera, self.log_level))
+            LOGGER.info("camera %s added: starting its capture", camera.id)
+            self.children.insert(0, capture_child(config, [camera], self.log_level))
 
     def _retire(self, child: Child) -> subprocess.Popen | None:
         process, child.process = child.process, None

@@ -24,7 +24,17 @@ from testkit.processes import (
 
 pytestmark = pytest.mark.e2e
 
-ROLES = 8  # 5 capture (4 in demo.toml, 1 in cameras.d) + 2 detector workers + 1 streamer
+
+def demo_roles() -> int:
+    """Capture processes (5 cameras: 4 in demo.toml, 1 in cameras.d, spread over one
+    process per core) + 2 detector workers + 1 streamer + 1 recorder (the hallway
+    records its falls)."""
+    from pipeline.core.config import load_config
+    from pipeline.roles.supervisor import capture_groups
+
+    config = load_config("configs/demo.toml")
+    assert len(config.cameras) == 5 and config.recording
+    return len(capture_groups(config)) + config.detect.workers + 2
 
 
 def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):
@@ -33,9 +43,10 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
         ["run", "configs/demo.toml", "--bind", f"127.0.0.1:{port}"], namespace, tmp_path / "run.log"
     )
     base = f"http://127.0.0.1:{port}"
+    roles = demo_roles()
     try:
         children = wait_for(
-            lambda: len(children_of(run.pid)) == ROLES and children_of(run.pid), timeout=20
+            lambda: len(children_of(run.pid)) == roles and children_of(run.pid), timeout=20
         )
 
         def page_up():

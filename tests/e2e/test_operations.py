@@ -42,8 +42,10 @@ def test_status_shows_every_camera_from_broker_capture_and_streamer(namespace, t
     site = tmp_path / "site.toml"
     site.write_text(
         f'[detect]\nworkers = 1\n[web]\nbind = "127.0.0.1:{port}"\n'
+        # Through a detector worker, so that the status shows one serving each camera.
         '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 10\nwidth = 320\nheight = 240\n'
-        f'[[cameras]]\nid = "cam2"\nsource = "{dead}"\nfps = 10\n'
+        "direct = false\n"
+        f'[[cameras]]\nid = "cam2"\nsource = "{dead}"\nfps = 10\ndirect = false\n'
     )
     roles = Rabbitcam(
         ["run", str(site), "--roles", "capture,detect"], namespace, tmp_path / "r.log"
@@ -156,7 +158,7 @@ def test_logs_are_one_json_object_per_line_with_role_and_camera(broker_url, name
     site = tmp_path / "site.toml"
     site.write_text(
         '[log]\nformat = "json"\nlevel = "DEBUG"\n'
-        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 5\n'
+        '[[cameras]]\nid = "cam1"\nsource = "synthetic"\nfps = 5\ndirect = false\n'
     )
     log = tmp_path / "capture.log"
     capture = Rabbitcam(["capture", "--camera", "cam1", str(site)], namespace, log)

@@ -52,7 +52,8 @@ def bad_messages(rng: random.Random, jpeg_header: bytes) -> list[tuple[str, byte
 def test_ten_thousand_hostile_messages(broker_url, namespace, roles):
     config = make_config(
         [{"id": "cam1", "source": "synthetic", "width": 64, "height": 48,
-          "queue_length": 1000, "queue_ttl_ms": 600_000, "max_age_ms": 600_000}],
+          "queue_length": 1000, "queue_ttl_ms": 600_000, "max_age_ms": 600_000,
+          "direct": False}],
         namespace=namespace,
     )  # fmt: skip
     camera = config.cameras[0]

@@ -81,7 +81,7 @@ def test_two_workers_share_one_camera_without_processing_a_frame_twice(
 
 def test_frame_queue_without_consumer_never_exceeds_its_bound(broker_url, namespace, roles):
     config = make_config(
-        [{"id": "cam1", "source": "synthetic", "fps": 30, "queue_length": 3}],
+        [{"id": "cam1", "source": "synthetic", "fps": 30, "queue_length": 3, "direct": False}],
         namespace=namespace,
     )
     capture = CaptureWorker(config, config.cameras[0], roles.stop)
@@ -101,7 +101,9 @@ def test_frame_queue_without_consumer_never_exceeds_its_bound(broker_url, namesp
 def test_malformed_message_is_dead_lettered_and_worker_keeps_serving(
     broker_url, namespace, roles, result_tap
 ):
-    config = make_config([{"id": "cam1", "source": "synthetic"}], namespace=namespace)
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "direct": False}], namespace=namespace
+    )
     camera = config.cameras[0]
     topology = Topology(namespace)
     tap = result_tap("cam1")
@@ -150,7 +152,8 @@ def test_malformed_message_is_dead_lettered_and_worker_keeps_serving(
 
 def test_stale_frames_are_acked_and_counted_not_processed(broker_url, namespace, roles, result_tap):
     config = make_config(
-        [{"id": "cam1", "source": "synthetic", "max_age_ms": 500}], namespace=namespace
+        [{"id": "cam1", "source": "synthetic", "max_age_ms": 500, "direct": False}],
+        namespace=namespace,
     )
     topology = Topology(namespace)
     tap = result_tap("cam1")
@@ -172,7 +175,8 @@ def test_stale_frames_are_acked_and_counted_not_processed(broker_url, namespace,
 
 def test_passthrough_camera_forwards_the_jpeg_untouched(broker_url, namespace, roles, result_tap):
     config = make_config(
-        [{"id": "cam1", "source": "synthetic", "annotate": False}], namespace=namespace
+        [{"id": "cam1", "source": "synthetic", "annotate": False, "direct": False}],
+        namespace=namespace,
     )
     topology = Topology(namespace)
     tap = result_tap("cam1")

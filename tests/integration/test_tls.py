@@ -77,7 +77,16 @@ def test_amqps_with_a_ca_bundle_carries_frames(tls_node, namespace, roles, caplo
     _node, tls_port, certificates = tls_node
     url = f"amqps://guest:guest@localhost:{tls_port}/?cacertfile={certificates / 'ca.pem'}"
     config = make_config(
-        [{"id": "cam1", "source": "synthetic", "fps": 10, "width": 320, "height": 240}],
+        [
+            {
+                "id": "cam1",
+                "source": "synthetic",
+                "fps": 10,
+                "width": 320,
+                "height": 240,
+                "direct": False,
+            }
+        ],
         namespace=namespace,
         broker={"url": url, "namespace": namespace, "heartbeat_s": 5},
     )

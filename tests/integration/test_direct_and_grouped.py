@@ -1,0 +1,92 @@
+"""Cameras without detectors go from capture straight to the viewers; one capture
+process serves several cameras, and one that hangs stalls none of the others."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pika
+
+from pipeline.core.topology import Topology
+from pipeline.roles.capture import CaptureWorker
+from testkit.processes import Rabbitcam, free_port, wait_for
+from tests.conftest import make_config
+from tests.integration.conftest import queue_counts
+from tests.mjpeg_server import MjpegCamera
+from web.hub import FrameHub
+
+
+def banner_is_drawn(jpeg: bytes) -> bool:
+    """The frame's banner (camera, seq, time) is a white box at the top left."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return float(image[2:8, 2:60].mean()) > 230
+
+
+def test_a_camera_without_detectors_goes_straight_to_viewers(broker_url, namespace, roles):
+    config = make_config(
+        [
+            {"id": "cam1", "source": "synthetic", "fps": 15},
+            {"id": "cam2", "source": "synthetic", "fps": 15, "annotate": False},
+        ],
+        namespace=namespace,
+    )
+    assert all(camera.direct for camera in config.cameras)
+    hub = FrameHub(config)
+    hub.start()
+    try:
+        wait_for(hub.connected.is_set, timeout=10)
+        for camera in config.cameras:  # and no detector worker at all
+            roles.start(CaptureWorker(config, camera, roles.stop).run, f"capture:{camera.id}")
+        drawn = wait_for(lambda: hub.feed("cam1").latest, timeout=15)
+        untouched = wait_for(lambda: hub.feed("cam2").latest, timeout=15)
+        assert drawn.worker.startswith("capture:") and untouched.worker.startswith("capture:")
+        assert banner_is_drawn(drawn.jpeg), "capture draws the banner itself"
+        assert not banner_is_drawn(untouched.jpeg), "annotate = false: the camera's picture"
+        assert drawn.detections == [] and "capture.encode_ms" in drawn.timings
+        assert time.time() - drawn.captured_at < 1.0
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        frames = queue_counts(connection, Topology(namespace).frame_queue("cam1"))
+        connection.close()
+        assert frames is None or frames[0] == 0, "nothing went through a frame queue"
+    finally:
+        hub.close()
+
+
+def test_one_capture_process_serves_several_cameras_and_a_hung_one_stalls_none(namespace, tmp_path):
+    hung = MjpegCamera(free_port(), fps=10)
+    hung.start()
+    site = tmp_path / "site.toml"
+    site.write_text(
+        "".join(
+            f'[[cameras]]\nid = "{c}"\nsource = "synthetic"\nfps = 10\nwidth = 320\nheight = 240\n'
+            for c in ("cam1", "cam2", "cam3")
+        )
+        + f'[[cameras]]\nid = "porch"\nsource = "{hung.url}"\nfps = 10\n'
+    )
+    config = make_config(
+        [{"id": c, "source": "synthetic", "width": 320, "height": 240}
+         for c in ("cam1", "cam2", "cam3")] + [{"id": "porch", "source": hung.url}],
+        namespace=namespace,
+    )  # fmt: skip
+    hub = FrameHub(config)
+    hub.start()
+    command = ["capture", *[w for c in ("cam1", "cam2", "porch", "cam3") for w in ("--camera", c)]]
+    capture = Rabbitcam([*command, str(site)], namespace, tmp_path / "capture.log")
+    try:
+        wait_for(lambda: all(f.latest for f in hub.feeds.values()), timeout=30, interval=0.1)
+        hung.paused.set()  # the porch camera's stream stays open and says nothing
+        wait_for(lambda: hub.feed("porch").state() == "offline", timeout=15, interval=0.1)
+        seqs = {c: hub.feed(c).latest.seq for c in ("cam1", "cam2", "cam3")}
+        time.sleep(2.0)
+        for camera, before in seqs.items():
+            moved = hub.feed(camera).latest.seq - before
+            assert moved >= 15, f"{camera} stalled with the hung camera ({moved} frames in 2 s)"
+        hung.paused.clear()
+        wait_for(lambda: hub.feed("porch").state() == "live", timeout=15, interval=0.1)
+        assert capture.process.poll() is None
+    finally:
+        capture.stop()
+        hub.close()
+        hung.stop()

@@ -43,7 +43,9 @@ from testkit.processes import (
     wait_for_http,
 )
 
-SCENARIOS = ("pipeline", "direct", "naive", "imagezmq", "capacity", "overload", "fanout")
+SCENARIOS = (
+    "pipeline", "motion16", "direct", "naive", "imagezmq", "capacity", "overload", "fanout",
+)  # fmt: skip
 ROLES = ("capture", "detect", "stream", "broker")
 
 
@@ -183,6 +185,16 @@ class Bench:
                         f"pipeline-{count}x15-{detector}", self.measure(port, paths, [run.pid])
                     )
 
+    def motion16(self) -> None:
+        """Sixteen cameras x 15 fps, each with motion detection (ordered, dealt to the two
+        workers), read by the independent /mux client."""
+        count = 4 if self.quick else 16
+        log(f"  motion: {count} camera(s) x 15 fps, motion on each, 2 workers, one /mux client")
+        with self.site(cameras(count, 15, "motion", qr=False), workers=2) as (port, run):
+            figures = self.measure_mux(port, count, [run.pid])
+        figures["cameras"] = count
+        self.record(f"motion-{count}x15", figures)
+
     def direct(self) -> None:
         for count in (1, 4):
             log(f"  direct: {count} camera(s) x 15 fps, motion, one process, no broker")
@@ -256,7 +268,7 @@ class Bench:
         """Offered load stepped up (pass-through cameras x 30 fps) until delivered load
         stops following it: the knee, and the overload curve past it. One independent
         client process reads every camera through /mux and reports its own CPU."""
-        steps = (4, 8) if self.quick else tuple(range(4, 65, 4))
+        steps = (4, 8) if self.quick else (*range(4, 65, 4), *range(72, 161, 8))
         curve: list[dict[str, Any]] = []
         knee: dict[str, Any] | None = None
         past_knee = 0
@@ -382,6 +394,8 @@ class Bench:
 
         check("pipeline 4x15 motion p50 (ms)", get("pipeline-4x15-motion", "p50_ms"), 15, "<=")
         check("pipeline 4x15 motion p99 (ms)", get("pipeline-4x15-motion", "p99_ms"), 50, "<=")
+        check("16x15 motion p99 (ms)", get("motion-16x15", "p99_ms"), 50, "<=")
+        check("16x15 motion delivered (frames/s)", get("motion-16x15", "fps"), 0.95 * 240, ">=")
         ratio = _ratio(get("pipeline-4x15-motion", "p50_ms"), get("direct-4x15-motion", "p50_ms"))
         check("pipeline p50 / direct p50 (4x15 motion)", ratio, 2.5, "<=")
         gap = _ratio(get("naive-1x15", "p50_ms"), get("pipeline-1x15-motion", "p50_ms"))

@@ -1,4 +1,5 @@
-"""A real RTSP server for tests (GStreamer's, run by the system Python: see rtsp_camera.py)."""
+"""A real RTSP server for tests (GStreamer's, run by the system Python: see
+testkit/rtsp_camera.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).with_name("rtsp_camera.py")
+SCRIPT = Path(__file__).parents[1] / "testkit" / "rtsp_camera.py"
 CHECK = (
     "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
 )

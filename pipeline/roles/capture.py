@@ -16,6 +16,7 @@ stalls another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -94,6 +95,50 @@ class CaptureWorker:
         # Under a resource alarm RabbitMQ stops reading from publishers; a publish
         # would then block the loop. While blocked, frames are dropped and counted.
         blocked = broker.watch_blocked(connection, self.role)
+        if source.paced_by_arrival:
+            source.on_frame = lambda: wake(connection)
+        try:
+            if source.paced_by_arrival:
+                self._publish_as_they_come(connection, channel, source, blocked)
+            else:
+                self._publish_on_the_clock(connection, channel, source, blocked)
+        finally:
+            source.on_frame = None
+
+    def _publish_as_they_come(
+        self,
+        connection: broker.Connection,
+        channel: broker.Channel,
+        source: Source,
+        blocked: threading.Event,
+    ) -> None:
+        """A camera: each picture is published when it arrives (the reader thread
+        wakes this loop), at most ``fps`` a second on average with a burst of two,
+        so that a camera's jitter costs no frames and a faster camera is thinned."""
+        allowance = FrameAllowance(self.camera.fps)
+        last_status = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if blocked.is_set():
+                self.counters.broker_blocked += 1
+            elif source.has_new() and allowance.take(now):
+                self._publish_newest(channel, source, count_missing=False)
+            if now - last_status >= STATUS_INTERVAL_S and not blocked.is_set():
+                self._publish_status(channel, source)
+                last_status = now
+            # Until the next picture arrives (the reader wakes us), or, when one is
+            # waiting, until it may go.
+            wait = allowance.wait_s(time.monotonic()) if source.has_new() else 1.0
+            broker.pump(connection, min(max(wait, 0.0), 1.0), self.config.broker.heartbeat_s)
+
+    def _publish_on_the_clock(
+        self,
+        connection: broker.Connection,
+        channel: broker.Channel,
+        source: Source,
+        blocked: threading.Event,
+    ) -> None:
+        """A synthetic camera: a picture drawn and published every 1/fps."""
         period = 1.0 / self.camera.fps
         next_tick = time.monotonic()
         last_status = 0.0
@@ -118,14 +163,18 @@ class CaptureWorker:
                 connection, max(0.0, min(delay, 1.0)), self.config.broker.heartbeat_s, sleep=True
             )
 
-    def _publish_newest(self, channel: broker.Channel, source: Source) -> None:
+    def _publish_newest(
+        self, channel: broker.Channel, source: Source, count_missing: bool = True
+    ) -> bool:
+        """Publish the source's newest picture, if it has one not sent yet."""
         captured = source.next_frame(self.seq)
         if captured is None:
-            self.counters.no_new_frame += 1
-            return
+            if count_missing:
+                self.counters.no_new_frame += 1
+            return False
         if (time.time() - captured.captured_at) * 1000 > self.camera.max_age_ms:
             self.counters.stale += 1
-            return
+            return False
         started = time.perf_counter()
         image = captured.image
         if self.camera.direct and self.camera.annotate:
@@ -133,7 +182,7 @@ class CaptureWorker:
         ok, encoded = cv2.imencode(".jpg", image, self.encode_params)
         if not ok:
             self.counters.encode_failed += 1
-            return
+            return False
         encode_ms = (time.perf_counter() - started) * 1000
         height, width = image.shape[:2]
         if self.camera.direct:
@@ -156,6 +205,7 @@ class CaptureWorker:
         self.seq += 1
         self.counters.published += 1
         self._fps_window.append(time.monotonic())
+        return True
 
     def _publish_result(
         self,
@@ -203,6 +253,38 @@ class CaptureWorker:
             pack_status(status),
             broker.properties(expiration_ms=10_000),
         )
+
+
+class FrameAllowance:
+    """A token bucket: ``fps`` frames a second on average, at most ``burst`` at once."""
+
+    def __init__(self, fps: float, burst: float = 2.0) -> None:
+        self.fps = fps
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.fps)
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait_s(self, now: float) -> float:
+        """How long until a frame may go."""
+        self._refill(now)
+        return max(0.0, (1.0 - self.tokens) / self.fps)
+
+
+def wake(connection: broker.Connection) -> None:
+    """From the camera's reader thread: a picture arrived (the one thread-safe call)."""
+    with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
+        connection.add_callback_threadsafe(lambda: None)
 
 
 def run_capture(config: Config, camera_ids: list[str], stop: threading.Event) -> None:

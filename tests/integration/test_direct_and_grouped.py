@@ -90,3 +90,31 @@ def test_one_capture_process_serves_several_cameras_and_a_hung_one_stalls_none(n
         capture.stop()
         hub.close()
         hung.stop()
+
+
+def test_a_camera_s_pictures_are_published_as_they_come(namespace, tmp_path):
+    """A 10 fps network camera configured at 10 fps: every picture it sends is
+    published (capture does not poll on a clock of its own and miss the ones that
+    come a little early or late)."""
+    camera_server = MjpegCamera(free_port(), fps=10)
+    camera_server.start()
+    site = tmp_path / "site.toml"
+    site.write_text(f'[[cameras]]\nid = "cam1"\nsource = "{camera_server.url}"\nfps = 10\n')
+    config = make_config([{"id": "cam1", "source": camera_server.url, "fps": 10}],
+                         namespace=namespace)  # fmt: skip
+    hub = FrameHub(config)
+    hub.start()
+    capture = Rabbitcam(["capture", "--camera", "cam1", str(site)], namespace, tmp_path / "c.log")
+    try:
+        feed = hub.feed("cam1")
+        wait_for(lambda: feed.latest is not None, timeout=20, interval=0.1)
+        sent_before, shown_before = camera_server.frames_sent, feed.latest.seq
+        time.sleep(6.0)
+        sent = camera_server.frames_sent - sent_before
+        published = feed.latest.seq - shown_before
+        print(f"\ncamera sent {sent} pictures in 6 s; capture published {published}")
+        assert published >= sent - 2, (sent, published)
+    finally:
+        capture.stop()
+        hub.close()
+        camera_server.stop()

@@ -81,3 +81,19 @@ def test_unreachable_stream_is_offline_and_retried(tmp_path: Path):
         assert source.next_frame(0) is None
     finally:
         source.stop()
+
+
+def test_frame_allowance_keeps_the_rate_and_lets_jitter_through():
+    from pipeline.roles.capture import FrameAllowance
+
+    allowance = FrameAllowance(fps=10.0, burst=2.0)
+    start = allowance.at
+    # A 10 fps camera whose pictures come 70 ms, then 130 ms apart: none is refused.
+    arrivals = [start + 0.1 * i + (-0.03 if i % 2 else 0.03) for i in range(1, 101)]
+    assert all(allowance.take(at) for at in arrivals)
+    # A 30 fps camera into a 10 fps camera config: a third of its pictures go.
+    fast = FrameAllowance(fps=10.0, burst=2.0)
+    begin = fast.at
+    taken = sum(fast.take(begin + i / 30) for i in range(1, 301))
+    assert 100 <= taken <= 103
+    assert fast.wait_s(begin + 10.0) > 0

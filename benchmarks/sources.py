@@ -1,0 +1,116 @@
+"""What a real camera costs its capture worker: an H.264 RTSP stream in, 640x480 JPEG out.
+
+``python -m benchmarks.sources [--sizes 1280x720,1920x1080] [--fps 15] [--seconds 20]``
+starts GStreamer's RTSP server (``testkit/rtsp_camera.py``, x264 like an IP camera)
+at each size and a ``rabbitcam capture`` of it publishing 640x480 at ``--fps``, and
+reports the frames published per second and the capture process's CPU per
+published frame (from the kernel's accounting; the RTSP server's own CPU is not
+counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pika
+
+from pipeline.core.messages import unpack_status
+from pipeline.core.topology import Topology
+from testkit.processes import ROOT, Rabbitcam, amqp_url, cpu_seconds, delete_namespace, free_port
+
+CAMERA_SCRIPT = ROOT / "testkit" / "rtsp_camera.py"
+
+
+class PublishedCounter:
+    """The capture worker's own count of published frames, from its heartbeats."""
+
+    def __init__(self, namespace: str, camera: str) -> None:
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url()))
+        channel = self.connection.channel()
+        topology = Topology(namespace)
+        channel.exchange_declare(topology.status_exchange, "topic", durable=True)
+        self.queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(self.queue, topology.status_exchange, routing_key=camera)
+        self.channel = channel
+
+    def latest(self, wait_s: float = 2.5) -> tuple[float, int]:
+        """(when, frames published) of the newest heartbeat, waiting for a fresh one."""
+        self.channel.queue_purge(self.queue)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            method, _properties, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is not None:
+                status = unpack_status(body)
+                return status.sent_at, status.frames_published
+            self.connection.sleep(0.05)
+        raise RuntimeError("no heartbeat from the capture worker")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") -> dict:
+    port = free_port()
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(CAMERA_SCRIPT), str(port), f"{size}@{fps}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    namespace = f"bench-src-{uuid.uuid4().hex[:6]}"
+    site = work / f"{namespace}.toml"
+    # A camera with a detector sends its frames to the frame queue (nobody reads
+    # them here; the queue keeps two): capture's whole job, and nothing else.
+    site.write_text(
+        f'[[cameras]]\nid = "cam"\nsource = "rtsp://127.0.0.1:{port}/cam"\nfps = {fps}\n'
+        f'detectors = ["motion"]\n{extra}'
+    )
+    try:
+        assert server.stdout.readline().strip() == "ready", "the RTSP camera did not start"
+        log = work / f"{namespace}.log"
+        counter = PublishedCounter(namespace, "cam")
+        with Rabbitcam(["capture", "--camera", "cam", str(site)], namespace, log) as capture:
+            deadline = time.monotonic() + 30
+            while "camera cam live" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(3)  # past the first key frame and the stream's start
+            sent_before, count_before = counter.latest()
+            cpu_before = cpu_seconds(capture.pid)
+            time.sleep(seconds)
+            sent_after, count_after = counter.latest()
+            cpu = cpu_seconds(capture.pid) - cpu_before
+        counter.close()
+    finally:
+        server.kill()
+        server.wait(5)
+        delete_namespace(amqp_url(), namespace, ["cam"])
+    elapsed = sent_after - sent_before
+    frames = count_after - count_before
+    return {
+        "source": f"H.264 {size} at {fps} fps over RTSP, published as 640x480 JPEG",
+        "published_fps": round(frames / elapsed, 1),
+        "cpu_percent": round(cpu / elapsed * 100, 1),
+        "cpu_ms_per_published_frame": round(cpu / frames * 1000, 2) if frames else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1280x720,1920x1080")
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    if not shutil.which("gst-launch-1.0") and not Path("/usr/bin/python3").exists():
+        raise SystemExit("needs GStreamer's RTSP server (scripts/ensure-test-tools.sh)")
+    work = Path(f"/tmp/bench-src-{uuid.uuid4().hex[:6]}")
+    work.mkdir(parents=True)
+    for size in args.sizes.split(","):
+        print(json.dumps(measure(size, args.fps, args.seconds, work)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

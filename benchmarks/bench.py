@@ -93,7 +93,7 @@ def cameras(count: int, fps: float, detector: str, **extra: Any) -> list[dict[st
 class Bench:
     def __init__(self, quick: bool, out: Path, seconds: float | None) -> None:
         self.quick = quick
-        self.seconds = seconds or (5.0 if quick else 30.0)
+        self.seconds = seconds or (3.0 if quick else 30.0)
         self.out = out
         self.work = out / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ class Bench:
     # --- scenarios ---------------------------------------------------------------------
 
     def pipeline(self) -> None:
-        for count in (1, 4, 8):
+        for count in (1, 4) if self.quick else (1, 4, 8):
             for detector in ("motion", "none"):
                 log(f"  pipeline: {count} camera(s) x 15 fps, detector {detector}, 2 workers")
                 with self.site(cameras(count, 15, detector)) as (port, run):
@@ -349,7 +349,7 @@ class Bench:
         }
 
     def overload(self) -> None:
-        seconds = 10.0 if self.quick else 60.0
+        seconds = 6.0 if self.quick else 60.0
         log(f"  overload: 1 camera x 30 fps into a 100 ms detector, 1 worker, {seconds:.0f}s")
         camera = cameras(1, 30, "slow", max_age_ms=1000, queue_length=2)
         depths: list[int] = []

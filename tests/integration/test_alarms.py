@@ -25,7 +25,7 @@ from web.hub import FrameHub
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 # How long the endpoint stays down, then slow. A full minute each in the benchmark
 # figures (RABBITCAM_OUTAGE_S=60); shorter in CI, where the whole suite has 15 minutes.
-OUTAGE_S = float(os.environ.get("RABBITCAM_OUTAGE_S", "15"))
+OUTAGE_S = float(os.environ.get("RABBITCAM_OUTAGE_S", "10"))
 
 
 def moving_camera(namespace: str, alarms: list[dict]) -> tuple:

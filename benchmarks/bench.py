@@ -104,13 +104,14 @@ class Bench:
 
     @contextlib.contextmanager
     def site(
-        self, camera_list: list[dict[str, Any]], workers: int = 2
+        self, camera_list: list[dict[str, Any]], workers: int = 2, per_process: int = 0
     ) -> Iterator[tuple[int, Rabbitcam]]:
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         config = self.work / f"{namespace}.toml"
         config.write_text(
             # One client address opens every viewer: no per-address bound here.
             "[web]\nmax_streams_per_client = 0\n"
+            f"[capture]\ncameras_per_process = {per_process}\n"
             f"[detect]\nworkers = {workers}\n" + "".join(map(camera_table, camera_list))
         )
         port = free_port()

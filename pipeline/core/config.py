@@ -142,16 +142,23 @@ class WebConfig:
         return int(self.bind.rsplit(":", 1)[1])
 
 
+# Past this many cameras in one capture process, its threads queue for the one
+# interpreter: at twice the machine's capacity, groups of 16 delivered 90 % of the
+# peak where groups of 52 delivered 84 % (benchmarks, docs/benchmarks.md).
+MAX_AUTO_CAMERAS_PER_PROCESS = 16
+
+
 @dataclass(frozen=True)
 class CaptureConfig:
     # Cameras one capture process serves (a thread and a connection each); 0: the
-    # cameras spread over one process per core.
+    # cameras spread over one process per core, at most 16 to a process.
     cameras_per_process: int = 0
 
     def group_size(self, cameras: int) -> int:
         if self.cameras_per_process:
             return self.cameras_per_process
-        return max(1, -(-cameras // (os.cpu_count() or 1)))
+        spread = -(-cameras // (os.cpu_count() or 1))
+        return max(1, min(MAX_AUTO_CAMERAS_PER_PROCESS, spread))
 
 
 @dataclass(frozen=True)

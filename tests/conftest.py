@@ -48,7 +48,17 @@ def broker_url() -> str:
     return url
 
 
-TEST_CAMERAS = ["cam1", "cam2", "cam3", "front-door", "backyard", "garage", "porch"]
+TEST_CAMERAS = [
+    "cam1",
+    "cam2",
+    "cam3",
+    "front-door",
+    "backyard",
+    "garage",
+    "porch",
+    "lobby",
+    "hallway",
+]
 TEST_ALARMS = ("phone", "gone", "home")
 
 

@@ -3,8 +3,8 @@
 Capture processes (``[capture] cameras_per_process`` cameras each; by default
 the cameras spread over one process per core, at most 16 to a process),
 ``[detect] workers`` detector processes, one streamer, a recorder when a camera
-records events and an alarm sender when alarms are configured. A child that dies is restarted after a short delay, at most
-``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
+records events and an alarm sender when alarms are configured. A child that
+dies is restarted after a short delay, at most ``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
 SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
 the supervisor even if it is killed outright (Linux parent-death signal).
 

@@ -4,9 +4,10 @@ Capture processes (``[capture] cameras_per_process`` cameras each; by default
 the cameras spread over one process per core, at most 16 to a process),
 ``[detect] workers`` detector processes, one streamer, a recorder when a camera
 records events and an alarm sender when alarms are configured. A child that
-dies is restarted after a short delay, at most ``MAX_RESTARTS`` times a minute (after that it waits for the minute to pass);
-SIGTERM or Ctrl-C stops every child within a few seconds, and children die with
-the supervisor even if it is killed outright (Linux parent-death signal).
+dies is restarted after a short delay, at most ``MAX_RESTARTS`` times a minute
+(after that it waits for the minute to pass); SIGTERM or Ctrl-C stops every
+child within a few seconds, and children die with the supervisor even if it is
+killed outright (Linux parent-death signal).
 
 Cameras are applied live: the supervisor watches the config and its drop-in
 camera files (``pipeline.core.reload``) and starts, restarts or stops only the

@@ -30,6 +30,21 @@ def make_config(
     return parse_config(raw, file or Path("test.toml").resolve())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def events_data(tmp_path_factory) -> Iterator[Path]:
+    """Recorded events of every test (the demo records its falls) go to a scratch
+    directory, never to the user's own data directory; roles started as
+    subprocesses inherit it."""
+    data = tmp_path_factory.mktemp("rabbitcam-data")
+    before = os.environ.get("RABBITCAM_DATA")
+    os.environ["RABBITCAM_DATA"] = str(data)
+    yield data
+    if before is None:
+        os.environ.pop("RABBITCAM_DATA", None)
+    else:
+        os.environ["RABBITCAM_DATA"] = before
+
+
 @pytest.fixture(scope="session")
 def broker_url() -> str:
     """The real broker; integration tests skip (loudly) only when none is reachable

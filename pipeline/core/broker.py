@@ -209,21 +209,34 @@ def declare_topology(
     channel = declare_common(connection.channel(), topology)
     for camera in cameras:
         frames = topology.frame_queue(camera.id)
-        arguments = topology.frame_queue_arguments(camera)
-        try:
-            channel.queue_declare(frames, durable=FRAME_QUEUES_DURABLE, arguments=arguments)
-        except pika.exceptions.ChannelClosedByBroker as error:
-            if error.reply_code != PRECONDITION_FAILED:
-                raise
-            LOGGER.warning("frame queue %s changed its arguments; recreating it", frames)
-            channel = connection.channel()
-            channel.queue_delete(frames)
-            channel.queue_declare(frames, durable=FRAME_QUEUES_DURABLE, arguments=arguments)
+        channel = declare_afresh_if_changed(
+            channel, frames, FRAME_QUEUES_DURABLE, topology.frame_queue_arguments(camera)
+        )
         channel.queue_bind(frames, topology.frames_exchange, routing_key=camera.id)
         events = topology.events_queue(camera.id)
         channel.queue_declare(events, durable=True, arguments=topology.events_queue_arguments())
         channel.queue_bind(events, topology.events_exchange, routing_key=f"{camera.id}.#")
     channel.close()
+
+
+def declare_afresh_if_changed(
+    channel: Channel, queue: str, durable: bool, arguments: dict[str, Any]
+) -> Channel:
+    """Declare a queue whose content is worthless soon (frames, the recent past); if
+    it exists with other arguments, which RabbitMQ refuses to change in place
+    (PRECONDITION_FAILED), delete it and declare it afresh. Returns the channel to
+    go on with (a refused declaration closes one)."""
+    try:
+        channel.queue_declare(queue, durable=durable, arguments=arguments)
+        return channel
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != PRECONDITION_FAILED:
+            raise
+    LOGGER.warning("queue %s changed its arguments; recreating it", queue)
+    channel = channel.connection.channel()
+    channel.queue_delete(queue)
+    channel.queue_declare(queue, durable=durable, arguments=arguments)
+    return channel
 
 
 def declare_kept_queue(
@@ -260,16 +273,7 @@ def declare_recent_stream(
     holds the recent past, which the cameras make again.
     """
     queue = topology.recent_queue(camera_id)
-    channel = connection.channel()
-    try:
-        channel.queue_declare(queue, durable=True, arguments=arguments)
-    except pika.exceptions.ChannelClosedByBroker as error:
-        if error.reply_code != PRECONDITION_FAILED:
-            raise
-        LOGGER.warning("stream %s changed its retention; recreating it", queue)
-        channel = connection.channel()
-        channel.queue_delete(queue)
-        channel.queue_declare(queue, durable=True, arguments=arguments)
+    channel = declare_afresh_if_changed(connection.channel(), queue, True, arguments)
     channel.queue_bind(queue, topology.results_exchange, routing_key=camera_id)
     channel.close()
 
@@ -495,6 +499,14 @@ def run_reconnecting(
             stop.wait(delay)
         finally:
             close_quietly(connection)
+
+
+def wake(connection: Connection) -> None:
+    """From another thread: make the connection's own thread return from its wait
+    now (``add_callback_threadsafe``, the one thread-safe call of a BlockingConnection).
+    A connection already gone is left alone."""
+    with contextlib.suppress(BrokerError, RuntimeError, AttributeError):
+        connection.add_callback_threadsafe(lambda: None)
 
 
 def close_quietly(connection: Connection | None) -> None:

@@ -28,6 +28,7 @@ from pipeline.core.backoff import Backoff
 from pipeline.core.config import AlarmConfig, Config
 from pipeline.core.logs import Throttled
 from pipeline.core.messages import MessageError, unpack_event
+from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.alarm_targets import Attempt, Target, make_target
 
@@ -225,11 +226,4 @@ def run_alarms(config: Config, stop: threading.Event, alarms: list[AlarmConfig])
         for camera in camera_list:
             if camera not in config.camera_ids:
                 LOGGER.warning("alarms: camera %r is not configured (yet)", camera)
-    threads = [
-        threading.Thread(target=sender.run, name=sender.role, daemon=True) for sender in senders
-    ]
-    for thread in threads:
-        thread.start()
-    stop.wait()
-    for thread in threads:
-        thread.join(timeout=5.0)
+    run_in_threads([(sender.role, sender.run) for sender in senders], stop)

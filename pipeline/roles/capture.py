@@ -16,7 +16,6 @@ stalls another.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -29,6 +28,7 @@ import cv2
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
+from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.annotate import annotate
 from pipeline.roles.sources import Source, open_source
@@ -95,13 +95,13 @@ class CaptureWorker:
         # Under a resource alarm RabbitMQ stops reading from publishers; a publish
         # would then block the loop. While blocked, frames are dropped and counted.
         blocked = broker.watch_blocked(connection, self.role)
-        if source.paced_by_arrival:
-            source.on_frame = lambda: wake(connection)
+        if not source.paced_by_arrival:
+            self._publish_on_the_clock(connection, channel, source, blocked)
+            return
+        # From the camera's reader thread: a picture arrived.
+        source.on_frame = lambda: broker.wake(connection)
         try:
-            if source.paced_by_arrival:
-                self._publish_as_they_come(connection, channel, source, blocked)
-            else:
-                self._publish_on_the_clock(connection, channel, source, blocked)
+            self._publish_as_they_come(connection, channel, source, blocked)
         finally:
             source.on_frame = None
 
@@ -122,10 +122,8 @@ class CaptureWorker:
             if blocked.is_set():
                 self.counters.broker_blocked += 1
             elif source.has_new() and allowance.take(now):
-                self._publish_newest(channel, source, count_missing=False)
-            if now - last_status >= STATUS_INTERVAL_S and not blocked.is_set():
-                self._publish_status(channel, source)
-                last_status = now
+                self._publish_newest(channel, source)
+            last_status = self._heartbeat(channel, source, blocked, last_status)
             # Until the next picture arrives (the reader wakes us), or, when one is
             # waiting, until it may go.
             wait = allowance.wait_s(time.monotonic()) if source.has_new() else 1.0
@@ -147,10 +145,7 @@ class CaptureWorker:
                 self.counters.broker_blocked += 1
             else:
                 self._publish_newest(channel, source)
-            now = time.monotonic()
-            if now - last_status >= STATUS_INTERVAL_S and not blocked.is_set():
-                self._publish_status(channel, source)
-                last_status = now
+            last_status = self._heartbeat(channel, source, blocked, last_status)
             next_tick += period
             delay = next_tick - time.monotonic()
             if delay < -period:
@@ -163,18 +158,26 @@ class CaptureWorker:
                 connection, max(0.0, min(delay, 1.0)), self.config.broker.heartbeat_s, sleep=True
             )
 
-    def _publish_newest(
-        self, channel: broker.Channel, source: Source, count_missing: bool = True
-    ) -> bool:
+    def _heartbeat(
+        self, channel: broker.Channel, source: Source, blocked: threading.Event, last: float
+    ) -> float:
+        """The status once a second (not while the broker blocks publishers); when it
+        was last sent."""
+        now = time.monotonic()
+        if now - last < STATUS_INTERVAL_S or blocked.is_set():
+            return last
+        self._publish_status(channel, source)
+        return now
+
+    def _publish_newest(self, channel: broker.Channel, source: Source) -> None:
         """Publish the source's newest picture, if it has one not sent yet."""
         captured = source.next_frame(self.seq)
         if captured is None:
-            if count_missing:
-                self.counters.no_new_frame += 1
-            return False
+            self.counters.no_new_frame += 1
+            return
         if (time.time() - captured.captured_at) * 1000 > self.camera.max_age_ms:
             self.counters.stale += 1
-            return False
+            return
         started = time.perf_counter()
         image = captured.image
         if self.camera.direct and self.camera.annotate:
@@ -182,7 +185,7 @@ class CaptureWorker:
         ok, encoded = cv2.imencode(".jpg", image, self.encode_params)
         if not ok:
             self.counters.encode_failed += 1
-            return False
+            return
         encode_ms = (time.perf_counter() - started) * 1000
         height, width = image.shape[:2]
         if self.camera.direct:
@@ -205,7 +208,6 @@ class CaptureWorker:
         self.seq += 1
         self.counters.published += 1
         self._fps_window.append(time.monotonic())
-        return True
 
     def _publish_result(
         self,
@@ -281,23 +283,10 @@ class FrameAllowance:
         return max(0.0, (1.0 - self.tokens) / self.fps)
 
 
-def wake(connection: broker.Connection) -> None:
-    """From the camera's reader thread: a picture arrived (the one thread-safe call)."""
-    with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
-        connection.add_callback_threadsafe(lambda: None)
-
-
 def run_capture(config: Config, camera_ids: list[str], stop: threading.Event) -> None:
     """Capture for one camera, or several in this one process (a thread each)."""
     workers = [CaptureWorker(config, config.camera(camera_id), stop) for camera_id in camera_ids]
     if len(workers) == 1:
         workers[0].run()
         return
-    threads = [
-        threading.Thread(target=worker.run, name=worker.role, daemon=True) for worker in workers
-    ]
-    for thread in threads:
-        thread.start()
-    stop.wait()
-    for thread in threads:
-        thread.join(timeout=5.0)
+    run_in_threads([(worker.role, worker.run) for worker in workers], stop)

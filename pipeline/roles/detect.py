@@ -17,7 +17,6 @@ detectors.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -162,9 +161,7 @@ class DetectorWorker:
         channel.basic_qos(prefetch_count=1)
 
         def wake() -> None:
-            # If the connection is gone, the outcome is discarded with it.
-            with contextlib.suppress(broker.BrokerError, RuntimeError, AttributeError):
-                connection.add_callback_threadsafe(lambda: None)
+            broker.wake(connection)  # if it is gone, the outcome is discarded with it
 
         self.consumers = {}
 

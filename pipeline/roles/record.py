@@ -115,17 +115,22 @@ class Recorder:
         try:
             broker.run_reconnecting("record", self.config.broker, self.stop, self._session)
         finally:
-            for incident in list(self.active.values()):
-                incident.writer.abandon()  # cut again from the stream on the next start
-            self.active.clear()
+            self._abandon_active()
             self.store.close()
             LOGGER.info("record: stopped (%s)", self.counters)
 
-    def _session(self, connection: broker.Connection) -> None:
-        # Open clips belong to the lost connection's stream consumers: start them afresh.
+    def _abandon_active(self) -> None:
+        """Let go of the clips being cut (their events stay ``recording``, and are cut
+        again from the stream when a session starts): on a stop, or when the
+        connection their stream consumers were on was lost."""
         for incident in self.active.values():
+            if incident.channel is not None:
+                broker.stop_reading_stream(incident.channel)
             incident.writer.abandon()
         self.active.clear()
+
+    def _session(self, connection: broker.Connection) -> None:
+        self._abandon_active()
         broker.declare_topology(connection, self.topology, [])
         self._declare_streams(connection, list(self.cameras.values()))
         channel = connection.channel()
@@ -155,18 +160,18 @@ class Recorder:
         while not self.stop.is_set():
             broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
             self._tick()
-            if self.watcher is not None and (changes := self.watcher.poll()):
-                self._follow(connection, changes)
-        for incident in self.active.values():  # unfinished: cut again on the next start
-            broker.stop_reading_stream(incident.channel)
-        connection.process_data_events(time_limit=0.2)
+            if self.watcher is not None and self.watcher.poll():
+                self._follow(connection)
+        self._abandon_active()
+        connection.process_data_events(time_limit=0.2)  # the streams' channels close
 
     def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
         for camera in cameras:
             arguments = self.topology.recent_queue_arguments(self.record, camera)
             broker.declare_recent_stream(connection, self.topology, camera.id, arguments)
 
-    def _follow(self, connection: broker.Connection, changes: Any) -> None:
+    def _follow(self, connection: broker.Connection) -> None:
+        """Streams for the cameras that record now; none for those that stopped."""
         config = self.watcher.config
         now_recording = {camera.id: camera for camera in config.recording}
         for camera_id in set(self.cameras) - set(now_recording):

@@ -11,7 +11,9 @@ counted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -80,9 +82,11 @@ def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") ->
             time.sleep(3)  # past the first key frame and the stream's start
             sent_before, count_before = counter.latest()
             cpu_before = cpu_seconds(capture.pid)
+            threads_before = thread_cpu_seconds(capture.pid)
             time.sleep(seconds)
             sent_after, count_after = counter.latest()
             cpu = cpu_seconds(capture.pid) - cpu_before
+            threads_after = thread_cpu_seconds(capture.pid)
         counter.close()
     finally:
         server.kill()
@@ -90,12 +94,31 @@ def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") ->
         delete_namespace(amqp_url(), namespace, ["cam"])
     elapsed = sent_after - sent_before
     frames = count_after - count_before
+    per_thread = sorted(
+        (threads_after[tid] - threads_before.get(tid, 0.0) for tid in threads_after), reverse=True
+    )
     return {
         "source": f"H.264 {size} at {fps} fps over RTSP, published as 640x480 JPEG",
         "published_fps": round(frames / elapsed, 1),
         "cpu_percent": round(cpu / elapsed * 100, 1),
         "cpu_ms_per_published_frame": round(cpu / frames * 1000, 2) if frames else None,
+        # The busiest threads first: the camera's reader (FFmpeg's demuxing, decoding
+        # and scaling), then its publisher (JPEG, the broker); the rest is pika and idle.
+        "thread_ms_per_published_frame": [
+            round(seconds * 1000 / frames, 2) for seconds in per_thread[:3] if frames
+        ],
     }
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """Each thread's user + system CPU time, from the kernel's accounting."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            times[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return times
 
 
 def main() -> None:

@@ -23,8 +23,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import cv2
-
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
@@ -65,7 +63,6 @@ class CaptureWorker:
         self.topology = Topology(config.broker.namespace)
         self.counters = CaptureCounters()
         self.seq = first_seq()
-        self.encode_params = [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
         self.role = f"capture:{camera.id}"
         self.worker_id = f"capture:{socket.gethostname()}:{os.getpid()}"
         self._fps_window: list[float] = []
@@ -179,15 +176,14 @@ class CaptureWorker:
             self.counters.stale += 1
             return
         started = time.perf_counter()
-        image = captured.image
         if self.camera.direct and self.camera.annotate:
-            annotate(image, self.camera.id, self.seq, captured.captured_at, [])
-        ok, encoded = cv2.imencode(".jpg", image, self.encode_params)
-        if not ok:
+            annotate(captured.image, self.camera.id, self.seq, captured.captured_at, [])
+        encoded = captured.jpeg(self.camera.jpeg_quality)
+        if encoded is None:
             self.counters.encode_failed += 1
             return
         encode_ms = (time.perf_counter() - started) * 1000
-        height, width = image.shape[:2]
+        width, height = captured.size
         if self.camera.direct:
             self._publish_result(channel, captured.captured_at, width, height, encoded, encode_ms)
         else:
@@ -198,7 +194,7 @@ class CaptureWorker:
                     captured_at=captured.captured_at,
                     width=width,
                     height=height,
-                    data=encoded.tobytes(),
+                    data=encoded,
                     timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
                 )
             )
@@ -215,7 +211,7 @@ class CaptureWorker:
         captured_at: float,
         width: int,
         height: int,
-        encoded,
+        encoded: bytes,
         encode_ms: float,
     ) -> None:
         """A direct camera's frame, as the result a detector worker would have sent."""
@@ -225,7 +221,7 @@ class CaptureWorker:
             captured_at=captured_at,
             width=width,
             height=height,
-            data=encoded.tobytes(),
+            data=encoded,
             detections=[],
             timings={"capture.encode_ms": round(encode_ms, 3), "capture.published_at": time.time()},
             worker=self.worker_id,

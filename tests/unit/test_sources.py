@@ -1,10 +1,12 @@
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+import pytest
 
-from pipeline.roles.sources import SyntheticSource, VideoSource
+from pipeline.roles.sources import StreamSource, SyntheticSource, VideoSource
 from testkit.processes import wait_for
 from tests.conftest import make_config
 
@@ -97,3 +99,52 @@ def test_frame_allowance_keeps_the_rate_and_lets_jitter_through():
     taken = sum(fast.take(begin + i / 30) for i in range(1, 301))
     assert 100 <= taken <= 103
     assert fast.wait_s(begin + 10.0) > 0
+
+
+# Blue, green, red and grey bands (BGR), as a decoder must give them back.
+BANDS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)]
+
+
+def write_bands(path: Path, codec: str, pixel_format: str) -> Path:
+    image = np.zeros((240, 320, 3), np.uint8)
+    for index, colour in enumerate(BANDS):
+        image[:, index * 80 : (index + 1) * 80] = colour
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, pixel_format
+        # Key frames often and longer than FFmpeg's one-second probe, which a live
+        # source's reader skips (``nobuffer``), as cameras send them.
+        stream.codec_context.gop_size = 5
+        for _ in range(40):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format=pixel_format)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    "codec, pixel_format",
+    # H.264 as cameras send it (limited range), and JPEG (full range), as RTP/JPEG
+    [("libx264", "yuv420p"), ("mjpeg", "yuvj420p")],
+)
+@pytest.mark.parametrize("drawn_on", [False, True])
+def test_a_decoded_stream_keeps_its_colours(tmp_path: Path, codec, pixel_format, drawn_on):
+    """Pictures kept as YUV planes (nothing drawn on them) and pictures turned into
+    pixels (a direct camera's banner) both come out of the JPEG in their colours, at
+    the configured size."""
+    write_bands(tmp_path / "bands.mkv", codec, pixel_format)
+    extra = {} if drawn_on else {"detectors": ["motion"]}
+    camera = camera_for("bands.mkv", tmp_path, width=160, height=120, **extra)
+    source = StreamSource(camera)
+    source.start()
+    try:
+        frame = wait_for(lambda: source.next_frame(0), timeout=10, interval=0.01)
+    finally:
+        source.stop()
+    assert (frame.image is not None) == drawn_on
+    assert frame.size == (160, 120)
+    picture = cv2.imdecode(np.frombuffer(frame.jpeg(95), np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (120, 160, 3)
+    for index, colour in enumerate(BANDS):
+        middle = picture[40:80, index * 40 + 12 : index * 40 + 28].reshape(-1, 3).mean(axis=0)
+        assert np.abs(middle - colour).max() < 12, (index, middle, colour)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
+from pipeline.core.logs import Throttled
 from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
@@ -34,6 +35,7 @@ from pipeline.roles.sources import Source, open_source
 LOGGER = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
+SHEDDING_LOG = Throttled(LOGGER, interval_s=30.0)
 
 
 def first_seq() -> int:
@@ -53,10 +55,17 @@ class CaptureCounters:
     stale: int = 0
     encode_failed: int = 0
     broker_blocked: int = 0  # ticks skipped while the broker refused publishers
+    shed: int = 0  # times the share of frames published was cut (see LoadShedding)
 
 
 class CaptureWorker:
-    def __init__(self, config: Config, camera: CameraConfig, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        config: Config,
+        camera: CameraConfig,
+        stop: threading.Event,
+        shedding: LoadShedding | None = None,
+    ) -> None:
         self.config = config
         self.camera = camera
         self.stop = stop
@@ -66,6 +75,7 @@ class CaptureWorker:
         self.role = f"capture:{camera.id}"
         self.worker_id = f"capture:{socket.gethostname()}:{os.getpid()}"
         self._fps_window: list[float] = []
+        self.shedding = shedding or LoadShedding()
 
     def run(self, source: Source | None = None) -> None:
         source = source or open_source(self.camera)
@@ -114,16 +124,20 @@ class CaptureWorker:
         so that a camera's jitter costs no frames and a faster camera is thinned."""
         allowance = FrameAllowance(self.camera.fps)
         last_status = 0.0
+        may_go_at = 0.0  # wall clock: a picture held back by the allowance is not waiting
         while not self.stop.is_set():
             now = time.monotonic()
+            allowance.fps = self.camera.fps * self.shedding.share
             if blocked.is_set():
                 self.counters.broker_blocked += 1
             elif source.has_new() and allowance.take(now):
-                self._publish_newest(channel, source)
+                self._publish_newest(channel, source, may_go_at)
             last_status = self._heartbeat(channel, source, blocked, last_status)
             # Until the next picture arrives (the reader wakes us), or, when one is
             # waiting, until it may go.
             wait = allowance.wait_s(time.monotonic()) if source.has_new() else 1.0
+            if source.has_new():
+                may_go_at = time.time() + wait
             broker.pump(connection, min(max(wait, 0.0), 1.0), self.config.broker.heartbeat_s)
 
     def _publish_on_the_clock(
@@ -134,7 +148,6 @@ class CaptureWorker:
         blocked: threading.Event,
     ) -> None:
         """A synthetic camera: a picture drawn and published every 1/fps."""
-        period = 1.0 / self.camera.fps
         next_tick = time.monotonic()
         last_status = 0.0
         while not self.stop.is_set():
@@ -143,6 +156,7 @@ class CaptureWorker:
             else:
                 self._publish_newest(channel, source)
             last_status = self._heartbeat(channel, source, blocked, last_status)
+            period = 1.0 / (self.camera.fps * self.shedding.share)
             next_tick += period
             delay = next_tick - time.monotonic()
             if delay < -period:
@@ -166,16 +180,22 @@ class CaptureWorker:
         self._publish_status(channel, source)
         return now
 
-    def _publish_newest(self, channel: broker.Channel, source: Source) -> None:
-        """Publish the source's newest picture, if it has one not sent yet."""
+    def _publish_newest(
+        self, channel: broker.Channel, source: Source, may_go_at: float = 0.0
+    ) -> None:
+        """Publish the source's newest picture, if it has one not sent yet (held back
+        by the frame allowance until ``may_go_at``, wall clock)."""
         captured = source.next_frame(self.seq)
         if captured is None:
             self.counters.no_new_frame += 1
             return
-        if (time.time() - captured.captured_at) * 1000 > self.camera.max_age_ms:
+        age_ms = (time.time() - captured.captured_at) * 1000
+        if age_ms > self.camera.max_age_ms:
             self.counters.stale += 1
+            self.shedding.observe(age_ms, time.monotonic())  # it waited longest of all
             return
         started = time.perf_counter()
+        worked_before = time.thread_time()
         if self.camera.direct and self.camera.annotate:
             annotate(captured.image, self.camera.id, self.seq, captured.captured_at, [])
         encoded = captured.jpeg(self.camera.jpeg_quality)
@@ -203,7 +223,19 @@ class CaptureWorker:
             )
         self.seq += 1
         self.counters.published += 1
-        self._fps_window.append(time.monotonic())
+        now = time.monotonic()
+        self._fps_window.append(now)
+        # From the picture's capture to its publishing, what was not this thread's
+        # own work was waiting: for the CPU, the interpreter, or this loop to wake.
+        since = max(captured.captured_at, may_go_at)
+        waited_s = time.time() - since - (time.thread_time() - worked_before)
+        if self.shedding.observe(waited_s * 1000, now) == "cut":
+            self.counters.shed += 1
+            SHEDDING_LOG.warning(
+                "%s: pictures wait %.0f ms for the CPU; publishing %.0f %% of the frames",
+                self.role, self.shedding.last_wait_ms, self.shedding.share * 100,
+                camera=self.camera.id,
+            )  # fmt: skip
 
     def _publish_result(
         self,
@@ -253,6 +285,68 @@ class CaptureWorker:
         )
 
 
+class LoadShedding:
+    """Frames shed at the source when the machine cannot deliver them all.
+
+    Capture runs at a lower priority than the roles that deliver frames, so under
+    overload it is capture that waits for the CPU, and a picture that waited is an
+    old frame on every screen. The cameras of a capture process watch how long
+    their pictures wait between captured and published; when the typical one (the
+    median over about a second) waits longer than ``SLOW_MS``, each camera
+    publishes a smaller share of its frames (cut by a quarter), and when they are
+    quick again they win the share back a tenth at a time: TCP's additive-increase,
+    multiplicative-decrease, which settles the machine at what it can deliver, with
+    frames that stay young, instead of delivering fewer of them, late.
+
+    The median, not a high percentile: with many cameras in one process, waiting
+    for the interpreter alone puts a few pictures past any small threshold, and
+    reacting to those few shed frames the machine could have delivered (measured:
+    a 90th percentile over 20 ms delivered 40 % less than this).
+    """
+
+    SLOW_MS = 15.0
+    QUICK_MS = 5.0
+    WINDOW_S = 1.0
+    MIN_SAMPLES = 5
+    CUT = 0.75
+    REGAIN = 0.1
+    FLOOR = 0.05
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        # RABBITCAM_CAPTURE_SHED=0 publishes every frame however late (to compare).
+        if enabled is None:
+            enabled = os.environ.get("RABBITCAM_CAPTURE_SHED", "1") != "0"
+        self.enabled = enabled
+        self._lock = threading.Lock()  # the cameras of a process share one
+        self.share = 1.0  # of the configured fps, for every camera sharing this
+        self.last_wait_ms = 0.0
+        self._waits_ms: list[float] = []
+        self._window_from = time.monotonic()
+
+    def observe(self, waited_ms: float, now: float) -> str | None:
+        """Count one published picture's wait; "cut" or "regain" when the share changed."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            return self._observe(waited_ms, now)
+
+    def _observe(self, waited_ms: float, now: float) -> str | None:
+        self._waits_ms.append(waited_ms)
+        if now - self._window_from < self.WINDOW_S or len(self._waits_ms) < self.MIN_SAMPLES:
+            return None
+        waits = sorted(self._waits_ms)
+        self.last_wait_ms = waits[len(waits) // 2]
+        self._waits_ms.clear()
+        self._window_from = now
+        if self.last_wait_ms > self.SLOW_MS:
+            self.share = max(self.FLOOR, self.share * self.CUT)
+            return "cut"
+        if self.last_wait_ms < self.QUICK_MS and self.share < 1.0:
+            self.share = min(1.0, self.share + self.REGAIN)
+            return "regain"
+        return None
+
+
 class FrameAllowance:
     """A token bucket: ``fps`` frames a second on average, at most ``burst`` at once."""
 
@@ -281,7 +375,12 @@ class FrameAllowance:
 
 def run_capture(config: Config, camera_ids: list[str], stop: threading.Event) -> None:
     """Capture for one camera, or several in this one process (a thread each)."""
-    workers = [CaptureWorker(config, config.camera(camera_id), stop) for camera_id in camera_ids]
+    # The cameras of one process wait for the same CPU and interpreter: they shed
+    # together, each the same share of its frames (fair, and one steady signal).
+    shedding = LoadShedding()
+    workers = [
+        CaptureWorker(config, config.camera(camera_id), stop, shedding) for camera_id in camera_ids
+    ]
     if len(workers) == 1:
         workers[0].run()
         return

@@ -68,12 +68,15 @@ class CapturedFrame:
             width, height = self.size
             quarter = (height // 2) * (width // 2)
             chroma = self.planes[height:].reshape(-1)
-            return simplejpeg.encode_jpeg_yuv_planes(
-                self.planes[:height],
-                chroma[:quarter].reshape(height // 2, width // 2),
-                chroma[quarter:].reshape(height // 2, width // 2),
-                quality=quality,
-            )
+            try:
+                return simplejpeg.encode_jpeg_yuv_planes(
+                    self.planes[:height],
+                    chroma[:quarter].reshape(height // 2, width // 2),
+                    chroma[quarter:].reshape(height // 2, width // 2),
+                    quality=quality,
+                )
+            except ValueError:  # planes of a shape it refuses: counted, not fatal
+                return None
         ok, encoded = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return encoded.tobytes() if ok else None
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.roles.sources import StreamSource, SyntheticSource, VideoSource
+from pipeline.roles.sources import CapturedFrame, StreamSource, SyntheticSource, VideoSource
 from testkit.processes import wait_for
 from tests.conftest import make_config
 
@@ -148,3 +148,10 @@ def test_a_decoded_stream_keeps_its_colours(tmp_path: Path, codec, pixel_format,
     for index, colour in enumerate(BANDS):
         middle = picture[40:80, index * 40 + 12 : index * 40 + 28].reshape(-1, 3).mean(axis=0)
         assert np.abs(middle - colour).max() < 12, (index, middle, colour)
+
+
+def test_planes_the_encoder_refuses_give_no_jpeg_and_no_crash():
+    """A frame whose planes do not add up to I420 is refused (capture counts it as
+    an encode failure and goes on)."""
+    broken = CapturedFrame(None, time.time(), np.zeros((7, 10), np.uint8))
+    assert broken.jpeg(80) is None

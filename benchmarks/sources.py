@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -24,7 +23,15 @@ import pika
 
 from pipeline.core.messages import unpack_status
 from pipeline.core.topology import Topology
-from testkit.processes import ROOT, Rabbitcam, amqp_url, cpu_seconds, delete_namespace, free_port
+from testkit.processes import (
+    ROOT,
+    Rabbitcam,
+    amqp_url,
+    cpu_seconds,
+    delete_namespace,
+    free_port,
+    stat_cpu_seconds,
+)
 
 CAMERA_SCRIPT = ROOT / "testkit" / "rtsp_camera.py"
 
@@ -112,12 +119,10 @@ def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") ->
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """Each thread's user + system CPU time, from the kernel's accounting."""
-    tick = os.sysconf("SC_CLK_TCK")
     times = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            times[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+        with contextlib.suppress(OSError):  # a thread that has just ended
+            times[int(task.name)] = stat_cpu_seconds(task / "stat")
     return times
 
 

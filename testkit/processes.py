@@ -69,7 +69,12 @@ def cmdline(pid: int) -> str:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from the kernel's own accounting."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU time from a ``/proc`` stat file (a process's or a thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -135,8 +135,9 @@ class CaptureWorker:
             last_status = self._heartbeat(channel, source, blocked, last_status)
             # Until the next picture arrives (the reader wakes us), or, when one is
             # waiting, until it may go.
-            wait = allowance.wait_s(time.monotonic()) if source.has_new() else 1.0
+            wait = 1.0
             if source.has_new():
+                wait = allowance.wait_s(time.monotonic())
                 may_go_at = time.time() + wait
             broker.pump(connection, min(max(wait, 0.0), 1.0), self.config.broker.heartbeat_s)
 
@@ -229,7 +230,7 @@ class CaptureWorker:
         # own work was waiting: for the CPU, the interpreter, or this loop to wake.
         since = max(captured.captured_at, may_go_at)
         waited_s = time.time() - since - (time.thread_time() - worked_before)
-        if self.shedding.observe(waited_s * 1000, now) == "cut":
+        if self.shedding.observe(waited_s * 1000, now):
             self.counters.shed += 1
             SHEDDING_LOG.warning(
                 "%s: pictures wait %.0f ms for the CPU; publishing %.0f %% of the frames",
@@ -323,28 +324,27 @@ class LoadShedding:
         self._waits_ms: list[float] = []
         self._window_from = time.monotonic()
 
-    def observe(self, waited_ms: float, now: float) -> str | None:
-        """Count one published picture's wait; "cut" or "regain" when the share changed."""
+    def observe(self, waited_ms: float, now: float) -> bool:
+        """Count one picture's wait; True when this cut the share."""
         if not self.enabled:
-            return None
+            return False
         with self._lock:
             return self._observe(waited_ms, now)
 
-    def _observe(self, waited_ms: float, now: float) -> str | None:
+    def _observe(self, waited_ms: float, now: float) -> bool:
         self._waits_ms.append(waited_ms)
         if now - self._window_from < self.WINDOW_S or len(self._waits_ms) < self.MIN_SAMPLES:
-            return None
+            return False
         waits = sorted(self._waits_ms)
         self.last_wait_ms = waits[len(waits) // 2]
         self._waits_ms.clear()
         self._window_from = now
         if self.last_wait_ms > self.SLOW_MS:
             self.share = max(self.FLOOR, self.share * self.CUT)
-            return "cut"
-        if self.last_wait_ms < self.QUICK_MS and self.share < 1.0:
+            return True
+        if self.last_wait_ms < self.QUICK_MS:
             self.share = min(1.0, self.share + self.REGAIN)
-            return "regain"
-        return None
+        return False
 
 
 class FrameAllowance:

@@ -8,9 +8,10 @@ on a dead stream) with a new one after a capped exponential backoff.
 Meanwhile the source reports itself ``offline``.
 
 Network cameras (RTSP, HTTP) are read with FFmpeg through PyAV: the stream is
-decoded and scaled to the camera's size in C (swscale, bilinear, still YUV)
-and turned into BGR at that size, not the camera's own, which OpenCV's
-capture converts in full before it can be resized (``python -m
+decoded and scaled to the camera's size in C (swscale, bilinear, still YUV),
+and its YUV planes go to the JPEG encoder as they are; only a picture capture
+draws on is turned into BGR, at the small size (OpenCV's capture converts
+every picture in full before it can be resized; ``python -m
 benchmarks.sources`` measures both). Devices and files use OpenCV.
 """
 
@@ -460,21 +461,20 @@ class StreamSource(VideoSource):
         # builds swscale's context and filters afresh for every picture. One thread,
         # as everything of a camera's.
         scaler = VideoReformatter()
+        # JPEG's YCbCr is full range; OpenCV's conversion to BGR expects video's.
+        color_range = "JPEG" if as_planes else None
         for frame in container.decode(stream):
             if not self._current(generation):
                 return
+            # Scaled while still YUV; for pixels, one SIMD colour conversion at the
+            # small size after it, cheaper than scaling straight into BGR.
+            planes = scaler.reformat(
+                frame, width, height, "yuv420p", interpolation="BILINEAR",
+                dst_color_range=color_range, threads=1,
+            ).to_ndarray()  # fmt: skip
             if as_planes:
-                planes = scaler.reformat(
-                    frame, width, height, "yuv420p", interpolation="BILINEAR",
-                    dst_color_range="JPEG", threads=1,
-                ).to_ndarray()  # fmt: skip
                 captured = CapturedFrame(None, time.time(), planes)
             else:
-                # Scaled while still YUV, then one SIMD colour conversion at the
-                # small size: cheaper than scaling straight into BGR.
-                planes = scaler.reformat(
-                    frame, width, height, "yuv420p", interpolation="BILINEAR", threads=1
-                ).to_ndarray()
                 captured = CapturedFrame(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420), time.time())
             if not self._deliver(captured, generation):
                 return

@@ -1,23 +1,33 @@
 """``rabbitcam probe SOURCE``: what an installer checks before adding a camera.
 
-Opens the source the way a capture worker would (same timeouts), reads for a
-few seconds, and reports whether it opened, whether frames arrive, their size,
-the fps the source claims and the fps measured, and saves one frame. The
-read happens on a helper thread with a deadline: a source that hangs in
-``read()`` is reported as hanging, not waited on for ever.
+Opens the source the way a capture worker would (a network camera with FFmpeg
+through PyAV, a device or file with OpenCV; the same options and timeouts),
+reads for a few seconds, and reports whether it opened, whether frames arrive,
+their size (and a network camera's codec), the fps the source claims and the
+fps measured, and saves one frame. The read happens on a helper thread with a
+deadline: a source that hangs in ``read()`` is reported as hanging, not waited
+on for ever.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from pipeline.core.config import CameraConfig, SourceSpec
-from pipeline.roles.sources import SyntheticSource, open_capture
+from pipeline.roles.sources import (
+    OPEN_TIMEOUT_MS,
+    READ_TIMEOUT_MS,
+    SyntheticSource,
+    open_capture,
+    stream_options,
+)
 
 HANG_S = 5.0  # no frame for this long after opening: the source hangs
 
@@ -32,19 +42,26 @@ class ProbeReport:
     claimed_fps: float | None = None
     measured_fps: float | None = None
     first_frame_ms: float | None = None
+    codec: str | None = None  # network cameras: what FFmpeg decodes
     saved: str | None = None
     problems: list[str] = field(default_factory=list)
+    # The first picture read (for the size and --save), not part of the report.
+    first: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.frames > 0
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        report = asdict(self)
+        del report["first"]
+        return {**report, "ok": self.ok}
 
     def describe(self) -> str:
         lines = [f"source:        {self.source}"]
         lines.append(f"opened:        {'yes' if self.opened else 'no'}")
+        if self.codec:
+            lines.append(f"codec:         {self.codec}")
         if self.width:
             lines.append(f"resolution:    {self.width}x{self.height}")
         if self.claimed_fps:
@@ -65,6 +82,8 @@ def probe(spec: SourceSpec, seconds: float = 3.0, save_to: Path | None = None) -
     camera = CameraConfig(id="probe", source=spec, fps=30.0)
     if spec.kind == "synthetic":
         return _probe_synthetic(camera, report, save_to)
+    if spec.kind == "url":
+        return _probe_stream(str(spec.location), report, seconds, save_to)
 
     started = time.monotonic()
     capture = open_capture(camera)
@@ -76,42 +95,102 @@ def probe(spec: SourceSpec, seconds: float = 3.0, save_to: Path | None = None) -
     claimed = capture.get(cv2.CAP_PROP_FPS)
     report.claimed_fps = round(claimed, 2) if 0 < claimed < 1000 else None
 
-    first = None
+    def pictures() -> Iterator[np.ndarray]:
+        while True:
+            ok, image = capture.read()
+            if not ok or image is None:
+                return
+            yield image
+
+    stuck = _read_for(pictures(), report, started, seconds, ends_fine=spec.kind == "file")
+    if not stuck:
+        capture.release()  # a reader stuck in read() keeps it; it dies with the process
+    return _finish(report, save_to)
+
+
+def _probe_stream(
+    url: str, report: ProbeReport, seconds: float, save_to: Path | None
+) -> ProbeReport:
+    """A network camera, opened and decoded by FFmpeg through PyAV with the options
+    and timeouts capture uses: what the probe sees is what capture will get."""
+    import av
+
+    started = time.monotonic()
+    try:
+        timeout = (OPEN_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000)
+        container = av.open(url, options=stream_options(url), timeout=timeout)
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        report.problems.append(f"could not open the source ({type(error).__name__})")
+        return report
+    report.opened = True
+    if not container.streams.video:
+        container.close()
+        report.problems.append("the source has no video stream")
+        return report
+    stream = container.streams.video[0]
+    report.codec = stream.codec_context.name
+    rate = stream.average_rate or stream.guessed_rate
+    report.claimed_fps = round(float(rate), 2) if rate and 0 < rate < 1000 else None
+
+    def pictures() -> Iterator[np.ndarray]:
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="bgr24")
+        except (av.error.FFmpegError, OSError, ValueError):
+            return  # reported as a failed read
+
+    stuck = _read_for(pictures(), report, started, seconds, ends_fine=False)
+    if not stuck:
+        container.close()
+    return _finish(report, save_to)
+
+
+def _read_for(
+    pictures: Iterator[np.ndarray],
+    report: ProbeReport,
+    started: float,
+    seconds: float,
+    ends_fine: bool,
+) -> bool:
+    """Read ``pictures`` for ``seconds`` on a helper thread into ``report``; True when
+    the source hung (the thread is left behind, stuck in its read)."""
     times: list[float] = []
     done = threading.Event()
     last_read = [time.monotonic()]
 
     def read() -> None:
-        nonlocal first
         opened_at = time.monotonic()
-        while not done.is_set() and time.monotonic() - opened_at < seconds:
-            ok, image = capture.read()
+        for image in pictures:
             last_read[0] = time.monotonic()
-            if not ok or image is None:
-                if spec.kind != "file" or not times:  # a file that ends is fine
-                    report.problems.append("read failed (stream ended or broke)")
-                return
-            if first is None:
-                first = image
+            if report.first is None:
+                report.first = image
                 report.first_frame_ms = round((time.monotonic() - started) * 1000, 1)
             times.append(time.monotonic())
+            if done.is_set() or time.monotonic() - opened_at >= seconds:
+                return
+        if not ends_fine or not times:  # a file that ends is fine
+            report.problems.append("read failed (stream ended or broke)")
 
     reader = threading.Thread(target=read, name="probe:reader", daemon=True)
     reader.start()
+    stuck = False
     while reader.is_alive():
         reader.join(0.2)
-        if time.monotonic() - last_read[0] > HANG_S:
+        if reader.is_alive() and time.monotonic() - last_read[0] > HANG_S:
             report.problems.append(f"no frame for {HANG_S:.0f} s: the source hangs in read()")
+            stuck = True
             break
     done.set()
-    if not reader.is_alive():
-        capture.release()  # a reader stuck in read() keeps it; it dies with the process
     report.frames = len(times)
-    if first is not None:
-        report.height, report.width = first.shape[:2]
-        if len(times) > 1:
-            report.measured_fps = round((len(times) - 1) / (times[-1] - times[0]), 2)
-        report.saved = _save(first, save_to)
+    if len(times) > 1:
+        report.measured_fps = round((len(times) - 1) / (times[-1] - times[0]), 2)
+    return stuck
+
+
+def _finish(report: ProbeReport, save_to: Path | None) -> ProbeReport:
+    if report.first is not None:
+        report.height, report.width = report.first.shape[:2]
+        report.saved = _save(report.first, save_to)
     return report
 
 

@@ -13,6 +13,7 @@ from pipeline.core.topology import Topology
 from testkit.media import media_file
 from testkit.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
 from tests.mjpeg_server import MjpegCamera
+from tests.rtsp import RtspCamera
 
 pytestmark = pytest.mark.e2e
 
@@ -128,22 +129,36 @@ def test_probe_reports_a_video_file_and_saves_a_frame(tmp_path):
     assert cv2.imread(str(saved)).shape == (576, 768, 3)
 
 
-def test_probe_of_a_live_http_camera_measures_its_fps(tmp_path):
-    camera = MjpegCamera(free_port(), fps=10)
+@pytest.mark.parametrize("kind", ["http", "rtsp"])
+def test_probe_reads_a_network_camera_as_capture_does(tmp_path, kind):
+    # Both serve 320x240 JPEG pictures at 10 fps: MJPEG over HTTP, RTP/JPEG over RTSP.
+    if kind == "http":
+        camera = MjpegCamera(free_port(), fps=10)
+        stop = camera.stop
+    else:
+        camera = RtspCamera(free_port())
+        stop = camera.kill
     camera.start()
+    saved = tmp_path / "frame.jpg"
     try:
-        result = cli("probe", camera.url, "--seconds", "3", "--save", "", "--json")
+        result = cli("probe", camera.url, "--seconds", "3", "--save", str(saved), "--json")
     finally:
-        camera.stop()
+        stop()
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"], report
+    # The camera's own size (capture scales later), what FFmpeg decodes, its rate.
     assert (report["width"], report["height"]) == (320, 240)
-    assert 7 <= report["measured_fps"] <= 14, report
+    assert report["codec"] == "mjpeg", report
+    assert 6 <= report["measured_fps"] <= 14, report
+    assert cv2.imread(str(saved)).shape == (240, 320, 3)
+    assert "first" not in report  # the picture itself is not part of the report
 
 
 def test_probe_says_when_nothing_arrives(tmp_path):
     dead = cli("probe", f"http://127.0.0.1:{free_port()}/x.mjpg", "--save", "")
     assert dead.returncode == 1 and "NO FRAMES" in dead.stdout and "could not open" in dead.stdout
+    no_rtsp = cli("probe", f"rtsp://127.0.0.1:{free_port()}/cam", "--save", "")
+    assert no_rtsp.returncode == 1 and "could not open" in no_rtsp.stdout, no_rtsp.stdout
     bad = cli("probe", "ftp://somewhere/cam")
     assert bad.returncode == 2 and "unsupported URL scheme" in bad.stderr
 

@@ -230,6 +230,13 @@ def describe() -> list[dict[str, Any]]:
 
 def scaled(image: np.ndarray, scale: float) -> np.ndarray:
     """``image`` resized by ``scale`` (area interpolation), or itself at 1.0."""
+    # OpenCV's area resize is fast (SIMD) for an exact halving and slow for other
+    # factors: 640x480 to a quarter took 0.84 ms in one step, 0.3 in two halvings
+    # (the same box average). So halve while the factor allows, then the rest.
+    while scale <= 0.5 and min(image.shape[:2]) >= 2:
+        height, width = image.shape[:2]
+        image = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        scale *= 2
     if scale == 1.0:
         return image
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -12,7 +12,7 @@ from detectors.base import Detection, Detector, FrameContext, param, register, s
 
 @dataclass
 class MotionParams:
-    scale: float = param(0.5, "work on a frame scaled by this factor (speed)", 0.1, 1.0)
+    scale: float = param(0.25, "work on a frame scaled by this factor (speed)", 0.1, 1.0)
     min_area: float = param(0.002, "smallest region reported, as a fraction of the frame", 0.0, 1.0)
     sensitivity: float = param(
         25.0, "MOG2 variance threshold; lower finds fainter motion", 1.0, 500.0

@@ -557,11 +557,15 @@ def draw_capacity(curve: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rabbitcam bench", description=__doc__.splitlines()[0])
+    summary = __doc__.split("\n\n")[0].replace("\n", " ")  # the first paragraph, whole
+    parser = argparse.ArgumentParser(prog="rabbitcam bench", description=summary)
     parser.add_argument("scenario", nargs="?", default="all", choices=["all", *SCENARIOS])
-    parser.add_argument("--quick", action="store_true", help="about 5 s a scenario")
-    parser.add_argument("--seconds", type=float, help="measure each scenario this long")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--quick", action="store_true", help="about 3 s a scenario")
+    parser.add_argument("--seconds", type=float, help="measure each scenario this long (30)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results",
+        help="where the JSON, the charts and the roles' logs go (benchmarks/results)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     bench = Bench(args.quick, args.out, args.seconds)
     chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)

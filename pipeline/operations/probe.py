@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -132,38 +133,42 @@ def _probe_stream(
     rate = stream.average_rate or stream.guessed_rate
     report.claimed_fps = round(float(rate), 2) if rate and 0 < rate < 1000 else None
 
-    def pictures() -> Iterator[np.ndarray]:
+    def pictures() -> Iterator[av.VideoFrame]:
         try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="bgr24")
+            yield from container.decode(stream)
         except (av.error.FFmpegError, OSError, ValueError):
             return  # reported as a failed read
 
-    stuck = _read_for(pictures(), report, started, seconds, ends_fine=False)
+    def as_image(frame: av.VideoFrame) -> np.ndarray:
+        return frame.to_ndarray(format="bgr24")
+
+    stuck = _read_for(pictures(), report, started, seconds, ends_fine=False, as_image=as_image)
     if not stuck:
         container.close()
     return _finish(report, save_to)
 
 
 def _read_for(
-    pictures: Iterator[np.ndarray],
+    pictures: Iterator[Any],
     report: ProbeReport,
     started: float,
     seconds: float,
     ends_fine: bool,
+    as_image: Callable[[Any], np.ndarray] = np.asarray,
 ) -> bool:
-    """Read ``pictures`` for ``seconds`` on a helper thread into ``report``; True when
-    the source hung (the thread is left behind, stuck in its read)."""
+    """Read ``pictures`` for ``seconds`` on a helper thread into ``report`` (only the
+    first is made a BGR image, by ``as_image``); True when the source hung (the
+    thread is left behind, stuck in its read)."""
     times: list[float] = []
     done = threading.Event()
     last_read = [time.monotonic()]
 
     def read() -> None:
         opened_at = time.monotonic()
-        for image in pictures:
+        for picture in pictures:
             last_read[0] = time.monotonic()
             if report.first is None:
-                report.first = image
+                report.first = as_image(picture)
                 report.first_frame_ms = round((time.monotonic() - started) * 1000, 1)
             times.append(time.monotonic())
             if done.is_set() or time.monotonic() - opened_at >= seconds:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
-from pipeline.core.logs import Throttled
+from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
@@ -230,12 +230,18 @@ class CaptureWorker:
         # own work was waiting: for the CPU, the interpreter, or this loop to wake.
         since = max(captured.captured_at, may_go_at)
         waited_s = time.time() - since - (time.thread_time() - worked_before)
-        if self.shedding.observe(waited_s * 1000, now):
+        change = self.shedding.observe(waited_s * 1000, now)
+        if change == "cut":
             self.counters.shed += 1
             SHEDDING_LOG.warning(
                 "%s: pictures wait %.0f ms for the CPU; publishing %.0f %% of the frames",
                 self.role, self.shedding.last_wait_ms, self.shedding.share * 100,
                 camera=self.camera.id,
+            )  # fmt: skip
+        elif change == "restored":
+            LOGGER.info(
+                "%s: pictures are quick again; publishing every frame",
+                self.role, **about(self.camera.id),
             )  # fmt: skip
 
     def _publish_result(
@@ -324,27 +330,29 @@ class LoadShedding:
         self._waits_ms: list[float] = []
         self._window_from = time.monotonic()
 
-    def observe(self, waited_ms: float, now: float) -> bool:
-        """Count one picture's wait; True when this cut the share."""
+    def observe(self, waited_ms: float, now: float) -> str | None:
+        """Count one picture's wait; "cut" when this cut the share, "restored" when it
+        brought the share back to every frame, else None."""
         if not self.enabled:
-            return False
+            return None
         with self._lock:
             return self._observe(waited_ms, now)
 
-    def _observe(self, waited_ms: float, now: float) -> bool:
+    def _observe(self, waited_ms: float, now: float) -> str | None:
         self._waits_ms.append(waited_ms)
         if now - self._window_from < self.WINDOW_S or len(self._waits_ms) < self.MIN_SAMPLES:
-            return False
+            return None
         waits = sorted(self._waits_ms)
         self.last_wait_ms = waits[len(waits) // 2]
         self._waits_ms.clear()
         self._window_from = now
         if self.last_wait_ms > self.SLOW_MS:
             self.share = max(self.FLOOR, self.share * self.CUT)
-            return True
-        if self.last_wait_ms < self.QUICK_MS:
+            return "cut"
+        if self.last_wait_ms < self.QUICK_MS and self.share < 1.0:
             self.share = min(1.0, self.share + self.REGAIN)
-        return False
+            return "restored" if self.share == 1.0 else None
+        return None
 
 
 class FrameAllowance:

@@ -231,6 +231,7 @@ class CameraFeed:
             "fps": self.fps_out.rate(now),
             "fps_in": self.fps_in.rate(now),
             "capture_fps": status.fps if status is not None else None,
+            "capture_share": status.share if status is not None else None,
             "latency_ms": self.latency_written.percentiles(now),
             "latency_received_ms": self.latency_received.percentiles(now),
             "dropped": dict(self.dropped),

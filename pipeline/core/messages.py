@@ -100,6 +100,9 @@ class Status:
     fps: float = 0.0
     frames_published: int = 0
     frames_dropped: int = 0
+    # The share of its configured frames capture publishes: below 1 while it sheds
+    # load because the machine is busy (so a lower fps is not the camera's fault).
+    share: float = 1.0
 
 
 # --- packing -------------------------------------------------------------------------
@@ -161,6 +164,7 @@ def pack_status(status: Status) -> bytes:
             "fps": status.fps,
             "frames_published": status.frames_published,
             "frames_dropped": status.frames_dropped,
+            "share": status.share,
         }
     )
 
@@ -476,7 +480,17 @@ def unpack_status(payload: bytes) -> Status:
         fps=_status_fps(body),
         frames_published=_count(body, "frames_published"),
         frames_dropped=_count(body, "frames_dropped"),
+        share=_status_share(body),
     )
+
+
+def _status_share(body: dict[str, Any]) -> float:
+    if "share" not in body:
+        return 1.0  # from a capture that does not say: it publishes every frame
+    share = _finite(body["share"], "field 'share'")
+    if not 0 < share <= 1:
+        raise MessageError(f"field 'share' must be above 0 and at most 1, got {share}")
+    return share
 
 
 def _status_fps(body: dict[str, Any]) -> float:

@@ -153,6 +153,7 @@ class StatusProbe:
             "status": state,
             "reason": status.reason if status is not None else shown.get("reason", ""),
             "fps_in": status.fps if status is not None else None,
+            "shed": _shed(status),
             "fps_out": shown.get("fps_in"),
             "latency_p50_ms": latency.get("p50"),
             "latency_p99_ms": latency.get("p99"),
@@ -163,10 +164,18 @@ class StatusProbe:
         }
 
 
+def _shed(status: Status | None) -> str | None:
+    """The share of frames capture holds back to keep up, as "25%"; "0%" when none."""
+    if status is None:
+        return None
+    return f"{round((1 - status.share) * 100)}%"
+
+
 COLUMNS = [
     ("CAMERA", "camera"),
     ("STATUS", "status"),
     ("FPS IN", "fps_in"),
+    ("SHED", "shed"),
     ("FPS OUT", "fps_out"),
     ("P50 MS", "latency_p50_ms"),
     ("P99 MS", "latency_p99_ms"),

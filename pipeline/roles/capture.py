@@ -283,6 +283,7 @@ class CaptureWorker:
             fps=round(len(self._fps_window) / 2.0, 2),
             frames_published=self.counters.published,
             frames_dropped=self.counters.stale + self.counters.encode_failed,
+            share=round(self.shedding.share, 3),
         )
         channel.basic_publish(
             self.topology.status_exchange,

@@ -10,7 +10,7 @@ import numpy as np
 import pika
 
 from pipeline.core.topology import Topology
-from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.capture import CaptureWorker, LoadShedding
 from testkit.processes import Rabbitcam, free_port, wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts
@@ -136,3 +136,27 @@ def test_a_faster_camera_is_thinned_to_its_rate_not_shed(namespace, tmp_path):
     sent, published = published_in_six_seconds(namespace, tmp_path, 30, 10)
     assert sent >= 150, sent  # the camera did send 30 a second
     assert 55 <= published <= 63, published
+
+
+def test_a_camera_shedding_load_publishes_its_share_and_says_so(namespace, roles):
+    """While capture holds frames back, its heartbeat carries the share it publishes,
+    so the page and ``rabbitcam status`` can tell a busy machine from a slow camera."""
+    config = make_config([{"id": "cam1", "source": "synthetic", "fps": 20}], namespace=namespace)
+    shedding = LoadShedding(enabled=False)  # held where the test puts it
+    shedding.share = 0.5
+    hub = FrameHub(config)
+    hub.start()
+    try:
+        wait_for(hub.connected.is_set, timeout=10)
+        worker = CaptureWorker(config, config.camera("cam1"), roles.stop, shedding)
+        roles.start(worker.run, "capture:cam1")
+        feed = hub.feed("cam1")
+        wait_for(lambda: feed.latest is not None and feed.status is not None, timeout=15)
+        before = feed.latest.seq
+        time.sleep(3.0)
+        published = feed.latest.seq - before
+        assert 24 <= published <= 36, published  # half of 20 a second
+        summary = wait_for(lambda: (s := feed.summary())["capture_share"] == 0.5 and s, timeout=5)
+        assert summary["status"] == "live" and 8 <= summary["capture_fps"] <= 12, summary
+    finally:
+        hub.close()

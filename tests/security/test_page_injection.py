@@ -70,7 +70,7 @@ def test_planted_markup_shows_as_text_and_runs_nothing(make_site, browser):
     assert counts["pwned"] == 0, counts
     assert counts["planted"] == 0, "markup became elements in the detections list"
     assert NAME in counts["title"] and NAME in counts["heading"], counts
-    assert counts["scripts"] == 2, "only the page's own two scripts"
+    assert counts["scripts"] == 3, "only the page's own three scripts"
 
     # The dashboard: the same camera's name and status reason, in its tile.
     browser.get(site.base + "/")
@@ -111,3 +111,25 @@ def test_pages_send_a_content_security_policy(make_site):
     for path in ("/", "/camera/cam1"):
         page = site.get(path).text
         assert page.count("<script") == page.count('<script src="/static/'), path
+
+
+def test_a_camera_shedding_load_says_so_on_both_pages(make_site, browser):
+    """The share capture holds back reaches both pages, as text, and goes when every
+    frame is published again."""
+    site, publisher = make_site(CAMERA.format(id="cam1"))
+    site.streamer()
+    script = "const el = document.querySelector('.shed'); return [el.hidden, el.textContent];"
+
+    def shown(share: float) -> tuple[bool, str] | None:
+        """What the page shows once it shows this share (published until it does)."""
+        publisher.result()
+        publisher.status(share=share, fps=9.0)
+        hidden, text = browser.execute_script(script)
+        return (hidden, text) if hidden == (share >= 1) else None
+
+    for path in ("/", "/camera/cam1"):
+        browser.get(site.base + path)
+        hidden, text = wait_for(lambda: shown(0.6), timeout=20, interval=0.5)
+        assert not hidden and text == "40 % held back", (path, text)
+        hidden, text = wait_for(lambda: shown(1.0), timeout=20, interval=0.5)
+        assert hidden and text == "", (path, text)

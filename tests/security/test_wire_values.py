@@ -80,8 +80,11 @@ def test_evil_values_are_dead_lettered_and_the_streamer_goes_on(make_site):
     publisher.result(timings={"detect.total_ms": float("nan")})
     publisher.status(fps=float("nan"))
     publisher.status(fps=float("inf"), frames_published=-5)
-    publisher.status(reason="\x1b]0;owned\x07\x1b[2J")  # accepted, with its escapes defused
-    sent += 6
+    publisher.status(share=float("nan"))
+    publisher.status(share=-1.0)
+    # accepted, with its escapes defused
+    publisher.status(reason="\x1b]0;owned\x07\x1b[2J", share=0.75)
+    sent += 8
     reasons = []
     wait_for(lambda: reasons.extend(publisher.dead_letters()) or len(reasons) >= sent, timeout=15)
     assert len(reasons) == sent, reasons
@@ -94,7 +97,8 @@ def test_evil_values_are_dead_lettered_and_the_streamer_goes_on(make_site):
     camera = wait_for(lambda: (c := site.camera())["last_seq"] and c, timeout=10)
     assert camera["last_detections"][0]["extra"]["text"] == "fine"
     assert camera["reason"] == "\ufffd]0;owned\ufffd\ufffd[2J"
-    assert camera["dropped"]["invalid"] == sent - 2  # the two status messages count apart
+    assert camera["capture_share"] == 0.75
+    assert camera["dropped"]["invalid"] == sent - 4  # the four status messages count apart
     everything = strict_json(site.get("/api/cameras").text)
     assert everything[0]["id"] == "cam1" and everything[0]["status"] == "live"
     assert site.get("/healthz").status_code == 200

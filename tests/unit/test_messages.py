@@ -67,6 +67,8 @@ def test_result_status_and_event_round_trips():
     assert unpack_result(pack_result(result)) == result
     status = Status("cam1", "offline", 12.0, "cannot open", 0.0, 5, 1)
     assert unpack_status(pack_status(status)) == status
+    shedding = Status("cam1", "live", 12.0, fps=11.2, share=0.75)
+    assert unpack_status(pack_status(shedding)).share == 0.75
     event = unpack_event(pack_event("cam1", 3, 10.0, {"label": "motion"}))
     assert event["detection"]["label"] == "motion" and event["seq"] == 3
 
@@ -158,3 +160,12 @@ def test_status_rejects_unknown_state_and_bad_counts():
     )
     with pytest.raises(MessageError, match="frames_published"):
         unpack_status(bad)
+
+
+def test_status_share_is_a_fraction_and_defaults_to_every_frame():
+    fields = {"v": 1, "type": "status", "camera": "cam1", "state": "live", "sent_at": 1.0}
+    assert unpack_status(msgpack.packb(fields)).share == 1.0  # a capture that does not say
+    for share, reason in ((0.0, "above 0"), (1.5, "at most 1"), (float("nan"), "finite"),
+                          ("half", "number")):  # fmt: skip
+        with pytest.raises(MessageError, match=reason):
+            unpack_status(msgpack.packb({**fields, "share": share}))

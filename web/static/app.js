@@ -94,6 +94,7 @@ function show(camera) {
   badge.textContent = camera.reason && state !== "live" ? `${state}: ${camera.reason}` : state;
   badge.className = `badge status ${state}`;
   tile.querySelector(".fps").textContent = `${camera.fps.toFixed(1)} fps`;
+  showShedding(tile.querySelector(".shed"), camera);
   const lat = camera.latency_ms;
   tile.querySelector(".latency").textContent = `p50 ${fmt(lat.p50)} ms · p95 ${fmt(lat.p95)} ms`;
 }

@@ -55,7 +55,9 @@ function render(camera) {
   const badge = page.querySelector(".status");
   badge.textContent = camera.reason && camera.status !== "live" ? `${camera.status}: ${camera.reason}` : camera.status;
   badge.className = `badge status ${camera.status}`;
-  page.querySelector(".fps").textContent = `${camera.fps.toFixed(1)} fps out · ${camera.fps_in.toFixed(1)} in`;
+  page.querySelector(".fps").textContent =
+    `${camera.fps.toFixed(1)} fps out · ${camera.fps_in.toFixed(1)} in`;
+  showShedding(page.querySelector(".shed"), camera);
   const lat = camera.latency_ms;
   page.querySelector(".p50").textContent = fmt(lat.p50);
   page.querySelector(".p95").textContent = fmt(lat.p95);

@@ -95,6 +95,11 @@ class _FeedCollector:
         state = GaugeMetricFamily(
             "rabbitcam_camera_state", "1 for the camera's current state", labels=["camera", "state"]
         )
+        share = GaugeMetricFamily(
+            "rabbitcam_capture_share",
+            "Share of its configured frames capture publishes (below 1 while it sheds load)",
+            labels=["camera"],
+        )
         for camera_id, feed in hub.feeds.items():
             received.add_metric([camera_id], feed.received)
             written.add_metric([camera_id], feed.written)
@@ -104,11 +109,13 @@ class _FeedCollector:
             current = feed.state()
             for name in STATES:
                 state.add_metric([camera_id, name], 1.0 if name == current else 0.0)
+            if feed.status is not None:  # no heartbeat yet: nothing to say
+                share.add_metric([camera_id], feed.status.share)
         reconnects = CounterMetricFamily(
             "rabbitcam_broker_reconnects", "Times the streamer reconnected to the broker"
         )
         reconnects.add_metric([], hub.reconnects)
-        yield from (received, written, dropped, viewers, state, reconnects)
+        yield from (received, written, dropped, viewers, state, share, reconnects)
 
 
 prometheus = Blueprint("metrics", __name__)

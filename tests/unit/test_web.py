@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.core.messages import Result
+from pipeline.core.messages import Result, Status
 from tests.conftest import make_config
 from web import create_app
 from web.auth import Auth
@@ -223,6 +223,7 @@ def test_metrics_in_prometheus_format(hub, client):
     feed.offer(frame)
     feed.note_written(feed.latest, 0)
     feed.offer(result(0))  # out of order: dropped
+    feed.set_status(Status("cam1", "live", time.time(), fps=12.0, share=0.8))
     text = client.get("/metrics").get_data(as_text=True)
     assert 'rabbitcam_frames_received_total{camera="cam1"} 2.0' in text
     assert 'rabbitcam_frames_written_total{camera="cam1"} 1.0' in text
@@ -232,6 +233,8 @@ def test_metrics_in_prometheus_format(hub, client):
     assert 'rabbitcam_latency_seconds_count{camera="cam1"} 1.0' in text
     assert 'rabbitcam_viewers{camera="cam2"} 0.0' in text
     assert 'rabbitcam_camera_state{camera="cam1",state="live"} 1.0' in text
+    assert 'rabbitcam_capture_share{camera="cam1"} 0.8' in text
+    assert 'rabbitcam_capture_share{camera="cam2"}' not in text  # no heartbeat from it yet
     assert "rabbitcam_broker_reconnects_total 0.0" in text
 
 

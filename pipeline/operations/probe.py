@@ -46,17 +46,13 @@ class ProbeReport:
     codec: str | None = None  # network cameras: what FFmpeg decodes
     saved: str | None = None
     problems: list[str] = field(default_factory=list)
-    # The first picture read (for the size and --save), not part of the report.
-    first: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.frames > 0
 
     def as_dict(self) -> dict:
-        report = asdict(self)
-        del report["first"]
-        return {**report, "ok": self.ok}
+        return {**asdict(self), "ok": self.ok}
 
     def describe(self) -> str:
         lines = [f"source:        {self.source}"]
@@ -103,10 +99,10 @@ def probe(spec: SourceSpec, seconds: float = 3.0, save_to: Path | None = None) -
                 return
             yield image
 
-    stuck = _read_for(pictures(), report, started, seconds, ends_fine=spec.kind == "file")
+    stuck, first = _read_for(pictures(), report, started, seconds, ends_fine=spec.kind == "file")
     if not stuck:
         capture.release()  # a reader stuck in read() keeps it; it dies with the process
-    return _finish(report, save_to)
+    return _finish(report, first, save_to)
 
 
 def _probe_stream(
@@ -142,10 +138,12 @@ def _probe_stream(
     def as_image(frame: av.VideoFrame) -> np.ndarray:
         return frame.to_ndarray(format="bgr24")
 
-    stuck = _read_for(pictures(), report, started, seconds, ends_fine=False, as_image=as_image)
+    stuck, first = _read_for(
+        pictures(), report, started, seconds, ends_fine=False, as_image=as_image
+    )
     if not stuck:
         container.close()
-    return _finish(report, save_to)
+    return _finish(report, first, save_to)
 
 
 def _read_for(
@@ -155,10 +153,11 @@ def _read_for(
     seconds: float,
     ends_fine: bool,
     as_image: Callable[[Any], np.ndarray] = np.asarray,
-) -> bool:
-    """Read ``pictures`` for ``seconds`` on a helper thread into ``report`` (only the
-    first is made a BGR image, by ``as_image``); True when the source hung (the
-    thread is left behind, stuck in its read)."""
+) -> tuple[bool, np.ndarray | None]:
+    """Read ``pictures`` for ``seconds`` on a helper thread into ``report``; whether
+    the source hung (the thread is left behind, stuck in its read), and the first
+    picture (the only one made a BGR image, by ``as_image``)."""
+    first: list[np.ndarray] = []
     times: list[float] = []
     done = threading.Event()
     last_read = [time.monotonic()]
@@ -167,8 +166,8 @@ def _read_for(
         opened_at = time.monotonic()
         for picture in pictures:
             last_read[0] = time.monotonic()
-            if report.first is None:
-                report.first = as_image(picture)
+            if not first:
+                first.append(as_image(picture))
                 report.first_frame_ms = round((time.monotonic() - started) * 1000, 1)
             times.append(time.monotonic())
             if done.is_set() or time.monotonic() - opened_at >= seconds:
@@ -189,27 +188,24 @@ def _read_for(
     report.frames = len(times)
     if len(times) > 1:
         report.measured_fps = round((len(times) - 1) / (times[-1] - times[0]), 2)
-    return stuck
+    return stuck, first[0] if first else None
 
 
-def _finish(report: ProbeReport, save_to: Path | None) -> ProbeReport:
-    if report.first is not None:
-        report.height, report.width = report.first.shape[:2]
-        report.saved = _save(report.first, save_to)
+def _finish(report: ProbeReport, first: np.ndarray | None, save_to: Path | None) -> ProbeReport:
+    """The report with the first picture's size, and the picture saved if asked."""
+    if first is not None:
+        report.height, report.width = first.shape[:2]
+        report.saved = _save(first, save_to)
     return report
 
 
 def _probe_synthetic(
     camera: CameraConfig, report: ProbeReport, save_to: Path | None
 ) -> ProbeReport:
-    source = SyntheticSource(camera)
-    frame = source.next_frame(0)
+    frame = SyntheticSource(camera).next_frame(0)
     report.opened = frame is not None
-    if frame is not None:
-        report.frames = 1
-        report.height, report.width = frame.image.shape[:2]
-        report.saved = _save(frame.image, save_to)
-    return report
+    report.frames = 1 if frame is not None else 0
+    return _finish(report, frame.image if frame is not None else None, save_to)
 
 
 def _save(image, save_to: Path | None) -> str | None:

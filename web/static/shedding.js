@@ -8,4 +8,6 @@ function showShedding(element, camera) {
   const shedding = typeof share === "number" && share < 1;
   element.hidden = !shedding;
   element.textContent = shedding ? `${Math.round((1 - share) * 100)} % held back` : "";
+  element.title = "capture holds back this share of the camera's frames: "
+    + "the machine is too busy to deliver them all";
 }

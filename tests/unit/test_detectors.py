@@ -7,7 +7,7 @@ import pytest
 
 import detectors
 from detectors import Detection, FrameContext
-from detectors.base import ParamError
+from detectors.base import ParamError, scaled
 from pipeline.roles.sources import SyntheticSource
 from testkit.media import ASTRONAUT_FACE, BASKETBALL_LEFT_PLAYER, astronaut, basketball, overlap
 from tests.conftest import make_config
@@ -390,3 +390,22 @@ def test_plugins_are_found_through_entry_points_and_broken_ones_are_skipped(tmp_
         detectors.REGISTRY.pop("brightness_demo", None)
         detectors.FAILED_PLUGINS.pop("broken_demo", None)
         sys.modules.pop("rabbitcam_plugin_demo", None)
+
+
+def test_scaling_by_halvings_is_the_same_box_average():
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for scale, size in ((0.5, (320, 240)), (0.25, (160, 120))):
+        small = scaled(noise, scale)
+        assert (small.shape[1], small.shape[0]) == size
+        direct = cv2.resize(noise, size, interpolation=cv2.INTER_AREA)
+        # A power of two: the same box average, rounded once per halving.
+        assert np.abs(small.astype(int) - direct.astype(int)).max() <= 1, scale
+    # Any other factor: halvings, then an area resize of the rest; on a photograph
+    # the same picture as one area resize, within a level or two.
+    photo = cv2.resize(astronaut(), (640, 480), interpolation=cv2.INTER_AREA)
+    small = scaled(photo, 0.3)
+    direct = cv2.resize(photo, (192, 144), interpolation=cv2.INTER_AREA)
+    assert small.shape == direct.shape
+    assert np.abs(small.astype(int) - direct.astype(int)).mean() < 2.0
+    assert scaled(photo, 1.0) is photo

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pipeline.core.config import CameraConfig
 from pipeline.core.messages import Result, Status
+from web.overlay import overlay_header
 from web.stats import LatencyWindow, RateMeter
 
 BOUNDARY = "frame"
@@ -115,14 +116,16 @@ class CameraFeed:
                 # Never reached us: dropped from a full queue, expired, or stale at a detector.
                 self.dropped["not_delivered"] += result.seq - latest.seq - 1
             self.version += 1
-            part = mjpeg_part(
-                result.data,
-                {
-                    "X-Camera": result.camera,
-                    "X-Frame-Seq": str(result.seq),
-                    "X-Captured-At": f"{result.captured_at:.6f}",
-                },
-            )
+            headers = {
+                "X-Camera": result.camera,
+                "X-Frame-Seq": str(result.seq),
+                "X-Captured-At": f"{result.captured_at:.6f}",
+            }
+            if result.overlay:
+                headers["X-Overlay"] = overlay_header(
+                    result.detections, result.width, result.height
+                )
+            part = mjpeg_part(result.data, headers)
             self.latest = ShownFrame(
                 self.version,
                 result.seq,

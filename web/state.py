@@ -52,5 +52,6 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
         "detectors": [spec.name for spec in camera.detectors],
         "max_age_ms": camera.max_age_ms,
         "ordered": camera.ordered,
+        "annotate": "page" if camera.overlay else camera.annotate,
     }
     return summary

@@ -79,9 +79,15 @@ class CameraConfig:
     # One worker at a time sees every frame, in order (single active consumer).
     # Defaults to on when a detector keeps state across frames.
     ordered: bool = False
-    # False with no detectors: results carry the camera's JPEG untouched (no
-    # decode, no drawing, no re-encode), the cheapest path through a worker.
+    # Whether the worker (or a direct camera's capture) draws the banner and what
+    # the detectors found into the picture. Off with no detectors: results carry
+    # the camera's JPEG untouched (no decode, no drawing, no re-encode), the
+    # cheapest path through a worker.
     annotate: bool = True
+    # ``annotate = "page"``: nothing is drawn into the picture; the detections ride
+    # beside the camera's own JPEG and the pages draw them over it. Saves the
+    # re-encode (and its loss of quality); plain MJPEG clients see no boxes.
+    overlay: bool = False
     # Synthetic sources only: draw the QR code of <camera>:<seq> (about 4 ms a frame).
     qr: bool = True
     # Synthetic sources only: what they show (see pipeline.core.scenes).
@@ -924,7 +930,14 @@ def _read_camera(
         reader.problem(_key(path, "ordered"), f"must be true or false, got {ordered!r}")
         ordered = False
     flags = {"direct": not detectors}
-    for key in ("annotate", "qr", "direct"):
+    annotate = data.get("annotate", True)
+    if annotate == "page":
+        flags.update(annotate=False, overlay=True)
+    elif isinstance(annotate, bool):
+        flags["annotate"] = annotate
+    else:
+        reader.problem(_key(path, "annotate"), f'must be true, false or "page", got {annotate!r}')
+    for key in ("qr", "direct"):
         if key in data:
             if isinstance(data[key], bool):
                 flags[key] = data[key]

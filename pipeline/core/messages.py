@@ -87,6 +87,9 @@ class Result:
     # because the detector they wait for (``when``) found nothing.
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # The detections are not drawn into ``data`` (``annotate = "page"``): the
+    # pages draw them over the camera's own picture.
+    overlay: bool = False
 
 
 @dataclass
@@ -147,6 +150,7 @@ def pack_result(result: Result) -> bytes:
             "worker": result.worker,
             "ran": result.ran,
             "skipped": result.skipped,
+            "overlay": result.overlay,
             "data": result.data,
         }
     )
@@ -452,7 +456,16 @@ def unpack_result(payload: bytes) -> Result:
         encoding=encoding,
         ran=_names(body, "ran"),
         skipped=_names(body, "skipped"),
+        overlay=_flag(body, "overlay"),
     )
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """An optional boolean (older senders leave it out: false)."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise MessageError(f"field {key!r} must be a boolean, got {type(value).__name__}")
+    return value
 
 
 def _names(body: dict[str, Any], key: str) -> list[str]:

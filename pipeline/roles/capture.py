@@ -264,6 +264,7 @@ class CaptureWorker:
             detections=[],
             timings={"capture.encode_ms": round(encode_ms, 3), "capture.published_at": time.time()},
             worker=self.worker_id,
+            overlay=self.camera.overlay,
         )
         channel.basic_publish(
             self.topology.results_exchange,

@@ -368,10 +368,17 @@ class DetectorWorker:
         found = chained.found
         detections = [d.to_dict() for d in found]
         detected = time.perf_counter()
-        annotate(image, camera.id, frame.seq, frame.captured_at, detections)
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality])
-        if not ok:
-            return Outcome(delivery, dead_reason="could not encode the annotated frame")
+        if camera.annotate or frame.encoding != "jpeg":
+            if camera.annotate:
+                annotate(image, camera.id, frame.seq, frame.captured_at, detections)
+            ok, encoded = cv2.imencode(
+                ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
+            )
+            if not ok:
+                return Outcome(delivery, dead_reason="could not encode the annotated frame")
+            picture = encoded.tobytes()
+        else:
+            picture = frame.data  # nothing drawn: the camera's own JPEG, not a re-encoded copy
         finished = time.perf_counter()
         timings["detect.annotate_encode_ms"] = round((finished - detected) * 1000, 3)
         timings["detect.total_ms"] = round((finished - started) * 1000, 3)
@@ -382,12 +389,13 @@ class DetectorWorker:
             captured_at=frame.captured_at,
             width=image.shape[1],
             height=image.shape[0],
-            data=encoded.tobytes(),
+            data=picture,
             detections=detections,
             timings=timings,
             worker=self.worker_id,
             ran=chained.ran,
             skipped=chained.skipped,
+            overlay=camera.overlay,
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
@@ -408,6 +416,7 @@ class DetectorWorker:
             detections=[],
             timings=timings,
             worker=self.worker_id,
+            overlay=delivery.camera.overlay,
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result))

@@ -29,14 +29,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
+import numpy as np
+
 from pipeline.core import broker
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.eventstore import EventStore, StoredEvent
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import MessageError, unpack_event, unpack_result
+from pipeline.core.messages import MessageError, Result, unpack_event, unpack_result
 from pipeline.core.reload import ConfigWatcher
 from pipeline.core.topology import MB, Topology
+from pipeline.roles.annotate import annotate
 from pipeline.roles.clips import ClipWriter, thumbnail
 
 LOGGER = logging.getLogger(__name__)
@@ -292,16 +296,20 @@ class Recorder:
             return
         if result.captured_at > incident.window_end(self.record.post_s) + EXTEND_GRACE_S:
             return
-        incident.writer.add(result.data, result.captured_at)
+        picture = drawn(result, camera.jpeg_quality) if result.overlay else result.data
+        if picture is None:
+            self._on_reject(f"{camera.id}'s stream: a frame could not be decoded to draw on")
+            return
+        incident.writer.add(picture, result.captured_at)
         if not incident.snapshot_saved:
             if result.seq == incident.seq:
-                self._snapshot(incident, result.data)
+                self._snapshot(incident, picture)
             else:
                 distance = abs(result.captured_at - incident.started_at)
                 if distance <= SNAPSHOT_NEAR_S and (
                     incident.nearest is None or distance < incident.nearest[0]
                 ):
-                    incident.nearest = (distance, result.data)
+                    incident.nearest = (distance, picture)
 
     def _snapshot(self, incident: Incident, jpeg: bytes) -> None:
         try:
@@ -370,3 +378,15 @@ class Recorder:
 
 def run_record(config: Config, stop: threading.Event) -> None:
     Recorder(config, stop, ConfigWatcher(config, "record")).run()
+
+
+def drawn(result: Result, quality: int) -> bytes | None:
+    """A page-drawn camera's frame (``annotate = "page"``) with its detections drawn
+    in, as clips and snapshots show them: they are watched away from the page. Costs
+    a decode and an encode, for frames of an event only."""
+    image = cv2.imdecode(np.frombuffer(result.data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    annotate(image, result.camera, result.seq, result.captured_at, result.detections)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return encoded.tobytes() if ok else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import cv2
@@ -190,3 +191,50 @@ def test_passthrough_camera_forwards_the_jpeg_untouched(broker_url, namespace, r
     assert result.data == jpeg, "a pass-through result carries the camera's own bytes"
     assert result.seq == 7 and result.detections == [] and result.worker == "w1"
     connection.close()
+
+
+def test_a_page_drawn_camera_gets_its_own_jpeg_back_with_the_boxes_beside_it(
+    broker_url, namespace, roles, result_tap
+):
+    """``annotate = "page"``: the worker detects but draws nothing and encodes
+    nothing; the streamer puts the detections in the frame's part for the page."""
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "annotate": "page", "detectors": ["motion"]}],
+        namespace=namespace,
+    )
+    camera = config.cameras[0]
+    assert camera.overlay and not camera.annotate and camera.ordered
+    topology = Topology(namespace)
+    tap = result_tap("cam1")
+    hub = FrameHub(config)
+    hub.start()
+    roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        wait_for_consumers(connection, topology.frame_queue("cam1"))
+        wait_for(hub.connected.is_set, timeout=10)
+        channel = connection.channel()
+        still = np.full((480, 640, 3), 90, np.uint8)
+        moved = still.copy()
+        cv2.rectangle(moved, (200, 160), (320, 280), (250, 250, 250), -1)
+        for seq, image in enumerate((still, still, still, moved), start=1):
+            jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+            frame = Frame("cam1", seq, time.time(), 640, 480, jpeg)
+            channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(frame))
+            result = wait_for(tap.take, timeout=10)
+            assert result.seq == seq and result.overlay
+            assert result.data == jpeg, "the camera's own bytes: nothing drawn, nothing re-encoded"
+        boxes = [d["box"] for d in result.detections if d["label"] == "motion"]
+        assert boxes, result.detections
+        x, y, w, h = boxes[0]
+        assert x <= 205 and y <= 165 and x + w >= 315 and y + h >= 275, boxes
+
+        shown = wait_for(lambda: (f := hub.feed("cam1").latest) is not None and f.seq == 4 and f)
+        head = shown.part.split(b"\r\n\r\n", 1)[0].decode("ascii")
+        overlay = json.loads(head.split("X-Overlay: ", 1)[1].split("\r\n", 1)[0])
+        assert (overlay["width"], overlay["height"]) == (640, 480)
+        assert [item["box"] for item in overlay["items"]] == boxes
+        assert overlay["items"][0]["caption"].startswith("motion")
+    finally:
+        connection.close()
+        hub.close()

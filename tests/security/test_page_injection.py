@@ -70,7 +70,7 @@ def test_planted_markup_shows_as_text_and_runs_nothing(make_site, browser):
     assert counts["pwned"] == 0, counts
     assert counts["planted"] == 0, "markup became elements in the detections list"
     assert NAME in counts["title"] and NAME in counts["heading"], counts
-    assert counts["scripts"] == 3, "only the page's own three scripts"
+    assert counts["scripts"] == 4, "only the page's own four scripts"
 
     # The dashboard: the same camera's name and status reason, in its tile.
     browser.get(site.base + "/")
@@ -133,3 +133,60 @@ def test_a_camera_shedding_load_says_so_on_both_pages(make_site, browser):
         assert not hidden and text == "40 % held back", (path, text)
         hidden, text = wait_for(lambda: shown(1.0), timeout=20, interval=0.5)
         assert hidden and text == "", (path, text)
+
+
+def test_boxes_drawn_by_the_page_show_hostile_text_as_text(make_site, browser):
+    """``annotate = "page"``: the page draws the frame's detections (its X-Overlay
+    header) over the picture, on both pages: boxes where the frame says, and a
+    code's text, however evil, as SVG text that never runs."""
+    site, publisher = make_site(config())
+    site.streamer()
+    detections = [
+        {"label": "qr", "score": 1.0, "box": [20 + 150 * i, 40, 100, 100], "extra": {"text": text}}
+        for i, text in enumerate(PAYLOADS.values())
+    ]
+    detections.append({"label": "person", "score": 0.5, "box": [300, 200, 120, 240]})
+    drawn = """
+        const svg = document.querySelector('svg.overlay');
+        if (svg.dataset.items !== '5') return null;
+        return {
+          boxes: [...svg.querySelectorAll('rect.box')].map((r) =>
+            ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a)))),
+          captions: [...svg.querySelectorAll('text.caption')].map((t) => t.textContent),
+          elements: [...new Set([...svg.querySelectorAll('*')].map((e) => e.tagName))].sort(),
+          viewBox: svg.getAttribute('viewBox'),
+          pwned: window.__pwned === undefined ? 0 : window.__pwned,
+        };
+    """
+    for path in ("/camera/cam1", "/"):
+        browser.get(site.base + path)
+        shown = wait_for(
+            lambda: (
+                publisher.result(detections=detections, overlay=True)
+                or browser.execute_script(drawn)
+            ),
+            timeout=20,
+            interval=0.5,
+        )
+        assert shown["viewBox"] == "0 0 640 480", shown
+        assert shown["boxes"] == [d["box"] for d in detections], shown
+        for text in PAYLOADS.values():
+            assert f"qr {text}"[:60] in shown["captions"], (text, shown["captions"])
+        assert "person 0.50" in shown["captions"]
+        assert shown["elements"] == ["rect", "text"], "nothing but boxes and their captions"
+        assert shown["pwned"] == 0
+        # A frame drawn into the picture (the default) clears what the page drew.
+        cleared = wait_for(
+            lambda: (
+                publisher.result(detections=detections)
+                or browser.execute_script(
+                    "const s = document.querySelector('svg.overlay');"
+                    "return s.dataset.items === '0' && s.childElementCount === 0;"
+                )
+            ),
+            timeout=20,
+            interval=0.5,
+        )
+        assert cleared
+    time.sleep(1.0)  # a handler would have run by now
+    assert browser.execute_script("return window.__pwned === undefined")

@@ -229,11 +229,22 @@ def test_passthrough_and_qr_switches(tmp_path: Path):
     assert camera.passthrough and not camera.qr
     annotated = load_config(write(tmp_path, VALID + "detectors = ['codes']\nannotate = false\n"))
     assert not annotated.cameras[0].passthrough, "detectors run: there is something to draw"
-    assert "cameras[0].annotate: must be true or false" in problems(
+    assert 'cameras[0].annotate: must be true, false or "page"' in problems(
         tmp_path, VALID + "annotate = 1\n"
     )
     report = problems(tmp_path, VALID.replace('"synthetic"', "0") + "qr = false\n")
     assert "cameras[0].qr: only applies to the synthetic source" in report
+
+
+def test_annotate_page_leaves_the_picture_alone_and_the_page_draws(tmp_path: Path):
+    camera = load_config(
+        write(tmp_path, VALID + "detectors = ['motion']\nannotate = 'page'\n")
+    ).cameras[0]
+    assert camera.overlay and not camera.annotate and not camera.passthrough
+    drawn = load_config(write(tmp_path, VALID + "detectors = ['motion']\n")).cameras[0]
+    assert drawn.annotate and not drawn.overlay, "drawn into the picture unless told otherwise"
+    report = problems(tmp_path, VALID + "annotate = 'pages'\n")
+    assert "cameras[0].annotate: must be true, false or \"page\", got 'pages'" in report
 
 
 # --- drop-in camera files --------------------------------------------------------------

@@ -169,3 +169,16 @@ def test_status_share_is_a_fraction_and_defaults_to_every_frame():
                           ("half", "number")):  # fmt: skip
         with pytest.raises(MessageError, match=reason):
             unpack_status(msgpack.packb({**fields, "share": share}))
+
+
+def test_result_overlay_flag_round_trips_and_defaults_to_drawn_in():
+    result = Result("cam1", 3, 1.5, 4, 2, b"\xff\xd8", [], {}, "w", overlay=True)
+    assert unpack_result(pack_result(result)).overlay is True
+    older = msgpack.packb(body(type="result", detections=[], worker="w"), use_bin_type=True)
+    assert unpack_result(older).overlay is False, "older workers send none: drawn in"
+    with pytest.raises(MessageError, match="'overlay' must be a boolean"):
+        unpack_result(
+            msgpack.packb(
+                body(type="result", detections=[], worker="w", overlay="yes"), use_bin_type=True
+            )
+        )

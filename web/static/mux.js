@@ -101,7 +101,12 @@ function openMux(url, onPart, onState) {
 function showPart(img, headers, bytes) {
   const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
   const previous = img.dataset.blob;
-  img.onload = () => { if (previous) URL.revokeObjectURL(previous); };
+  // The detections of a camera drawn by the page go over this very frame, once it shows.
+  const svg = img.parentElement ? img.parentElement.querySelector("svg.overlay") : null;
+  img.onload = () => {
+    if (previous) URL.revokeObjectURL(previous);
+    if (headers["x-overlay"]) drawOverlay(svg, headers); else clearOverlay(svg);
+  };
   img.src = url;
   img.dataset.blob = url;
   img.dataset.frames = String(parseInt(img.dataset.frames || "0", 10) + 1);

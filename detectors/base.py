@@ -52,6 +52,10 @@ class FrameContext:
     captured_at: float  # seconds; stateful detectors time things by this, not the wall clock
     found: list[Detection] = field(default_factory=list)  # earlier detectors' results
     ran: list[str] = field(default_factory=list)  # names of the detectors that ran before
+    # The picture's size relative to the camera's frame: below 1 when every detector
+    # of the camera reads a smaller one (``Detector.reads_at``) and the worker
+    # decoded it smaller. Boxes are always reported in frame pixels.
+    scale: float = 1.0
 
     def labelled(self, *labels: str) -> list[Detection]:
         return [d for d in self.found if d.label in labels and d.box is not None]
@@ -92,6 +96,17 @@ class Detector:
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         """Find things in a BGR image; never modify it."""
         raise NotImplementedError
+
+    def reads_at(self) -> float:
+        """The largest scale of the frame this detector looks at (1.0: all of it).
+
+        A detector that works on a scaled-down picture says so, and then takes
+        ``context.scale`` into account: when every detector of a camera reads at
+        half the frame or less and nothing is drawn into the picture, the worker
+        has the JPEG decoded at that size (libjpeg scales in its DCT, for about
+        half the cost of a full decode) instead of decoding in full to shrink it.
+        """
+        return 1.0
 
 
 class ParamError(ValueError):

@@ -36,9 +36,12 @@ class MotionDetector(Detector):
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.frames_seen = 0
 
+    def reads_at(self) -> float:
+        return self.params.scale
+
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
-        scale = self.params.scale
-        small = scaled(image, scale)
+        scale = self.params.scale  # of the frame; the picture may come at context.scale
+        small = scaled(image, min(1.0, scale / context.scale))
         gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         mask = self.subtractor.apply(gray)
         self.frames_seen += 1

@@ -138,3 +138,49 @@ def test_results_carry_what_ran_and_what_was_skipped():
     result.skipped = ["x" * 100]
     with pytest.raises(MessageError, match="'skipped' must be a short list of detector names"):
         unpack_result(pack_result(result))
+
+
+def test_a_chain_that_reads_a_quarter_lets_the_picture_be_decoded_at_a_quarter():
+    def reduction(*specs: DetectorSpec) -> int:
+        return chain_of(*specs).reduction()
+
+    assert reduction(DetectorSpec("motion")) == 4, "motion reads at 0.25 by default"
+    assert reduction(DetectorSpec("motion", {"scale": 0.5})) == 2
+    assert reduction(DetectorSpec("motion", {"scale": 0.3})) == 2
+    assert reduction(DetectorSpec("motion", {"scale": 0.1})) == 8
+    assert reduction(DetectorSpec("motion", {"scale": 1.0})) == 1
+    assert reduction(DetectorSpec("motion"), DetectorSpec("people", when="motion")) == 1
+
+
+def test_motion_on_a_picture_decoded_small_finds_what_it_finds_on_the_full_one(hallway):
+    """The worker's reduced decode (libjpeg's DCT scaling) against a full decode
+    scaled down: the same frames move, with boxes in frame pixels either way."""
+    import cv2
+
+    from pipeline.core.messages import Frame
+    from pipeline.roles.detect import decode_image
+
+    full, small = chain_of(DetectorSpec("motion")), chain_of(DetectorSpec("motion"))
+    moved_full, moved_small, differences = [], [], []
+    for n, (picture, _) in enumerate(hallway):
+        jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        frame = Frame("cam1", n, 1.0 + n, picture.shape[1], picture.shape[0], jpeg)
+        quarter = decode_image(frame, 4)
+        assert quarter.shape[:2] == (-(-picture.shape[0] // 4), -(-picture.shape[1] // 4))
+        at_full = full.run(
+            decode_image(frame), FrameContext("cam1", n, 1.0 + n), {}, lambda _n, f: f
+        ).found
+        at_quarter = small.run(
+            quarter, FrameContext("cam1", n, 1.0 + n, scale=0.25), {}, lambda _n, f: f
+        ).found
+        moved_full.append(bool(at_full))
+        moved_small.append(bool(at_quarter))
+        if at_full and at_quarter:
+            biggest = [
+                max(found, key=lambda d: d.box[2] * d.box[3]).box for found in (at_full, at_quarter)
+            ]
+            differences.append(max(abs(a - b) for a, b in zip(*biggest, strict=True)))
+    assert sum(moved_full) >= 10 and sum(moved_full[1:40]) == 0, moved_full
+    agree = sum(a == b for a, b in zip(moved_full, moved_small, strict=True))
+    assert agree >= 0.95 * len(hallway), (moved_full, moved_small)
+    assert differences and np.median(differences) <= 8, differences

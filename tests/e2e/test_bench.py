@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 EXPECTED = [
     "pipeline-1x15-motion", "pipeline-1x15-none", "pipeline-4x15-motion", "pipeline-4x15-none",
-    "motion-4x15", "direct-1x15-motion", "direct-4x15-motion",
+    "motion-4x15", "motion-4x15-page", "direct-1x15-motion", "direct-4x15-motion",
     "naive-1x15", "hop-imagezmq", "hop-rabbitcam", "capacity-4x30", "overload-1x30-slow100",
     "fanout-50-viewers",
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 
@@ -73,6 +74,13 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
         assert max(latencies) < 1.0, latencies
         # The picture itself proves which frame it is: its QR code says <camera>:<seq>.
         assert any(text == f"front-door:{seq}" for text, seq in decoded_codes), decoded_codes
+
+        # The backyard's boxes are drawn by the page: its parts carry them beside the picture.
+        with requests.get(f"{base}/mux?cameras=backyard", stream=True, timeout=30) as response:
+            parts = real_frames(read_parts(response.raw))
+            overlays = [json.loads(h["X-Overlay"]) for h, _, _ in itertools.islice(parts, 30)]
+        assert all((o["width"], o["height"]) == (640, 480) for o in overlays), overlays[:1]
+        assert any(item["label"] == "motion" for o in overlays for item in o["items"]), overlays
 
         cameras = requests.get(f"{base}/api/cameras", timeout=5).json()
         assert {c["id"]: c["status"] for c in cameras} == dict.fromkeys(

@@ -9,8 +9,10 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 
 from pipeline.core.eventstore import EventQuery, EventStore
+from pipeline.core.labels import label_colour
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.record import Recorder
@@ -21,9 +23,10 @@ from tests.conftest import make_config
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
-def camera_config(namespace: str, tmp_path: Path, video: Path, **record):
+def camera_config(namespace: str, tmp_path: Path, video: Path, annotate=True, **record):
+    camera = {"id": "cam1", "source": str(video), "fps": 10, "detectors": ["codes"]}
     return make_config(
-        [{"id": "cam1", "source": str(video), "fps": 10, "detectors": ["codes"], "record": ["qr"]}],
+        [{**camera, "record": ["qr"], "annotate": annotate}],
         namespace=namespace,
         record={"dir": str(tmp_path / "store"), "pre_s": 3, "post_s": 2, **record},
     )
@@ -33,11 +36,21 @@ def ready_events(store: EventStore) -> list:
     return [e for e in store.query(EventQuery()) if e.state == "ready"]
 
 
+def box_is_drawn(picture: np.ndarray, box: list[int], label: str) -> bool:
+    """The box's left side, at mid-height, has the label's colour."""
+    x, y, _, h = box
+    side = picture[y + h // 2, max(0, x - 1) : x + 3].astype(int)
+    return int(np.abs(side - np.array(label_colour(label))).max(axis=1).min()) < 60
+
+
+@pytest.mark.parametrize("annotate", [True, "page"], ids=["drawn-by-the-worker", "page-drawn"])
 def test_an_event_gets_its_snapshot_and_a_clip_with_the_seconds_before_it(
-    namespace, roles, tmp_path
+    namespace, roles, tmp_path, annotate
 ):
+    """Boxes are in the snapshot and the clip either way: drawn into the picture by
+    the worker, or, for a camera whose boxes the page draws, by the recorder."""
     video = pedestrians_with_a_code(tmp_path / "square.avi", PAYLOAD, quiet_s=4, shown_s=3)
-    config = camera_config(namespace, tmp_path, video)
+    config = camera_config(namespace, tmp_path, video, annotate=annotate)
     camera = config.cameras[0]
     recorder = Recorder(config, roles.stop)
     roles.start(recorder.run, "record")
@@ -69,6 +82,8 @@ def test_an_event_gets_its_snapshot_and_a_clip_with_the_seconds_before_it(
     )
     assert snapshot.shape == (480, 640, 3)
     assert shows_code(snapshot, PAYLOAD), "the snapshot is the event's own frame"
+    assert box_is_drawn(snapshot, event.detection["box"], "qr"), "with its box drawn in"
+    assert box_is_drawn(pictures[40], event.detection["box"], "qr"), "and so is the clip"
     assert (
         store.file(event.id, "thumb").stat().st_size
         < store.file(event.id, "snapshot").stat().st_size

@@ -111,7 +111,10 @@ class DetectorChain:
 
     def reduction(self) -> int:
         """How many times smaller the picture may be decoded for every detector here:
-        8, 4 or 2 when each reads at that fraction of the frame or less, else 1."""
+        8, 4 or 2 when each reads at that fraction of the frame or less, else 1.
+        Never for a chain that cuts regions: its crops are in frame pixels."""
+        if any(spec.region is not None for spec, _ in self.links):
+            return 1
         finest = max((detector.reads_at() for _, detector in self.links), default=1.0)
         for factor in (8, 4, 2):
             if finest <= 1 / factor:

@@ -50,7 +50,7 @@ def test_quick_bench_produces_every_figure(broker_url, tmp_path):
     assert [point["offered_fps"] for point in curve] == [120, 240]
     assert all(scenarios[f"capacity-{n}x30"]["client_cpu_pct"] > 0 for n in (4, 8))
     assert scenarios["overload-1x30-slow100"]["queue_depth_max"] is not None
-    assert len(document["targets"]) == 13
+    assert len(document["targets"]) == 15
     # A quick run steps the load up twice: it does not reach twice the knee; it runs
     # four cameras with motion, not sixteen.
     measured = [

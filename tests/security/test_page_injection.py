@@ -190,3 +190,42 @@ def test_boxes_drawn_by_the_page_show_hostile_text_as_text(make_site, browser):
         assert cleared
     time.sleep(1.0)  # a handler would have run by now
     assert browser.execute_script("return window.__pwned === undefined")
+
+
+def test_the_page_draws_skeletons_meshes_and_head_axes_from_the_overlay(make_site, browser):
+    """The shapes a picture would carry, drawn by the page: a skeleton's bones as one
+    path of segments, a mesh's points, a head's three axes in red, green and blue."""
+    site, publisher = make_site(config())
+    site.streamer()
+    detections = [
+        {"label": "person", "score": 0.9, "box": [100, 100, 80, 200],
+         "extra": {"lines": [[110, 120, 150, 160], [150, 160, 140, 290]]}},
+        {"label": "face-mesh", "score": 1.0, "extra": {"points": [[300, 100], [302, 104]]}},
+        {"label": "head-pose", "score": 1.0,
+         "extra": {"axes": [[400, 200], [440, 200], [400, 160], [396, 204]]}},
+    ]  # fmt: skip
+    shapes = """
+        const svg = document.querySelector('svg.overlay');
+        if (svg.dataset.items !== '3') return null;
+        return {
+          lines: [...svg.querySelectorAll('path.lines')].map((p) => p.getAttribute('d')),
+          points: [...svg.querySelectorAll('path.points')].map((p) => p.getAttribute('d')),
+          axes: [...svg.querySelectorAll('path.axis')].map(
+            (p) => [p.getAttribute('d'), p.getAttribute('stroke')]),
+        };
+    """
+    browser.get(f"{site.base}/camera/cam1")
+    shown = wait_for(
+        lambda: (
+            publisher.result(detections=detections, overlay=True) or browser.execute_script(shapes)
+        ),
+        timeout=20,
+        interval=0.5,
+    )
+    assert shown["lines"] == ["M110 120L150 160M150 160L140 290"], shown
+    assert shown["points"] == ["M300 100h0.01M302 104h0.01"], shown
+    assert shown["axes"] == [
+        ["M400 200L440 200", "#ff0000"],
+        ["M400 200L400 160", "#00ff00"],
+        ["M400 200L396 204", "#0000ff"],
+    ], shown

@@ -6,10 +6,11 @@ that a page draws exactly the boxes of the frame it shows (the part carries
 both). The header is JSON with ASCII escapes: no byte of a label or a code's
 text can end the header line, and the page puts every string in as text.
 
-Only what a picture would show is sent, in frame pixels, bounded in number:
-boxes with their caption and colour, and the shapes ``annotate`` draws from a
-detection's ``extra`` (``points`` of a face mesh, ``lines`` of a skeleton,
-``axes`` of a head's pose).
+Only what a picture would show is sent, in frame pixels, bounded in number
+for the whole frame (a header stays under about 40 KB whatever a detector or a
+publisher sends): boxes with their caption and colour, and the shapes
+``annotate`` draws from a detection's ``extra`` (``points`` of a face mesh,
+``lines`` of a skeleton, ``axes`` of a head's pose).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 
 from pipeline.core.labels import caption, label_colour
 
+# For one frame, all detections together: four face meshes, sixteen skeletons.
 MAX_ITEMS = 64
-MAX_POINTS = 512
-MAX_LINES = 64
+MAX_POINTS = 2048
+MAX_LINES = 256
 
 
 def _hex(label: str) -> str:
@@ -44,26 +46,31 @@ def _ints(values: Any, count: int) -> list[int] | None:
     return out
 
 
-def _shapes(extra: dict[str, Any]) -> dict[str, list[list[int]]]:
-    """The drawable shapes of a detection's ``extra``; what does not fit is left out."""
+def _shapes(extra: dict[str, Any], budget: dict[str, int]) -> dict[str, list[list[int]]]:
+    """The drawable shapes of a detection's ``extra``, within what is left of the
+    frame's ``budget`` (which they use up); what does not fit is left out."""
     shapes: dict[str, list[list[int]]] = {}
-    for key, size, limit in (("points", 2, MAX_POINTS), ("lines", 4, MAX_LINES), ("axes", 2, 4)):
+    for key, size in (("points", 2), ("lines", 4), ("axes", 2)):
         raw = extra.get(key)
         if not isinstance(raw, list) or not raw:
             continue
-        if key == "points" and raw and not isinstance(raw[0], list | tuple):
+        if key == "points" and not isinstance(raw[0], list | tuple):
             raw = [raw[i : i + 2] for i in range(0, len(raw), 2)]  # a flat x, y, x, y list
+        limit = 4 if key == "axes" else budget[key]
         kept = [shape for item in raw[:limit] if (shape := _ints(item, size)) is not None]
         if key == "axes" and len(kept) != 4:
             continue  # an origin and three tips, or nothing
         if kept:
             shapes[key] = kept
+            if key in budget:
+                budget[key] -= len(kept)
     return shapes
 
 
 def overlay_items(detections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each detection as the page draws it: label, caption, colour, box, shapes."""
     items = []
+    budget = {"points": MAX_POINTS, "lines": MAX_LINES}
     for detection in detections[:MAX_ITEMS]:
         label = detection["label"]
         item: dict[str, Any] = {
@@ -76,7 +83,7 @@ def overlay_items(detections: list[dict[str, Any]]) -> list[dict[str, Any]]:
             item["box"] = box
         extra = detection.get("extra")
         if isinstance(extra, dict):
-            item.update(_shapes(extra))
+            item.update(_shapes(extra, budget))
         items.append(item)
     return items
 

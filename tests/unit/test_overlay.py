@@ -14,7 +14,7 @@ from pipeline.core.messages import Result
 from pipeline.roles.record import drawn
 from tests.conftest import make_config
 from web.feed import CameraFeed
-from web.overlay import MAX_ITEMS, MAX_POINTS, overlay_header
+from web.overlay import MAX_ITEMS, MAX_LINES, MAX_POINTS, overlay_header
 
 SCRIPT = "</script><script>alert(1)</script>\r\nX-Injected: yes"
 
@@ -38,7 +38,7 @@ def test_the_header_is_one_line_of_ascii_json_whatever_the_labels_say():
 
 
 def test_shapes_are_sent_in_frame_pixels_bounded_and_only_when_they_fit():
-    mesh = [[x, x + 1] for x in range(MAX_POINTS + 100)]
+    mesh = [[x, x + 1] for x in range(478)]  # a face mesh
     detections = [
         {"label": "face-mesh", "extra": {"points": mesh}},
         {
@@ -49,12 +49,23 @@ def test_shapes_are_sent_in_frame_pixels_bounded_and_only_when_they_fit():
         {"label": "flat", "extra": {"points": [1, 2, 3.6, 4.4]}},
     ]
     items = json.loads(overlay_header(detections, 64, 48))["items"]
-    assert len(items[0]["points"]) == MAX_POINTS and items[0]["points"][3] == [3, 4]
+    assert len(items[0]["points"]) == 478 and items[0]["points"][3] == [3, 4]
     assert items[1]["lines"] == [[0, 0, 10, 10]], "malformed segments are left out"
     assert "axes" not in items[2]
     assert items[3]["points"] == [[1, 2], [4, 4]]
     many = [{"label": "motion", "box": [i, i, 1, 1]} for i in range(MAX_ITEMS + 10)]
     assert len(json.loads(overlay_header(many, 64, 48))["items"]) == MAX_ITEMS
+    # The bounds hold for the frame, not per detection: a flood of meshes and
+    # skeletons (as a hostile publisher could send) stays a small header.
+    flood = [
+        {"label": "mesh", "extra": {"points": [[1000, 1000]] * 1000, "lines": [[1, 2, 3, 4]] * 200}}
+        for _ in range(MAX_ITEMS)
+    ]
+    header = overlay_header(flood, 64, 48)
+    items = json.loads(header)["items"]
+    assert sum(len(item.get("points", [])) for item in items) == MAX_POINTS
+    assert sum(len(item.get("lines", [])) for item in items) == MAX_LINES
+    assert len(header) < 40_000, len(header)
 
 
 def result(overlay: bool, detections: list) -> Result:

@@ -1,15 +1,16 @@
 """Where the time goes at the knee: a flame graph of every role, sampled by py-spy.
 
-``python -m benchmarks.profile --cameras 48 [--fps 30] [--seconds 15] [--label after]``
-starts a site of that many synthetic 640x480 cameras with no detectors (``qr =
-false``), reads every camera through one ``/mux`` connection from a separate
-client process (as the capacity benchmark does), and meanwhile samples each
-Python process of the site with py-spy (which reads a running process from
-outside and changes nothing in it), only while a thread holds the interpreter (--gil),
-so that waiting is not counted as work. The flame graphs go to
-``docs/profiles/<label>-<role>.svg``; the CPU each role used per delivered frame
-is printed beside them. (py-spy itself takes some CPU from the site: the
-delivered frames/s under the profiler are below the capacity benchmark's.)
+``python -m benchmarks.profile --cameras 48 [--fps 30] [--seconds 15] [--label after]
+[--detector motion] [--annotate page]`` starts a site of that many synthetic 640x480
+cameras (``qr = false``; no detectors unless ``--detector`` names one, boxes drawn
+into the picture unless ``--annotate page``), reads every camera through one
+``/mux`` connection from a separate client process (as the capacity benchmark
+does), and meanwhile samples each Python process of the site with py-spy (which
+reads a running process from outside and changes nothing in it), only while a
+thread holds the interpreter (--gil), so that waiting is not counted as work. The
+flame graphs go to ``docs/profiles/<label>-<role>.svg``; the CPU each role used per
+delivered frame is printed beside them. (py-spy itself takes some CPU from the
+site: the delivered frames/s under the profiler are below the capacity benchmark's.)
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--label", default="after")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--detector", default="none", help="each camera's detector, or none")
+    parser.add_argument("--annotate", default="true", choices=["true", "page"])
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     namespace = f"bench-prof-{uuid.uuid4().hex[:6]}"
     work = Path(f"/tmp/{namespace}")
     work.mkdir(parents=True)
-    camera_list = cameras(args.cameras, args.fps, "none", qr=False)
+    extra = {"annotate": "page"} if args.annotate == "page" else {}
+    camera_list = cameras(args.cameras, args.fps, args.detector, qr=False, **extra)
     site = work / "site.toml"
     site.write_text(
         f"[web]\nmax_streams_per_client = 0\n[detect]\nworkers = {args.workers}\n"

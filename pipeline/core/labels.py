@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -9,6 +10,9 @@ import cv2
 import numpy as np
 
 
+# Asked for every detection of every frame drawn, of a handful of labels; bounded,
+# since labels come from plugins and the wire.
+@functools.lru_cache(maxsize=1024)
 def label_colour(label: str) -> tuple[int, int, int]:
     """A stable, bright BGR colour per label, so 'motion' looks the same everywhere."""
     hue = hashlib.sha1(label.encode()).digest()[0] * 180 // 256

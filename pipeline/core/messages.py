@@ -456,16 +456,9 @@ def unpack_result(payload: bytes) -> Result:
         encoding=encoding,
         ran=_names(body, "ran"),
         skipped=_names(body, "skipped"),
-        overlay=_flag(body, "overlay"),
+        # Optional: older workers draw into the picture and do not say so.
+        overlay=_field(body, "overlay", bool) if "overlay" in body else False,
     )
-
-
-def _flag(body: dict[str, Any], key: str) -> bool:
-    """An optional boolean (older senders leave it out: false)."""
-    value = body.get(key, False)
-    if not isinstance(value, bool):
-        raise MessageError(f"field {key!r} must be a boolean, got {type(value).__name__}")
-    return value
 
 
 def _names(body: dict[str, Any], key: str) -> list[str]:

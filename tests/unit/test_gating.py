@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from detectors import Detection, FrameContext
 from pipeline.core.config import CameraConfig, ConfigError, DetectorSpec, SourceSpec, load_config
+from pipeline.core.messages import Frame
 from pipeline.roles.chain import REGION_MIN_SIDE, DetectorChain, regions, shifted
+from pipeline.roles.detect import decode_image
 from testkit.media import mostly_static_hallway, overlap
 
 
@@ -155,11 +158,6 @@ def test_a_chain_that_reads_a_quarter_lets_the_picture_be_decoded_at_a_quarter()
 def test_motion_on_a_picture_decoded_small_finds_what_it_finds_on_the_full_one(hallway):
     """The worker's reduced decode (libjpeg's DCT scaling) against a full decode
     scaled down: the same frames move, with boxes in frame pixels either way."""
-    import cv2
-
-    from pipeline.core.messages import Frame
-    from pipeline.roles.detect import decode_image
-
     full, small = chain_of(DetectorSpec("motion")), chain_of(DetectorSpec("motion"))
     moved_full, moved_small, differences = [], [], []
     for n, (picture, _) in enumerate(hallway):

@@ -176,7 +176,7 @@ def test_result_overlay_flag_round_trips_and_defaults_to_drawn_in():
     assert unpack_result(pack_result(result)).overlay is True
     older = msgpack.packb(body(type="result", detections=[], worker="w"), use_bin_type=True)
     assert unpack_result(older).overlay is False, "older workers send none: drawn in"
-    with pytest.raises(MessageError, match="'overlay' must be a boolean"):
+    with pytest.raises(MessageError, match="field 'overlay' must be bool, got str"):
         unpack_result(
             msgpack.packb(
                 body(type="result", detections=[], worker="w", overlay="yes"), use_bin_type=True

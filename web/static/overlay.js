@@ -60,13 +60,14 @@ function segments(list) {
 
 // Clears the overlay of a camera whose frames have nothing to draw over them.
 function clearOverlay(svg) {
-  if (svg && svg.childElementCount) svg.replaceChildren();
-  if (svg) svg.dataset.items = "0";
+  if (!svg) return;
+  if (svg.childElementCount) svg.replaceChildren(); // every frame of most cameras: no-op
+  svg.dataset.items = "0";
 }
 
-// headers: the part's (lower-case names). Returns how many detections were drawn.
+// headers: the part's (lower-case names); a header that does not parse clears it.
 function drawOverlay(svg, headers) {
-  if (!svg) return 0;
+  if (!svg) return;
   let overlay = null;
   try {
     overlay = JSON.parse(headers["x-overlay"] || "null");
@@ -76,7 +77,7 @@ function drawOverlay(svg, headers) {
   const size = overlay && numbers([overlay.width, overlay.height], 2);
   if (!size || size[0] <= 0 || size[1] <= 0 || !Array.isArray(overlay.items)) {
     clearOverlay(svg);
-    return 0;
+    return;
   }
   const [width, height] = size;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -118,5 +119,4 @@ function drawOverlay(svg, headers) {
   svg.replaceChildren(...nodes);
   boxCaptions(svg, width);
   svg.dataset.items = String(drawn);
-  return drawn;
 }

@@ -9,6 +9,14 @@ slow detection never starves the heartbeats; it hands its outcome back through
 a queue and wakes the I/O thread with ``add_callback_threadsafe``, the one
 thread-safe call of a BlockingConnection.
 
+A camera whose frames have proven cheap (each of its last ``INLINE_AFTER``
+frames took under ``INLINE_UNDER_MS``) is processed on the I/O thread itself,
+inside the delivery callback: for motion detection the hand-off (a queue, a
+wake-up through the connection, the two threads taking turns at the
+interpreter) costs about as much as the detection. Its first frames (when
+models load), and any camera that has been slow lately, keep the processing
+thread, so a heavy detector still never holds up the heartbeats.
+
 A worker that serves every camera of its config follows the config live: a
 camera added to it (a drop-in file) is subscribed within a second or two, a
 removed one is let go, and a changed one is subscribed afresh with its new
@@ -25,6 +33,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +65,11 @@ LOGGER = logging.getLogger(__name__)
 STATS_INTERVAL_S = 30.0
 DRAIN_ON_STOP_S = 2.0
 STANDBY_DELAY_S = 2.0
+# A camera runs on the I/O thread once each of its last INLINE_AFTER frames took
+# under INLINE_UNDER_MS: short enough that the deliveries and heartbeats of the
+# connection wait no longer than a thread switch might make them wait anyway.
+INLINE_UNDER_MS = 15.0
+INLINE_AFTER = 8
 # A label becomes one word of a topic routing key: no dots or wildcards in it.
 ROUTING_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -82,6 +96,7 @@ class Outcome:
 @dataclass
 class DetectCounters:
     processed: int = 0
+    inline: int = 0  # of those processed, how many on the I/O thread
     stale: int = 0
     rejected: int = 0
     detector_errors: int = 0
@@ -128,6 +143,10 @@ class DetectorWorker:
         self.chains: dict[str, DetectorChain] = {}
         self.consumers: dict[str, str] = {}  # camera id -> consumer tag, this session
         self.last_event_at: dict[tuple[str, str], float] = {}
+        # Per camera: how long its latest frames took, and a lock held while one of
+        # its frames is processed (by either thread: a chain is never run twice at once).
+        self.costs: dict[str, deque[float]] = {}
+        self.camera_locks: dict[str, threading.Lock] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -162,6 +181,9 @@ class DetectorWorker:
         def wake() -> None:
             broker.wake(connection)  # if it is gone, the outcome is discarded with it
 
+        def deliver(outcome: Outcome) -> None:
+            self._deliver(outcome, channel, events_channel)
+
         self.consumers = {}
 
         def subscribe(camera: CameraConfig) -> None:
@@ -171,7 +193,7 @@ class DetectorWorker:
             if channel.is_open and not self.stop.is_set():
                 self.consumers[camera.id] = channel.basic_consume(
                     self.topology.frame_queue(camera.id),
-                    on_message_callback=self._on_message_factory(generation, camera, wake),
+                    on_message_callback=self._on_message_factory(generation, camera, wake, deliver),
                 )
 
         for camera in self.cameras:
@@ -203,6 +225,7 @@ class DetectorWorker:
             if tag is not None:
                 channel.basic_cancel(tag)
             self.chains.pop(camera.id, None)
+            self.costs.pop(camera.id, None)  # new detectors prove themselves anew
         gone = {camera.id for camera in (*changes.removed, *changes.changed)}
         self.cameras = [c for c in self.cameras if c.id not in gone]
         fresh = [*changes.changed, *changes.added]
@@ -248,16 +271,38 @@ class DetectorWorker:
     # --- I/O thread -----------------------------------------------------------------
 
     def _on_message_factory(
-        self, generation: int, camera: CameraConfig, wake: Callable[[], None]
+        self,
+        generation: int,
+        camera: CameraConfig,
+        wake: Callable[[], None],
+        deliver: Callable[[Outcome], None],
     ) -> Callable[..., None]:
         def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
-            self.inbox.put(
-                Delivery(
-                    generation, method.delivery_tag, camera, body, properties, time.time(), wake
-                )
+            delivery = Delivery(
+                generation, method.delivery_tag, camera, body, properties, time.time(), wake
             )
+            if not self._process_inline(delivery, deliver):
+                self.inbox.put(delivery)
 
         return on_message
+
+    def _process_inline(self, delivery: Delivery, deliver: Callable[[Outcome], None]) -> bool:
+        """Process a cheap camera's frame here on the I/O thread and deliver its
+        outcome; False (and nothing done) for a camera that is not known to be cheap,
+        or whose previous frame the processing thread still has in hand."""
+        costs = self.costs.get(delivery.camera.id)
+        if costs is None or len(costs) < INLINE_AFTER or max(costs) >= INLINE_UNDER_MS:
+            return False
+        lock = self._camera_lock(delivery.camera.id)
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            outcome = self._processed(delivery)
+        finally:
+            lock.release()
+        self.counters.inline += 1
+        deliver(outcome)
+        return True
 
     def _drain(
         self, generation: int, channel: broker.Channel, events_channel: broker.Channel
@@ -267,34 +312,40 @@ class DetectorWorker:
                 outcome = self.outbox.get_nowait()
             except queue.Empty:
                 return
-            delivery = outcome.delivery
-            if delivery.generation != generation:
-                continue
-            camera = delivery.camera
-            if outcome.dead_reason is not None:
-                broker.dead_letter(
-                    channel,
-                    self.topology,
-                    delivery.body,
-                    outcome.dead_reason,
-                    self.topology.frame_queue(camera.id),
-                    delivery.properties,
-                )
-            if outcome.result is not None:
-                channel.basic_publish(
-                    self.topology.results_exchange,
-                    camera.id,
-                    outcome.result,
-                    broker.properties(expiration_ms=max(camera.max_age_ms, 1000)),
-                )
-            for routing_key, event in outcome.events:
-                events_channel.basic_publish(
-                    self.topology.events_exchange,
-                    routing_key,
-                    event,
-                    broker.properties(persistent=True),
-                )
-            channel.basic_ack(delivery.delivery_tag)
+            if outcome.delivery.generation == generation:
+                self._deliver(outcome, channel, events_channel)
+
+    def _deliver(
+        self, outcome: Outcome, channel: broker.Channel, events_channel: broker.Channel
+    ) -> None:
+        """Publish what a frame led to, then ack it (a worker that dies in between
+        leaves the frame to be given to another)."""
+        delivery = outcome.delivery
+        camera = delivery.camera
+        if outcome.dead_reason is not None:
+            broker.dead_letter(
+                channel,
+                self.topology,
+                delivery.body,
+                outcome.dead_reason,
+                self.topology.frame_queue(camera.id),
+                delivery.properties,
+            )
+        if outcome.result is not None:
+            channel.basic_publish(
+                self.topology.results_exchange,
+                camera.id,
+                outcome.result,
+                broker.properties(expiration_ms=max(camera.max_age_ms, 1000)),
+            )
+        for routing_key, event in outcome.events:
+            events_channel.basic_publish(
+                self.topology.events_exchange,
+                routing_key,
+                event,
+                broker.properties(persistent=True),
+            )
+        channel.basic_ack(delivery.delivery_tag)
 
     # --- processing thread --------------------------------------------------------------
 
@@ -305,21 +356,35 @@ class DetectorWorker:
             except queue.Empty:
                 continue
             self.busy.set()
-            try:
-                outcome = self.process(delivery)
-            except Exception as error:  # a bug must not take the worker down with it
-                LOGGER.exception(
-                    "%s: failed on a %s frame",
-                    self.role,
-                    delivery.camera.id,
-                    **about(delivery.camera.id),
-                )
-                outcome = Outcome(
-                    delivery, dead_reason=f"worker error: {type(error).__name__}: {error}"
-                )
+            with self._camera_lock(delivery.camera.id):
+                outcome = self._processed(delivery)
             self.outbox.put(outcome)
             self.busy.clear()
             delivery.wake()
+
+    def _camera_lock(self, camera: str) -> threading.Lock:
+        return self.camera_locks.setdefault(camera, threading.Lock())
+
+    def _processed(self, delivery: Delivery) -> Outcome:
+        """``process``, never raising; a frame that was worked on (not refused or
+        stale: those cost nothing) counts towards its camera's cost."""
+        started = time.perf_counter()
+        try:
+            outcome = self.process(delivery)
+        except Exception as error:  # a bug must not take the worker down with it
+            LOGGER.exception(
+                "%s: failed on a %s frame",
+                self.role,
+                delivery.camera.id,
+                **about(delivery.camera.id),
+            )
+            outcome = Outcome(
+                delivery, dead_reason=f"worker error: {type(error).__name__}: {error}"
+            )
+        if outcome.result is not None:
+            costs = self.costs.setdefault(delivery.camera.id, deque(maxlen=INLINE_AFTER))
+            costs.append((time.perf_counter() - started) * 1000)
+        return outcome
 
     def process(self, delivery: Delivery) -> Outcome:
         """Everything between a frame's arrival and its result, off the I/O thread."""

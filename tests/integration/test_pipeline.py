@@ -13,7 +13,7 @@ import pika
 from pipeline.core.messages import Frame, pack_frame
 from pipeline.core.topology import Topology
 from pipeline.roles.capture import CaptureWorker
-from pipeline.roles.detect import DetectorWorker
+from pipeline.roles.detect import INLINE_AFTER, INLINE_UNDER_MS, DetectorWorker
 from testkit.processes import wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts, wait_for_consumers
@@ -238,3 +238,59 @@ def test_a_page_drawn_camera_gets_its_own_jpeg_back_with_the_boxes_beside_it(
     finally:
         connection.close()
         hub.close()
+
+
+def test_a_cheap_camera_is_processed_on_the_io_thread_a_slow_one_never(
+    broker_url, namespace, roles, result_tap
+):
+    """Motion frames, once proven cheap, skip the hand-off to the processing thread;
+    a camera whose frames take longer keeps it (and so the heartbeats keep going)."""
+    config = make_config(
+        [
+            {"id": "cam1", "source": "synthetic", "annotate": "page", "detectors": ["motion"]},
+            {
+                "id": "cam2",
+                "source": "synthetic",
+                "annotate": "page",
+                "detectors": [{"name": "slow", "ms": int(INLINE_UNDER_MS * 2)}],
+            },
+        ],
+        namespace=namespace,
+    )
+    cheap, slow = config.cameras
+    topology = Topology(namespace)
+    taps = {camera.id: result_tap(camera.id) for camera in config.cameras}
+    workers = {
+        camera.id: DetectorWorker(config, [camera], roles.stop, f"w-{camera.id}")
+        for camera in (cheap, slow)
+    }
+    for camera_id, worker in workers.items():
+        roles.start(worker.run, f"detect-{camera_id}")
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        channel = connection.channel()
+        for camera in config.cameras:
+            wait_for_consumers(connection, topology.frame_queue(camera.id))
+        frames = INLINE_AFTER + 12
+        motion_seen = []
+        for seq in range(1, frames + 1):
+            image = np.full((480, 640, 3), 90, np.uint8)
+            cv2.rectangle(image, (10 * seq, 100), (10 * seq + 80, 200), (250, 250, 250), -1)
+            jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+            for camera in config.cameras:
+                frame = Frame(camera.id, seq, time.time(), 640, 480, jpeg)
+                channel.basic_publish(topology.frames_exchange, camera.id, pack_frame(frame))
+                result = wait_for(taps[camera.id].take, timeout=10)
+                assert result.seq == seq and result.data == jpeg
+                if camera is cheap:
+                    motion_seen += [d for d in result.detections if d["label"] == "motion"]
+        assert len(motion_seen) >= frames // 2, "motion still detected on the I/O thread"
+        assert workers["cam2"].counters.inline == 0
+        assert workers["cam2"].counters.processed == frames
+        cheap_counters = workers["cam1"].counters
+        assert cheap_counters.processed == frames
+        # Its first INLINE_AFTER frames prove it cheap; a frame slowed past the bound
+        # by a busy machine sends the next ones back to the thread for a while.
+        assert frames // 2 <= cheap_counters.inline <= frames - INLINE_AFTER, cheap_counters
+    finally:
+        connection.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.core.labels import label_colour
 from pipeline.core.media import media_dir, media_file
 from pipeline.core.scenes import scikit_image_picture
 
@@ -122,3 +123,10 @@ def shows_code(image: np.ndarray, text: str) -> bool:
     patch = cv2.cvtColor(image[y : y + CODE_SIDE, x : x + CODE_SIDE], cv2.COLOR_BGR2GRAY)
     score = cv2.matchTemplate(patch, code_picture(text), cv2.TM_CCOEFF_NORMED)[0, 0]
     return bool(score > 0.7)
+
+
+def box_is_drawn(picture: np.ndarray, box: list[int], label: str) -> bool:
+    """The box's left side, at mid-height, has the label's colour."""
+    x, y, _, h = box
+    side = picture[y + h // 2, max(0, x - 1) : x + 3].astype(int)
+    return int(np.abs(side - np.array(label_colour(label))).max(axis=1).min()) < 60

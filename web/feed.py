@@ -64,6 +64,9 @@ class ShownFrame:
     worker: str
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # A page-drawn camera's picture with its boxes drawn in, made on the first
+    # snapshot asked for: one drawing a frame, however many pollers ask.
+    drawn: bytes | None = field(default=None, repr=False)
 
 
 @dataclass

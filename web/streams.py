@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, request
 
+from pipeline.core.annotate import drawn_jpeg
 from web import state
-from web.feed import BOUNDARY
+from web.feed import BOUNDARY, CameraFeed, ShownFrame
 from web.limits import RETRY_AFTER_S, SlotStream
 from web.placeholder import placeholder_jpeg
 from web.viewer import camera_stream, mosaic_stream
@@ -59,15 +60,24 @@ def mux() -> Response:
 
 @streams.get("/snapshot/<camera_id>.jpg")
 def snapshot(camera_id: str) -> Response:
+    """The camera's newest picture. A page-drawn camera's has its boxes drawn in
+    (as a drawn camera's has), for snapshot pollers that are no page; ``?boxes=0``
+    gives its picture as the camera sent it."""
     feed = state.feed_or_404(camera_id)
+    boxes = request.args.get("boxes", "1")
+    if boxes not in ("0", "1"):
+        abort(400, description="boxes must be 0 or 1")
     frame = feed.latest
     shown = feed.state()
     if frame is None or shown != "live":
         shown = "waiting" if frame is None and shown != "offline" else shown
         body = placeholder_jpeg(feed.camera.title, shown, feed.camera.width, feed.camera.height)
         return Response(body, 503, mimetype="image/jpeg", headers={**NO_CACHE, "Retry-After": "1"})
+    picture = frame.jpeg
+    if feed.camera.overlay and boxes == "1":
+        picture = with_boxes(feed, frame)
     return Response(
-        frame.jpeg,
+        picture,
         mimetype="image/jpeg",
         headers={
             **NO_CACHE,
@@ -76,3 +86,20 @@ def snapshot(camera_id: str) -> Response:
             "X-Captured-At": f"{frame.captured_at:.6f}",
         },
     )
+
+
+def with_boxes(feed: CameraFeed, frame: ShownFrame) -> bytes:
+    """The frame with its detections drawn in, drawn once per frame (two requests
+    at the same moment may both draw it: the same picture, no harm)."""
+    if frame.drawn is None:
+        camera = feed.camera
+        drawn = drawn_jpeg(
+            frame.jpeg,
+            camera.id,
+            frame.seq,
+            frame.captured_at,
+            frame.detections,
+            camera.jpeg_quality,
+        )
+        frame.drawn = drawn or frame.jpeg  # checked on arrival, so it decodes; else as sent
+    return frame.drawn

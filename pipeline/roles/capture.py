@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass
 
 from pipeline.core import broker
+from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
-from pipeline.roles.annotate import annotate
 from pipeline.roles.sources import Source, open_source
 
 LOGGER = logging.getLogger(__name__)

@@ -43,6 +43,7 @@ import numpy as np
 
 import detectors
 from pipeline.core import broker
+from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled, about
@@ -57,7 +58,6 @@ from pipeline.core.messages import (
 )
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.topology import Topology
-from pipeline.roles.annotate import annotate
 from pipeline.roles.chain import DetectorChain
 
 LOGGER = logging.getLogger(__name__)

@@ -29,18 +29,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
-import numpy as np
-
 from pipeline.core import broker
+from pipeline.core.annotate import drawn_jpeg
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.eventstore import EventStore, StoredEvent
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import MessageError, Result, unpack_event, unpack_result
+from pipeline.core.messages import MessageError, unpack_event, unpack_result
 from pipeline.core.reload import ConfigWatcher
 from pipeline.core.topology import MB, Topology
-from pipeline.roles.annotate import annotate
 from pipeline.roles.clips import ClipWriter, thumbnail
 
 LOGGER = logging.getLogger(__name__)
@@ -296,7 +293,16 @@ class Recorder:
             return
         if result.captured_at > incident.window_end(self.record.post_s) + EXTEND_GRACE_S:
             return
-        picture = drawn(result, camera.jpeg_quality) if result.overlay else result.data
+        picture = result.data
+        if result.overlay:  # watched away from the page: the boxes go into the picture
+            picture = drawn_jpeg(
+                result.data,
+                result.camera,
+                result.seq,
+                result.captured_at,
+                result.detections,
+                camera.jpeg_quality,
+            )
         if picture is None:
             self._on_reject(f"{camera.id}'s stream: a frame could not be decoded to draw on")
             return
@@ -378,15 +384,3 @@ class Recorder:
 
 def run_record(config: Config, stop: threading.Event) -> None:
     Recorder(config, stop, ConfigWatcher(config, "record")).run()
-
-
-def drawn(result: Result, quality: int) -> bytes | None:
-    """A page-drawn camera's frame (``annotate = "page"``) with its detections drawn
-    in, as clips and snapshots show them: they are watched away from the page. Costs
-    a decode and an encode, for frames of an event only."""
-    image = cv2.imdecode(np.frombuffer(result.data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        return None
-    annotate(image, result.camera, result.seq, result.captured_at, result.detections)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return encoded.tobytes() if ok else None

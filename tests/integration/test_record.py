@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from pipeline.core.eventstore import EventQuery, EventStore
-from pipeline.core.labels import label_colour
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.record import Recorder
-from testkit.media import pedestrians_with_a_code, shows_code
+from testkit.media import box_is_drawn, pedestrians_with_a_code, shows_code
 from testkit.processes import Rabbitcam, wait_for
 from tests.conftest import make_config
 
@@ -34,13 +33,6 @@ def camera_config(namespace: str, tmp_path: Path, video: Path, annotate=True, **
 
 def ready_events(store: EventStore) -> list:
     return [e for e in store.query(EventQuery()) if e.state == "ready"]
-
-
-def box_is_drawn(picture: np.ndarray, box: list[int], label: str) -> bool:
-    """The box's left side, at mid-height, has the label's colour."""
-    x, y, _, h = box
-    side = picture[y + h // 2, max(0, x - 1) : x + 3].astype(int)
-    return int(np.abs(side - np.array(label_colour(label))).max(axis=1).min()) < 60
 
 
 @pytest.mark.parametrize("annotate", [True, "page"], ids=["drawn-by-the-worker", "page-drawn"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.messages import Result, Status
+from testkit.media import box_is_drawn
 from tests.conftest import make_config
 from web import create_app
 from web.auth import Auth
@@ -277,3 +278,39 @@ def test_auth_accepts_bearer_basic_and_a_token_cookie(guarded):
     assert "HttpOnly" in visit.headers["Set-Cookie"]
     assert guarded.get("/api/cameras").status_code == 200  # the cookie is sent from now on
     assert guarded.get("/api/cameras/nope").status_code == 404
+
+
+def test_a_page_drawn_camera_s_snapshot_has_its_boxes_drawn_in_once_a_frame():
+    """Snapshot pollers are no page: a page-drawn camera's snapshot gets its boxes
+    drawn in as a drawn camera's has them; ``?boxes=0`` is the camera's own JPEG."""
+    config = make_config(
+        [{"id": "cam1", "source": "synthetic", "width": 640, "height": 480, "annotate": "page"}]
+    )
+    hub = FrameHub(config)
+    try:
+        client = create_app(config, hub, auth=Auth(), metrics=StreamMetrics()).test_client()
+        jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
+        box = [100, 60, 80, 100]
+        detections = [{"label": "person", "box": box, "score": 0.9}]
+        hub.feed("cam1").offer(
+            Result("cam1", 7, time.time(), 640, 480, jpeg, detections, {}, "w1", overlay=True)
+        )
+        drawn = client.get("/snapshot/cam1.jpg")
+        assert drawn.status_code == 200 and drawn.headers["X-Frame-Seq"] == "7"
+        picture = cv2.imdecode(np.frombuffer(drawn.data, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (480, 640, 3) and box_is_drawn(picture, box, "person")
+        assert client.get("/snapshot/cam1.jpg").data == drawn.data
+        assert hub.feed("cam1").latest.drawn == drawn.data, "drawn once, kept with the frame"
+        plain = client.get("/snapshot/cam1.jpg?boxes=0")
+        assert plain.data == jpeg, "the camera's picture as it came"
+        refused = client.get("/snapshot/cam1.jpg?boxes=yes")
+        assert refused.status_code == 400 and b"boxes must be 0 or 1" in refused.data
+    finally:
+        hub.close()
+
+
+def test_a_drawn_camera_s_snapshot_is_the_picture_as_it_came(hub, client):
+    hub.feed("cam1").offer(result(42))
+    sent = hub.feed("cam1").latest.jpeg
+    assert client.get("/snapshot/cam1.jpg").data == sent  # its boxes are in it already
+    assert client.get("/snapshot/cam1.jpg?boxes=0").data == sent

@@ -90,3 +90,23 @@ def annotate(
         banner += f"  {len(detections)} found"
     _boxed_text(image, banner, (0, 0), scale, (255, 255, 255))
     return image
+
+
+def drawn_jpeg(
+    jpeg: bytes,
+    camera: str,
+    seq: int,
+    captured_at: float,
+    detections: list[dict[str, Any]],
+    quality: int,
+) -> bytes | None:
+    """A page-drawn camera's picture (``annotate = "page"``) with its detections
+    drawn in, for whoever watches it away from the page (clips, snapshots); None if
+    it does not decode. A decode and an encode: for the frames asked for only. The
+    JPEG's header size must have been checked against its envelope already."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    annotate(image, camera, seq, captured_at, detections)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return encoded.tobytes() if ok else None

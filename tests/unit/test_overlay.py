@@ -9,9 +9,9 @@ import time
 import cv2
 import numpy as np
 
+from pipeline.core.annotate import drawn_jpeg
 from pipeline.core.labels import label_colour
 from pipeline.core.messages import Result
-from pipeline.roles.record import drawn
 from tests.conftest import make_config
 from web.feed import CameraFeed
 from web.overlay import MAX_ITEMS, MAX_LINES, MAX_POINTS, overlay_header
@@ -83,6 +83,12 @@ def test_only_a_page_drawn_camera_s_parts_carry_the_overlay():
         assert feed.offer(got)
         head = feed.latest.part.split(b"\r\n\r\n", 1)[0]
         assert (b"X-Overlay: " in head) is overlay
+
+
+def drawn(result: Result, quality: int) -> bytes | None:
+    return drawn_jpeg(
+        result.data, result.camera, result.seq, result.captured_at, result.detections, quality
+    )
 
 
 def test_clips_and_snapshots_of_a_page_drawn_camera_have_the_boxes_drawn_in():

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -13,9 +14,12 @@ import numpy as np
 
 
 class MjpegCamera:
-    def __init__(self, port: int, fps: float = 10.0) -> None:
+    def __init__(
+        self, port: int, fps: float = 10.0, picture: Callable[[int], bytes] | None = None
+    ) -> None:
         self.port = port
         self.fps = fps
+        self.picture = picture  # the JPEG sent as picture number n, instead of the default
         self.server: ThreadingHTTPServer | None = None
         self.connections: set[socket.socket] = set()
         self.frames_sent = 0
@@ -27,6 +31,8 @@ class MjpegCamera:
         return f"http://127.0.0.1:{self.port}/stream.mjpg"
 
     def frame(self, number: int) -> bytes:
+        if self.picture is not None:
+            return self.picture(number)
         image = np.full((240, 320, 3), 40, np.uint8)
         x = 20 + (number * 7) % 260
         cv2.rectangle(image, (x, 90), (x + 40, 150), (0, 200, 255), -1)

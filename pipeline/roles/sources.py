@@ -12,7 +12,11 @@ decoded and scaled to the camera's size in C (swscale, bilinear, still YUV),
 and its YUV planes go to the JPEG encoder as they are; only a picture capture
 draws on is turned into BGR, at the small size (OpenCV's capture converts
 every picture in full before it can be resized; ``python -m
-benchmarks.sources`` measures both). Devices and files use OpenCV.
+benchmarks.sources`` measures both). An MJPEG camera that already sends
+pictures of the camera's size needs none of that: its JPEGs are published as
+they come, byte for byte, once their header has been read and found to be of
+that size (a JPEG of any other size, or a camera capture draws on, is decoded
+as any stream is). Devices and files use OpenCV.
 """
 
 from __future__ import annotations
@@ -33,38 +37,54 @@ import simplejpeg
 
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
+from pipeline.core.jpeg import jpeg_size
+from pipeline.core.logs import Throttled
+from pipeline.core.messages import MessageError
 from pipeline.core.scenes import scene_painter
 
 LOGGER = logging.getLogger(__name__)
 
 OPEN_TIMEOUT_MS = 5000
+# More than an 8K picture: no camera sends it, and a decoder allocates what a
+# header claims (a 30000x30000 JPEG is 1.3 GB of YUV).
+MAX_SOURCE_PIXELS = 40_000_000
 READ_TIMEOUT_MS = 5000
 
 
 @dataclass
 class CapturedFrame:
-    """A picture at the camera's configured size, as BGR pixels or as YUV planes.
+    """A picture at the camera's configured size: BGR pixels, YUV planes, or the
+    camera's own JPEG.
 
     A video decoder's pictures are YUV, and so is JPEG inside: where capture draws
     nothing on a picture, the decoder's planes go to the JPEG encoder as they are
-    (no conversion to BGR and back; 0.4 ms a 640x480 frame).
+    (no conversion to BGR and back; 0.4 ms a 640x480 frame). An MJPEG camera's
+    picture of the right size is not decoded at all.
     """
 
-    image: np.ndarray | None  # BGR, or None when the planes are given instead
+    image: np.ndarray | None  # BGR, or None when the planes or the JPEG are given instead
     captured_at: float  # wall clock, seconds since the epoch
     # Full-range I420 (JPEG's own YCbCr): ``height`` rows of Y, then U, then V at
     # half the size each way, as ``height * 3 // 2`` rows of ``width``.
     planes: np.ndarray | None = None
+    # The camera's own JPEG, its header read: ``encoded_size`` is (width, height).
+    encoded: bytes | None = None
+    encoded_size: tuple[int, int] = (0, 0)
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         if self.image is not None:
             return self.image.shape[1], self.image.shape[0]
+        if self.encoded is not None:
+            return self.encoded_size
         return self.planes.shape[1], self.planes.shape[0] * 2 // 3
 
     def jpeg(self, quality: int) -> bytes | None:
-        """The picture as a JPEG (None if the encoder refused it)."""
+        """The picture as a JPEG (None if the encoder refused it); the camera's own
+        as it came, when it sent one (re-encoding would only lose quality)."""
+        if self.encoded is not None:
+            return self.encoded
         if self.image is None:
             width, height = self.size
             quarter = (height // 2) * (width // 2)
@@ -409,6 +429,11 @@ def open_capture(camera: CameraConfig) -> cv2.VideoCapture:
 class StreamSource(VideoSource):
     """An RTSP or HTTP camera, read by FFmpeg through PyAV (see the module docstring)."""
 
+    def __init__(self, camera: CameraConfig, stall_timeout_s: float | None = None) -> None:
+        super().__init__(camera, stall_timeout_s)
+        self.refused = 0  # MJPEG pictures dropped: a header claiming too much, or undecodable
+        self.refusals = Throttled(LOGGER)
+
     def _read_loop(self, generation: int) -> None:
         import av
 
@@ -435,6 +460,7 @@ class StreamSource(VideoSource):
                 self.stop_event.wait(self.backoff.next_delay())
 
     def _decode(self, container, generation: int) -> None:
+        import av
         from av.video.reformatter import VideoReformatter
 
         stream = container.streams.video[0]
@@ -452,21 +478,63 @@ class StreamSource(VideoSource):
         scaler = VideoReformatter()
         # JPEG's YCbCr is full range; OpenCV's conversion to BGR expects video's.
         color_range = "JPEG" if as_planes else None
-        for frame in container.decode(stream):
+        # An MJPEG camera's pictures are JPEGs whose headers say their size: one that
+        # claims more than any camera sends is dropped before FFmpeg allocates it,
+        # and where capture draws nothing, those of the camera's size are kept as
+        # they came.
+        is_mjpeg = stream.codec_context.name == "mjpeg"
+        for packet in container.demux(stream):
             if not self._current(generation):
                 return
-            # Scaled while still YUV; for pixels, one SIMD colour conversion at the
-            # small size after it, cheaper than scaling straight into BGR.
-            planes = scaler.reformat(
-                frame, width, height, "yuv420p", interpolation="BILINEAR",
-                dst_color_range=color_range, threads=1,
-            ).to_ndarray()  # fmt: skip
-            if as_planes:
-                captured = CapturedFrame(None, time.time(), planes)
-            else:
-                captured = CapturedFrame(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420), time.time())
-            if not self._deliver(captured, generation):
-                return
+            if is_mjpeg and packet.size:
+                data = bytes(packet)
+                size = _header_size(data)
+                if size is not None and size[0] * size[1] > MAX_SOURCE_PIXELS:
+                    self._refuse_picture(
+                        f"a JPEG whose header says {size[0]}x{size[1]} "
+                        f"(more than {MAX_SOURCE_PIXELS} pixels)"
+                    )
+                    continue
+                if as_planes and size == (width, height):
+                    own = CapturedFrame(None, time.time(), encoded=data, encoded_size=size)
+                    if not self._deliver(own, generation):
+                        return
+                    continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as error:
+                if not is_mjpeg:
+                    raise  # a video stream's picture needs those before it: start afresh
+                # Each MJPEG picture stands alone: a broken one costs only itself.
+                self._refuse_picture(f"a JPEG FFmpeg could not decode ({type(error).__name__})")
+                continue
+            for frame in frames:
+                # Scaled while still YUV; for pixels, one SIMD colour conversion at
+                # the small size after it, cheaper than scaling straight into BGR.
+                planes = scaler.reformat(
+                    frame, width, height, "yuv420p", interpolation="BILINEAR",
+                    dst_color_range=color_range, threads=1,
+                ).to_ndarray()  # fmt: skip
+                if as_planes:
+                    captured = CapturedFrame(None, time.time(), planes)
+                else:
+                    image = cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)
+                    captured = CapturedFrame(image, time.time())
+                if not self._deliver(captured, generation):
+                    return
+
+    def _refuse_picture(self, what: str) -> None:
+        self.refused += 1
+        self.refusals.warning("camera %s: dropped %s", self.camera.id, what, camera=self.camera.id)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's own header, nothing decoded; None if it has no
+    readable one (the decoder then says what is wrong with it)."""
+    try:
+        return jpeg_size(data)
+    except MessageError:
+        return None
 
 
 def stream_options(url: str) -> dict[str, str]:

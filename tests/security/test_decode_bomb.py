@@ -19,9 +19,11 @@ import pytest
 from pipeline.core.jpeg import check_jpeg_size, jpeg_size
 from pipeline.core.messages import Frame, MessageError, pack_frame, unpack_result
 from pipeline.roles.detect import DetectorWorker
-from testkit.processes import wait_for
+from pipeline.roles.sources import StreamSource
+from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import wait_for_consumers
+from tests.mjpeg_server import MjpegCamera
 from tests.security.conftest import PHOTO, claim_size, photo_jpeg
 
 
@@ -147,3 +149,64 @@ def test_result_packing_keeps_real_jpegs_intact():
     result = Result("cam1", 1, time.time(), 640, 480, PHOTO, [], {}, "w")
     unpacked = unpack_result(pack_result(result))
     check_jpeg_size(unpacked.data, unpacked.width, unpacked.height)
+
+
+def test_a_camera_sending_bombs_among_its_pictures_loses_only_the_bombs(tmp_path):
+    """An MJPEG camera is a JPEG source too: a picture whose header claims
+    30000x30000 is dropped unread, the camera's other pictures keep coming."""
+    good = encode(np.full((240, 320, 3), 80, np.uint8))
+    bomb = claim_size(good, 30000, 30000)
+    camera_server = MjpegCamera(
+        free_port(), fps=20, picture=lambda number: bomb if number % 2 else good
+    )
+    camera_server.start()
+    config = make_config(
+        [{"id": "cam1", "source": camera_server.url, "width": 320, "height": 240,
+          "detectors": ["motion"]}],
+        file=tmp_path / "site.toml",
+    )  # fmt: skip
+    source = StreamSource(config.cameras[0])
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        source.start()
+        wait_for(lambda: source.refused >= 10, timeout=20)
+        kept = wait_for(lambda: source.next_frame(0), timeout=5)
+        assert kept.jpeg(80) == good and source.state == "live"
+    finally:
+        source.stop()
+        camera_server.stop()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert grown_mb < 200, f"the process peaked {grown_mb:.0f} MB higher"
+
+
+def test_a_broken_picture_from_an_mjpeg_camera_costs_only_itself(tmp_path):
+    """Truncated or garbled pictures (a camera on a poor link): each is dropped, the
+    stream stays up and the pictures around them are shown."""
+    good = encode(np.full((240, 320, 3), 80, np.uint8))
+    broken = good[:2] + bytes(range(256)) * 4  # a JPEG's start, then noise
+    camera_server = MjpegCamera(
+        free_port(), fps=20, picture=lambda number: broken if number % 2 else good
+    )
+    camera_server.start()
+    config = make_config(
+        [{"id": "cam1", "source": camera_server.url, "width": 160, "height": 120,
+          "detectors": ["motion"]}],
+        file=tmp_path / "site.toml",
+    )  # fmt: skip
+    source = StreamSource(config.cameras[0])
+    try:
+        source.start()
+        wait_for(lambda: source.refused >= 10, timeout=20)
+        shown = []
+
+        def five_shown() -> bool:
+            frame = source.next_frame(0)
+            if frame is not None:
+                shown.append(frame)
+            return len(shown) >= 5
+
+        wait_for(five_shown, timeout=10)
+        assert all(frame.size == (160, 120) for frame in shown) and source.state == "live"
+    finally:
+        source.stop()
+        camera_server.stop()

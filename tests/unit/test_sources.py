@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from pipeline.roles.sources import CapturedFrame, StreamSource, SyntheticSource, VideoSource
-from testkit.processes import wait_for
+from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
+from tests.mjpeg_server import MjpegCamera
 
 
 def write_video(path: Path, frames: int = 12, fps: float = 30.0) -> Path:
@@ -155,3 +156,48 @@ def test_planes_the_encoder_refuses_give_no_jpeg_and_no_crash():
     an encode failure and goes on)."""
     broken = CapturedFrame(None, time.time(), np.zeros((7, 10), np.uint8))
     assert broken.jpeg(80) is None
+
+
+def test_an_mjpeg_camera_s_jpegs_of_the_camera_s_size_are_published_as_they_came(tmp_path):
+    """Nothing decoded, nothing re-encoded: the camera's own bytes, at no cost."""
+    camera_server = MjpegCamera(free_port(), fps=20)
+    camera_server.start()
+    sent = {camera_server.frame(number) for number in range(200)}
+    sources = {
+        size: StreamSource(
+            camera_for(
+                camera_server.url, tmp_path, width=size[0], height=size[1], detectors=["motion"]
+            )
+        )
+        for size in ((320, 240), (160, 120))
+    }
+    try:
+        for source in sources.values():
+            source.start()
+        kept = wait_for(lambda: sources[(320, 240)].next_frame(0), timeout=15)
+        assert kept.encoded is not None and kept.size == (320, 240)
+        assert kept.jpeg(80) in sent, "the camera's own bytes"
+        # Another size: decoded, scaled, encoded anew.
+        scaled = wait_for(lambda: sources[(160, 120)].next_frame(0), timeout=15)
+        assert scaled.encoded is None and scaled.size == (160, 120)
+        picture = cv2.imdecode(np.frombuffer(scaled.jpeg(80), np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (120, 160, 3)
+    finally:
+        for source in sources.values():
+            source.stop()
+        camera_server.stop()
+
+
+def test_a_camera_that_capture_draws_on_is_decoded_even_at_its_size(tmp_path):
+    camera_server = MjpegCamera(free_port(), fps=20)
+    camera_server.start()
+    camera = camera_for(camera_server.url, tmp_path, direct=True, annotate=True)
+    assert camera.direct and camera.annotate
+    source = StreamSource(camera)
+    try:
+        source.start()
+        frame = wait_for(lambda: source.next_frame(0), timeout=15)
+        assert frame.encoded is None and frame.image is not None  # pixels to draw the banner on
+    finally:
+        source.stop()
+        camera_server.stop()

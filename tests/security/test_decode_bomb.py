@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -151,30 +154,40 @@ def test_result_packing_keeps_real_jpegs_intact():
     check_jpeg_size(unpacked.data, unpacked.width, unpacked.height)
 
 
-def test_a_camera_sending_bombs_among_its_pictures_loses_only_the_bombs(tmp_path):
-    """An MJPEG camera is a JPEG source too: a picture whose header claims
-    30000x30000 is dropped unread, the camera's other pictures keep coming."""
+@contextmanager
+def mjpeg_camera_source(
+    tmp_path: Path, every_other: bytes, size: tuple[int, int]
+) -> Iterator[tuple[StreamSource, bytes]]:
+    """A started source of an MJPEG camera whose every other picture is
+    ``every_other`` (the others a plain 320x240 JPEG), read at ``size``."""
     good = encode(np.full((240, 320, 3), 80, np.uint8))
-    bomb = claim_size(good, 30000, 30000)
     camera_server = MjpegCamera(
-        free_port(), fps=20, picture=lambda number: bomb if number % 2 else good
+        free_port(), fps=20, picture=lambda number: every_other if number % 2 else good
     )
     camera_server.start()
     config = make_config(
-        [{"id": "cam1", "source": camera_server.url, "width": 320, "height": 240,
+        [{"id": "cam1", "source": camera_server.url, "width": size[0], "height": size[1],
           "detectors": ["motion"]}],
         file=tmp_path / "site.toml",
     )  # fmt: skip
     source = StreamSource(config.cameras[0])
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         source.start()
-        wait_for(lambda: source.refused >= 10, timeout=20)
-        kept = wait_for(lambda: source.next_frame(0), timeout=5)
-        assert kept.jpeg(80) == good and source.state == "live"
+        yield source, good
     finally:
         source.stop()
         camera_server.stop()
+
+
+def test_a_camera_sending_bombs_among_its_pictures_loses_only_the_bombs(tmp_path):
+    """An MJPEG camera is a JPEG source too: a picture whose header claims
+    30000x30000 is dropped unread, the camera's other pictures keep coming."""
+    bomb = claim_size(encode(np.full((240, 320, 3), 80, np.uint8)), 30000, 30000)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with mjpeg_camera_source(tmp_path, bomb, (320, 240)) as (source, good):
+        wait_for(lambda: source.refused >= 10, timeout=20)
+        kept = wait_for(lambda: source.next_frame(0), timeout=5)
+        assert kept.jpeg(80) == good and source.state == "live"
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert grown_mb < 200, f"the process peaked {grown_mb:.0f} MB higher"
 
@@ -182,20 +195,8 @@ def test_a_camera_sending_bombs_among_its_pictures_loses_only_the_bombs(tmp_path
 def test_a_broken_picture_from_an_mjpeg_camera_costs_only_itself(tmp_path):
     """Truncated or garbled pictures (a camera on a poor link): each is dropped, the
     stream stays up and the pictures around them are shown."""
-    good = encode(np.full((240, 320, 3), 80, np.uint8))
-    broken = good[:2] + bytes(range(256)) * 4  # a JPEG's start, then noise
-    camera_server = MjpegCamera(
-        free_port(), fps=20, picture=lambda number: broken if number % 2 else good
-    )
-    camera_server.start()
-    config = make_config(
-        [{"id": "cam1", "source": camera_server.url, "width": 160, "height": 120,
-          "detectors": ["motion"]}],
-        file=tmp_path / "site.toml",
-    )  # fmt: skip
-    source = StreamSource(config.cameras[0])
-    try:
-        source.start()
+    broken = b"\xff\xd8" + bytes(range(256)) * 4  # a JPEG's start, then noise
+    with mjpeg_camera_source(tmp_path, broken, (160, 120)) as (source, _good):
         wait_for(lambda: source.refused >= 10, timeout=20)
         shown = []
 
@@ -207,6 +208,3 @@ def test_a_broken_picture_from_an_mjpeg_camera_costs_only_itself(tmp_path):
 
         wait_for(five_shown, timeout=10)
         assert all(frame.size == (160, 120) for frame in shown) and source.state == "live"
-    finally:
-        source.stop()
-        camera_server.stop()

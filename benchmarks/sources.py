@@ -1,11 +1,15 @@
-"""What a real camera costs its capture worker: an H.264 RTSP stream in, 640x480 JPEG out.
+"""What a real camera costs its capture worker: an H.264 RTSP or an MJPEG stream in,
+640x480 JPEG out.
 
-``python -m benchmarks.sources [--sizes 1280x720,1920x1080] [--fps 15] [--seconds 20]``
-starts GStreamer's RTSP server (``testkit/rtsp_camera.py``, x264 like an IP camera)
-at each size and a ``rabbitcam capture`` of it publishing 640x480 at ``--fps``, and
-reports the frames published per second and the capture process's CPU per
-published frame (from the kernel's accounting; the RTSP server's own CPU is not
-counted).
+``python -m benchmarks.sources [--kind rtsp|mjpeg] [--sizes 1280x720,1920x1080]
+[--fps 15] [--seconds 20]`` starts a camera at each size and a ``rabbitcam
+capture`` of it publishing 640x480 at ``--fps``, and reports the frames
+published per second and the capture process's CPU per published frame (from
+the kernel's accounting; the camera's own CPU is not counted). ``rtsp``:
+GStreamer's RTSP server (``testkit/rtsp_camera.py``, x264 like an IP camera).
+``mjpeg``: an HTTP MJPEG camera (``testkit/mjpeg_camera.py``) sending the
+pedestrian clip, encoded once at that size; at 640x480 its pictures are
+published as they come.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import time
 import uuid
 from pathlib import Path
 
+import cv2
 import pika
 
 from pipeline.core.messages import unpack_status
 from pipeline.core.topology import Topology
+from testkit.media import pedestrian_frames
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import (
     ROOT,
     Rabbitcam,
@@ -64,22 +71,59 @@ class PublishedCounter:
         self.connection.close()
 
 
-def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") -> dict:
-    port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(CAMERA_SCRIPT), str(port), f"{size}@{fps}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+class RtspServer:
+    """GStreamer's RTSP server in its own process, x264 at ``size`` and ``fps``."""
+
+    def __init__(self, size: str, fps: int) -> None:
+        port = free_port()
+        self.url = f"rtsp://127.0.0.1:{port}/cam"
+        self.process = subprocess.Popen(
+            ["/usr/bin/python3", str(CAMERA_SCRIPT), str(port), f"{size}@{fps}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.process.stdout.readline().strip() == "ready", "the RTSP camera did not start"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(5)
+
+
+class MjpegServer:
+    """An HTTP MJPEG camera sending the pedestrian clip at ``size``, encoded once."""
+
+    def __init__(self, size: str, fps: int) -> None:
+        width, height = (int(v) for v in size.split("x"))
+        pictures = [
+            cv2.imencode(".jpg", cv2.resize(frame, (width, height)))[1].tobytes()
+            for frame in pedestrian_frames(60)
+        ]
+        self.camera = MjpegCamera(
+            free_port(), fps=fps, picture=lambda number: pictures[number % len(pictures)]
+        )
+        self.camera.start()
+        self.url = self.camera.url
+
+    def stop(self) -> None:
+        self.camera.stop()
+
+
+SERVERS = {"rtsp": RtspServer, "mjpeg": MjpegServer}
+DESCRIBED = {"rtsp": "H.264 over RTSP", "mjpeg": "MJPEG over HTTP"}
+
+
+def measure(
+    size: str, fps: int, seconds: float, work: Path, extra: str = "", kind: str = "rtsp"
+) -> dict:
+    server = SERVERS[kind](size, fps)
     namespace = f"bench-src-{uuid.uuid4().hex[:6]}"
     site = work / f"{namespace}.toml"
     # A camera with a detector sends its frames to the frame queue (nobody reads
     # them here; the queue keeps two): capture's whole job, and nothing else.
     site.write_text(
-        f'[[cameras]]\nid = "cam"\nsource = "rtsp://127.0.0.1:{port}/cam"\nfps = {fps}\n'
+        f'[[cameras]]\nid = "cam"\nsource = "{server.url}"\nfps = {fps}\n'
         f'detectors = ["motion"]\n{extra}'
     )
     try:
-        assert server.stdout.readline().strip() == "ready", "the RTSP camera did not start"
         log = work / f"{namespace}.log"
         counter = PublishedCounter(namespace, "cam")
         with Rabbitcam(["capture", "--camera", "cam", str(site)], namespace, log) as capture:
@@ -96,8 +140,7 @@ def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") ->
             threads_after = thread_cpu_seconds(capture.pid)
         counter.close()
     finally:
-        server.kill()
-        server.wait(5)
+        server.stop()
         delete_namespace(amqp_url(), namespace, ["cam"])
     elapsed = sent_after - sent_before
     frames = count_after - count_before
@@ -105,7 +148,7 @@ def measure(size: str, fps: int, seconds: float, work: Path, extra: str = "") ->
         (threads_after[tid] - threads_before.get(tid, 0.0) for tid in threads_after), reverse=True
     )
     return {
-        "source": f"H.264 {size} at {fps} fps over RTSP, published as 640x480 JPEG",
+        "source": f"{DESCRIBED[kind]} {size} at {fps} fps, published as 640x480 JPEG",
         "published_fps": round(frames / elapsed, 1),
         "cpu_percent": round(cpu / elapsed * 100, 1),
         "cpu_ms_per_published_frame": round(cpu / frames * 1000, 2) if frames else None,
@@ -128,6 +171,7 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", default="rtsp", choices=sorted(SERVERS))
     parser.add_argument("--sizes", default="1280x720,1920x1080")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=20)
@@ -137,7 +181,8 @@ def main() -> None:
     work = Path(f"/tmp/bench-src-{uuid.uuid4().hex[:6]}")
     work.mkdir(parents=True)
     for size in args.sizes.split(","):
-        print(json.dumps(measure(size, args.fps, args.seconds, work)), flush=True)
+        figures = measure(size, args.fps, args.seconds, work, kind=args.kind)
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

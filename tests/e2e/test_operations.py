@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.core.topology import Topology
 from testkit.media import media_file
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import Rabbitcam, free_port, rabbitcam_command, wait_for, wait_for_http
-from tests.mjpeg_server import MjpegCamera
 from tests.rtsp import RtspCamera
 
 pytestmark = pytest.mark.e2e

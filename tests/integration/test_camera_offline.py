@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
-from tests.mjpeg_server import MjpegCamera
 from tests.rtsp import RtspCamera
 from web.feed import CameraFeed
 from web.hub import FrameHub

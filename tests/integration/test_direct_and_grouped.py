@@ -11,10 +11,10 @@ import pika
 
 from pipeline.core.topology import Topology
 from pipeline.roles.capture import CaptureWorker, LoadShedding
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import Rabbitcam, free_port, wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import queue_counts
-from tests.mjpeg_server import MjpegCamera
 from web.hub import FrameHub
 
 

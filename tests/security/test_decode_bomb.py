@@ -23,10 +23,10 @@ from pipeline.core.jpeg import check_jpeg_size, jpeg_size
 from pipeline.core.messages import Frame, MessageError, pack_frame, unpack_result
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.sources import StreamSource
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
 from tests.integration.conftest import wait_for_consumers
-from tests.mjpeg_server import MjpegCamera
 from tests.security.conftest import PHOTO, claim_size, photo_jpeg
 
 

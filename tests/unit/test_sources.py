@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from pipeline.roles.sources import CapturedFrame, StreamSource, SyntheticSource, VideoSource
+from testkit.mjpeg_camera import MjpegCamera
 from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
-from tests.mjpeg_server import MjpegCamera
 
 
 def write_video(path: Path, frames: int = 12, fps: float = 30.0) -> Path:

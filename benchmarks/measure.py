@@ -44,15 +44,17 @@ class StreamReader:
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Which streams (by index: several may read one camera) have had a real frame.
+    delivered: set[int] = field(default_factory=set)
 
     def start(self) -> StreamReader:
-        for path in self.paths:
-            thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        for index, path in enumerate(self.paths):
+            thread = threading.Thread(target=self._read, args=(index, path), daemon=True)
             thread.start()
             self.threads.append(thread)
         return self
 
-    def _read(self, path: str) -> None:
+    def _read(self, index: int, path: str) -> None:
         try:
             sock, stream = open_stream("127.0.0.1", self.port, path)
         except (OSError, AssertionError) as error:
@@ -62,6 +64,7 @@ class StreamReader:
             for headers, _jpeg, received_at in real_frames(read_parts(stream)):
                 if self.stop.is_set():
                     break
+                self.delivered.add(index)
                 if self.recording.is_set():
                     camera = headers.get("X-Camera", path)
                     self.ages[camera].append(received_at - float(headers["X-Captured-At"]))
@@ -73,16 +76,11 @@ class StreamReader:
             sock.close()
 
     def first_frames(self, timeout: float = 30.0) -> None:
-        """Wait until every stream has delivered a real frame (recording or not)."""
-        self.recording.set()
+        """Wait until every stream has delivered a real frame (counted by stream, not
+        by camera: fifty viewers of one camera are fifty streams)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.ages) >= len(self.paths):
-                break
+        while time.monotonic() < deadline and len(self.delivered) < len(self.paths):
             time.sleep(0.1)
-        self.recording.clear()
-        self.ages.clear()
-        self.seqs.clear()
 
     def close(self) -> None:
         self.stop.set()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pipeline.core.annotate import drawn_jpeg
 from pipeline.core.config import CameraConfig
 from pipeline.core.messages import Result, Status
 from web.overlay import overlay_header
@@ -64,9 +65,36 @@ class ShownFrame:
     worker: str
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    # A page-drawn camera's picture with its boxes drawn in, made on the first
-    # snapshot asked for: one drawing a frame, however many pollers ask.
+    # A page-drawn camera's picture with its boxes drawn in, and its part, made
+    # when first asked for (a snapshot, a /video viewer that is no page): one
+    # drawing a frame, however many ask.
     drawn: bytes | None = field(default=None, repr=False)
+    drawn_part: bytes | None = field(default=None, repr=False)
+    drawing: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def with_boxes(self, camera: CameraConfig) -> bytes:
+        """The picture with its detections drawn in (for a page-drawn camera)."""
+        with self.drawing:  # viewers of one frame wait for one drawing, not make many
+            if self.drawn is None:
+                drawn = drawn_jpeg(
+                    self.jpeg, camera.id, self.seq, self.captured_at, self.detections,
+                    camera.jpeg_quality,
+                )  # fmt: skip
+                self.drawn = drawn or self.jpeg  # checked on arrival, so it decodes
+            return self.drawn
+
+    def part_with_boxes(self, camera: CameraConfig) -> bytes:
+        """The MJPEG part of ``with_boxes``: no ``X-Overlay``, the boxes are in it."""
+        if self.drawn_part is None:
+            self.drawn_part = mjpeg_part(
+                self.with_boxes(camera),
+                {
+                    "X-Camera": camera.id,
+                    "X-Frame-Seq": str(self.seq),
+                    "X-Captured-At": f"{self.captured_at:.6f}",
+                },
+            )
+        return self.drawn_part
 
 
 @dataclass

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, request
 
-from pipeline.core.annotate import drawn_jpeg
 from web import state
-from web.feed import BOUNDARY, CameraFeed, ShownFrame
+from web.feed import BOUNDARY
 from web.limits import RETRY_AFTER_S, SlotStream
 from web.placeholder import placeholder_jpeg
 from web.viewer import camera_stream, mosaic_stream
@@ -42,9 +41,19 @@ def stream_response(stream: Iterator[bytes]) -> Response:
     return Response(body, mimetype=MULTIPART, headers=STREAM_HEADERS, direct_passthrough=True)
 
 
+def boxes_wanted() -> bool:
+    """``?boxes=``: a page-drawn camera's boxes drawn into the picture (1, the
+    default: as a drawn camera's are) or its picture as the camera sent it (0)."""
+    boxes = request.args.get("boxes", "1")
+    if boxes not in ("0", "1"):
+        abort(400, description="boxes must be 0 or 1")
+    return boxes == "1"
+
+
 @streams.get("/video/<camera_id>")
 def video(camera_id: str) -> Response:
-    return stream_response(camera_stream(state.feed_or_404(camera_id), state.hub()))
+    feed = state.feed_or_404(camera_id)
+    return stream_response(camera_stream(feed, state.hub(), boxes=boxes_wanted()))
 
 
 @streams.get("/mux")
@@ -60,22 +69,17 @@ def mux() -> Response:
 
 @streams.get("/snapshot/<camera_id>.jpg")
 def snapshot(camera_id: str) -> Response:
-    """The camera's newest picture. A page-drawn camera's has its boxes drawn in
-    (as a drawn camera's has), for snapshot pollers that are no page; ``?boxes=0``
-    gives its picture as the camera sent it."""
+    """The camera's newest picture; a page-drawn camera's with its boxes drawn in
+    (snapshot pollers are no page) unless ``?boxes=0``."""
     feed = state.feed_or_404(camera_id)
-    boxes = request.args.get("boxes", "1")
-    if boxes not in ("0", "1"):
-        abort(400, description="boxes must be 0 or 1")
+    boxes = boxes_wanted()
     frame = feed.latest
     shown = feed.state()
     if frame is None or shown != "live":
         shown = "waiting" if frame is None and shown != "offline" else shown
         body = placeholder_jpeg(feed.camera.title, shown, feed.camera.width, feed.camera.height)
         return Response(body, 503, mimetype="image/jpeg", headers={**NO_CACHE, "Retry-After": "1"})
-    picture = frame.jpeg
-    if feed.camera.overlay and boxes == "1":
-        picture = with_boxes(feed, frame)
+    picture = frame.with_boxes(feed.camera) if feed.camera.overlay and boxes else frame.jpeg
     return Response(
         picture,
         mimetype="image/jpeg",
@@ -86,20 +90,3 @@ def snapshot(camera_id: str) -> Response:
             "X-Captured-At": f"{frame.captured_at:.6f}",
         },
     )
-
-
-def with_boxes(feed: CameraFeed, frame: ShownFrame) -> bytes:
-    """The frame with its detections drawn in, drawn once per frame (two requests
-    at the same moment may both draw it: the same picture, no harm)."""
-    if frame.drawn is None:
-        camera = feed.camera
-        drawn = drawn_jpeg(
-            frame.jpeg,
-            camera.id,
-            frame.seq,
-            frame.captured_at,
-            frame.detections,
-            camera.jpeg_quality,
-        )
-        frame.drawn = drawn or frame.jpeg  # checked on arrival, so it decodes; else as sent
-    return frame.drawn

@@ -10,7 +10,8 @@ receives one that went stale while it waited.
 Two shapes share the same cursor logic:
 
 - ``camera_stream``: plain MJPEG of one camera (``/video/<camera>``), for any
-  client, ``<img>`` tags included;
+  client, ``<img>`` tags included (a page-drawn camera's frames drawn on
+  demand, once a frame however many such viewers watch);
 - ``mosaic_stream``: the frames of several cameras in one multipart response
   (``/mux``), each part naming its camera. Browsers allow six HTTP/1.1
   connections per host, so a dashboard of twelve ``<img>`` streams would
@@ -33,10 +34,12 @@ WAKE_S = 0.5  # every loop wakes at least this often to notice a stop or a state
 
 
 class ViewerCursor:
-    """Where one viewer is in one camera's feed."""
+    """Where one viewer is in one camera's feed. ``boxes``: a page-drawn camera's
+    frames are sent with their boxes drawn in (for a viewer that is no page)."""
 
-    def __init__(self, feed: CameraFeed) -> None:
+    def __init__(self, feed: CameraFeed, boxes: bool = False) -> None:
         self.feed = feed
+        self.boxes = boxes and feed.camera.overlay
         self.version = 0
         self.last_seq = -1
         self.last_captured_at = 0.0
@@ -70,7 +73,7 @@ class ViewerCursor:
             self.version = frame.version
             self.last_seq, self.last_captured_at = frame.seq, frame.captured_at
             self.pending = (frame, skipped)
-            return frame.part
+            return frame.part_with_boxes(self.feed.camera) if self.boxes else frame.part
         return self._placeholder()
 
     def sent(self) -> None:
@@ -117,8 +120,8 @@ def _send(cursor: ViewerCursor) -> Iterator[bytes]:
     cursor.sent()
 
 
-def camera_stream(feed: CameraFeed, hub: FrameHub) -> Iterator[bytes]:
-    cursor = ViewerCursor(feed)
+def camera_stream(feed: CameraFeed, hub: FrameHub, boxes: bool = False) -> Iterator[bytes]:
+    cursor = ViewerCursor(feed, boxes)
     with _watching([feed]):
         while not hub.stop.is_set() and not feed.closed:
             if cursor.ready():

@@ -51,8 +51,16 @@ class ProbeReport:
     def ok(self) -> bool:
         return self.frames > 0
 
+    @property
+    def keeps_jpegs_at(self) -> tuple[int, int] | None:
+        """The camera size at which capture publishes this source's own JPEGs as they
+        come, nothing decoded (an MJPEG source's own size); None for other codecs."""
+        if self.codec == "mjpeg" and self.width and self.height:
+            return self.width, self.height
+        return None
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        return {**asdict(self), "ok": self.ok, "keeps_jpegs_at": self.keeps_jpegs_at}
 
     def describe(self) -> str:
         lines = [f"source:        {self.source}"]
@@ -61,6 +69,11 @@ class ProbeReport:
             lines.append(f"codec:         {self.codec}")
         if self.width:
             lines.append(f"resolution:    {self.width}x{self.height}")
+        if kept := self.keeps_jpegs_at:
+            lines.append(
+                f"kept as sent:  with width = {kept[0]}, height = {kept[1]} its JPEGs are "
+                "published as they come, nothing decoded"
+            )
         if self.claimed_fps:
             lines.append(f"fps (claimed): {self.claimed_fps:.2f}")
         if self.measured_fps is not None:

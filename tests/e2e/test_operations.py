@@ -149,6 +149,7 @@ def test_probe_reads_a_network_camera_as_capture_does(tmp_path, kind):
     # The camera's own size (capture scales later), what FFmpeg decodes, its rate.
     assert (report["width"], report["height"]) == (320, 240)
     assert report["codec"] == "mjpeg", report
+    assert report["keeps_jpegs_at"] == [320, 240], "a camera of that size publishes them as sent"
     assert 6 <= report["measured_fps"] <= 14, report
     assert cv2.imread(str(saved)).shape == (240, 320, 3)
 

@@ -280,33 +280,54 @@ def test_auth_accepts_bearer_basic_and_a_token_cookie(guarded):
     assert guarded.get("/api/cameras/nope").status_code == 404
 
 
-def test_a_page_drawn_camera_s_snapshot_has_its_boxes_drawn_in_once_a_frame():
-    """Snapshot pollers are no page: a page-drawn camera's snapshot gets its boxes
-    drawn in as a drawn camera's has them; ``?boxes=0`` is the camera's own JPEG."""
+@pytest.fixture
+def page_drawn():
+    """A streamer of one page-drawn 640x480 camera whose newest frame (seq 7) has
+    a person boxed: the client, the hub, the camera's own JPEG and the box."""
     config = make_config(
         [{"id": "cam1", "source": "synthetic", "width": 640, "height": 480, "annotate": "page"}]
     )
     hub = FrameHub(config)
-    try:
-        client = create_app(config, hub, auth=Auth(), metrics=StreamMetrics()).test_client()
-        jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
-        box = [100, 60, 80, 100]
-        detections = [{"label": "person", "box": box, "score": 0.9}]
-        hub.feed("cam1").offer(
-            Result("cam1", 7, time.time(), 640, 480, jpeg, detections, {}, "w1", overlay=True)
-        )
-        drawn = client.get("/snapshot/cam1.jpg")
-        assert drawn.status_code == 200 and drawn.headers["X-Frame-Seq"] == "7"
-        picture = cv2.imdecode(np.frombuffer(drawn.data, np.uint8), cv2.IMREAD_COLOR)
-        assert picture.shape == (480, 640, 3) and box_is_drawn(picture, box, "person")
-        assert client.get("/snapshot/cam1.jpg").data == drawn.data
-        assert hub.feed("cam1").latest.drawn == drawn.data, "drawn once, kept with the frame"
-        plain = client.get("/snapshot/cam1.jpg?boxes=0")
-        assert plain.data == jpeg, "the camera's picture as it came"
-        refused = client.get("/snapshot/cam1.jpg?boxes=yes")
-        assert refused.status_code == 400 and b"boxes must be 0 or 1" in refused.data
-    finally:
-        hub.close()
+    client = create_app(config, hub, auth=Auth(), metrics=StreamMetrics()).test_client()
+    jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
+    box = [100, 60, 80, 100]
+    detections = [{"label": "person", "box": box, "score": 0.9}]
+    hub.feed("cam1").offer(
+        Result("cam1", 7, time.time(), 640, 480, jpeg, detections, {}, "w1", overlay=True)
+    )
+    yield client, hub, jpeg, box
+    hub.close()
+
+
+def test_a_page_drawn_camera_s_snapshot_has_its_boxes_drawn_in_once_a_frame(page_drawn):
+    """Snapshot pollers are no page: a page-drawn camera's snapshot gets its boxes
+    drawn in as a drawn camera's has them; ``?boxes=0`` is the camera's own JPEG."""
+    client, hub, jpeg, box = page_drawn
+    drawn = client.get("/snapshot/cam1.jpg")
+    assert drawn.status_code == 200 and drawn.headers["X-Frame-Seq"] == "7"
+    picture = cv2.imdecode(np.frombuffer(drawn.data, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (480, 640, 3) and box_is_drawn(picture, box, "person")
+    assert client.get("/snapshot/cam1.jpg").data == drawn.data
+    assert hub.feed("cam1").latest.drawn == drawn.data, "drawn once, kept with the frame"
+    plain = client.get("/snapshot/cam1.jpg?boxes=0")
+    assert plain.data == jpeg, "the camera's picture as it came"
+    refused = client.get("/snapshot/cam1.jpg?boxes=yes")
+    assert refused.status_code == 400 and b"boxes must be 0 or 1" in refused.data
+
+
+def test_a_page_drawn_camera_s_video_has_its_boxes_drawn_in_for_plain_viewers(page_drawn):
+    """``/video/<camera>`` is for viewers that are no page (VLC, Home Assistant):
+    the boxes are drawn into a page-drawn camera's frames, once a frame."""
+    client, hub, jpeg, box = page_drawn
+    ((headers, drawn),) = read_parts(client.get("/video/cam1", buffered=False), 1)
+    assert headers["X-Frame-Seq"] == "7" and "X-Overlay" not in headers
+    picture = cv2.imdecode(np.frombuffer(drawn, np.uint8), cv2.IMREAD_COLOR)
+    assert box_is_drawn(picture, box, "person")
+    ((again, _),) = read_parts(client.get("/video/cam1", buffered=False), 1)
+    assert hub.feed("cam1").latest.drawn == drawn and again["X-Frame-Seq"] == "7"
+    ((plain_headers, plain),) = read_parts(client.get("/video/cam1?boxes=0", buffered=False), 1)
+    assert plain == jpeg and "X-Overlay" in plain_headers, "the camera's own, boxes beside"
+    assert client.get("/video/cam1?boxes=2").status_code == 400
 
 
 def test_a_drawn_camera_s_snapshot_is_the_picture_as_it_came(hub, client):

@@ -290,13 +290,14 @@ class DetectorWorker:
         """Process a cheap camera's frame here on the I/O thread and deliver its
         outcome; False (and nothing done) for a camera that is not known to be cheap,
         or whose previous frame the processing thread still has in hand."""
-        costs = self.costs.get(delivery.camera.id)
-        if costs is None or len(costs) < INLINE_AFTER or max(costs) >= INLINE_UNDER_MS:
-            return False
         lock = self._camera_lock(delivery.camera.id)
         if not lock.acquire(blocking=False):
             return False
         try:
+            # Costs are only ever added under the camera's lock: read them under it.
+            costs = self.costs.get(delivery.camera.id)
+            if costs is None or len(costs) < INLINE_AFTER or max(costs) >= INLINE_UNDER_MS:
+                return False
             outcome = self._processed(delivery)
         finally:
             lock.release()
@@ -387,7 +388,8 @@ class DetectorWorker:
         return outcome
 
     def process(self, delivery: Delivery) -> Outcome:
-        """Everything between a frame's arrival and its result, off the I/O thread."""
+        """Everything between a frame's arrival and its result (on the processing
+        thread, or inline on the I/O thread for a cheap camera)."""
         camera = delivery.camera
         try:
             frame = unpack_frame(delivery.body)

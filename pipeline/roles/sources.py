@@ -469,9 +469,8 @@ class StreamSource(VideoSource):
         width, height = self.camera.width, self.camera.height
         # Pixels only where capture draws on them (a direct camera's banner); the
         # rest keep YUV all the way to the JPEG (I420 needs an even size).
-        as_planes = not (self.camera.direct and self.camera.annotate) and (
-            width % 2 == 0 and height % 2 == 0
-        )
+        draws_on = self.camera.direct and self.camera.annotate
+        as_planes = not draws_on and width % 2 == 0 and height % 2 == 0
         # One scaler for the stream: a frame's own (``frame.to_ndarray(width=...)``)
         # builds swscale's context and filters afresh for every picture. One thread,
         # as everything of a camera's.
@@ -495,7 +494,7 @@ class StreamSource(VideoSource):
                         f"(more than {MAX_SOURCE_PIXELS} pixels)"
                     )
                     continue
-                if as_planes and size == (width, height):
+                if not draws_on and size == (width, height):
                     own = CapturedFrame(None, time.time(), encoded=data, encoded_size=size)
                     if not self._deliver(own, generation):
                         return

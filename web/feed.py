@@ -38,6 +38,11 @@ class FeedObserver(Protocol):
 BOUNDARY_LINE = f"--{BOUNDARY}\r\n".encode()
 
 
+def frame_headers(camera: str, seq: int, captured_at: float) -> dict[str, str]:
+    """Which frame a part or a snapshot is: every viewer reads these to measure."""
+    return {"X-Camera": camera, "X-Frame-Seq": str(seq), "X-Captured-At": f"{captured_at:.6f}"}
+
+
 def mjpeg_part(jpeg: bytes, headers: dict[str, str]) -> bytes:
     """A multipart part after its boundary line: headers, the JPEG, CRLF.
 
@@ -87,12 +92,7 @@ class ShownFrame:
         """The MJPEG part of ``with_boxes``: no ``X-Overlay``, the boxes are in it."""
         if self.drawn_part is None:
             self.drawn_part = mjpeg_part(
-                self.with_boxes(camera),
-                {
-                    "X-Camera": camera.id,
-                    "X-Frame-Seq": str(self.seq),
-                    "X-Captured-At": f"{self.captured_at:.6f}",
-                },
+                self.with_boxes(camera), frame_headers(camera.id, self.seq, self.captured_at)
             )
         return self.drawn_part
 
@@ -147,11 +147,7 @@ class CameraFeed:
                 # Never reached us: dropped from a full queue, expired, or stale at a detector.
                 self.dropped["not_delivered"] += result.seq - latest.seq - 1
             self.version += 1
-            headers = {
-                "X-Camera": result.camera,
-                "X-Frame-Seq": str(result.seq),
-                "X-Captured-At": f"{result.captured_at:.6f}",
-            }
+            headers = frame_headers(result.camera, result.seq, result.captured_at)
             if result.overlay:
                 headers["X-Overlay"] = overlay_header(
                     result.detections, result.width, result.height

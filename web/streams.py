@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, abort, request
 
 from web import state
-from web.feed import BOUNDARY
+from web.feed import BOUNDARY, frame_headers
 from web.limits import RETRY_AFTER_S, SlotStream
 from web.placeholder import placeholder_jpeg
 from web.viewer import camera_stream, mosaic_stream
@@ -83,10 +83,5 @@ def snapshot(camera_id: str) -> Response:
     return Response(
         picture,
         mimetype="image/jpeg",
-        headers={
-            **NO_CACHE,
-            "X-Camera": camera_id,
-            "X-Frame-Seq": str(frame.seq),
-            "X-Captured-At": f"{frame.captured_at:.6f}",
-        },
+        headers={**NO_CACHE, **frame_headers(camera_id, frame.seq, frame.captured_at)},
     )

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from web.feed import BOUNDARY_LINE, CameraFeed, ShownFrame, mjpeg_part
+from web.feed import BOUNDARY_LINE, CameraFeed, ShownFrame, frame_headers, mjpeg_part
 from web.hub import FrameHub
 from web.placeholder import placeholder_jpeg
 
@@ -89,15 +89,8 @@ class ViewerCursor:
         shown = "waiting" if self.last_seq < 0 and state != "offline" else state
         camera = self.feed.camera
         jpeg = placeholder_jpeg(camera.title, shown, camera.width, camera.height)
-        return mjpeg_part(
-            jpeg,
-            {
-                "X-Camera": camera.id,
-                "X-Frame-Seq": str(self.last_seq),
-                "X-Captured-At": f"{self.last_captured_at:.6f}",
-                "X-Placeholder": shown,
-            },
-        )
+        headers = frame_headers(camera.id, self.last_seq, self.last_captured_at)
+        return mjpeg_part(jpeg, {**headers, "X-Placeholder": shown})
 
 
 @contextmanager

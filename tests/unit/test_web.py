@@ -308,7 +308,9 @@ def test_a_page_drawn_camera_s_snapshot_has_its_boxes_drawn_in_once_a_frame(page
     picture = cv2.imdecode(np.frombuffer(drawn.data, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (480, 640, 3) and box_is_drawn(picture, box, "person")
     assert client.get("/snapshot/cam1.jpg").data == drawn.data
-    assert hub.feed("cam1").latest.drawn == drawn.data, "drawn once, kept with the frame"
+    latest, camera = hub.feed("cam1").latest, hub.config.cameras[0]
+    assert latest.drawn == drawn.data, "kept with the frame"
+    assert latest.with_boxes(camera) is latest.with_boxes(camera), "drawn once, not per request"
     plain = client.get("/snapshot/cam1.jpg?boxes=0")
     assert plain.data == jpeg, "the camera's picture as it came"
     refused = client.get("/snapshot/cam1.jpg?boxes=yes")
@@ -324,7 +326,9 @@ def test_a_page_drawn_camera_s_video_has_its_boxes_drawn_in_for_plain_viewers(pa
     picture = cv2.imdecode(np.frombuffer(drawn, np.uint8), cv2.IMREAD_COLOR)
     assert box_is_drawn(picture, box, "person")
     ((again, _),) = read_parts(client.get("/video/cam1", buffered=False), 1)
-    assert hub.feed("cam1").latest.drawn == drawn and again["X-Frame-Seq"] == "7"
+    latest, camera = hub.feed("cam1").latest, hub.config.cameras[0]
+    assert latest.drawn == drawn and again["X-Frame-Seq"] == "7"
+    assert latest.part_with_boxes(camera) is latest.part_with_boxes(camera), "one part a frame"
     ((plain_headers, plain),) = read_parts(client.get("/video/cam1?boxes=0", buffered=False), 1)
     assert plain == jpeg and "X-Overlay" in plain_headers, "the camera's own, boxes beside"
     assert client.get("/video/cam1?boxes=2").status_code == 400

@@ -494,6 +494,9 @@ class StreamSource(VideoSource):
                         f"(more than {MAX_SOURCE_PIXELS} pixels)"
                     )
                     continue
+                if not _ends_whole(data):
+                    self._refuse_picture("a JPEG cut short (no end-of-image marker)")
+                    continue
                 if not draws_on and size == (width, height):
                     own = CapturedFrame(None, time.time(), encoded=data, encoded_size=size)
                     if not self._deliver(own, generation):
@@ -534,6 +537,22 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
         return jpeg_size(data)
     except MessageError:
         return None
+
+
+# Some cameras pad a part after the picture's end-of-image marker (a line break,
+# zeros); that much is allowed after it.
+_TRAILER_ALLOWED = 32
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether a JPEG reaches its end-of-image marker. A picture cut off mid-way
+    (the camera's link dropped) still has a good header: kept as sent, it is half
+    a grey picture on every screen and a frame every detector refuses (and sends
+    to the dead-letter queue as bad input); decoded, FFmpeg fills in the missing
+    part with what was there in the picture before. (The marker cannot occur
+    inside the picture's coded data, where a 0xFF byte is always followed by 0x00.)
+    """
+    return data.rfind(b"\xff\xd9", max(0, len(data) - 2 - _TRAILER_ALLOWED)) >= 0
 
 
 def stream_options(url: str) -> dict[str, str]:

@@ -179,6 +179,20 @@ def mjpeg_camera_source(
         camera_server.stop()
 
 
+def frames_shown(source: StreamSource, count: int) -> list:
+    """The next ``count`` frames the source hands out (within 10 s)."""
+    shown = []
+
+    def enough() -> bool:
+        frame = source.next_frame(0)
+        if frame is not None:
+            shown.append(frame)
+        return len(shown) >= count
+
+    wait_for(enough, timeout=10)
+    return shown
+
+
 def test_a_camera_sending_bombs_among_its_pictures_loses_only_the_bombs(tmp_path):
     """An MJPEG camera is a JPEG source too: a picture whose header claims
     30000x30000 is dropped unread, the camera's other pictures keep coming."""
@@ -198,13 +212,27 @@ def test_a_broken_picture_from_an_mjpeg_camera_costs_only_itself(tmp_path):
     broken = b"\xff\xd8" + bytes(range(256)) * 4  # a JPEG's start, then noise
     with mjpeg_camera_source(tmp_path, broken, (160, 120)) as (source, _good):
         wait_for(lambda: source.refused >= 10, timeout=20)
-        shown = []
-
-        def five_shown() -> bool:
-            frame = source.next_frame(0)
-            if frame is not None:
-                shown.append(frame)
-            return len(shown) >= 5
-
-        wait_for(five_shown, timeout=10)
+        shown = frames_shown(source, 5)
         assert all(frame.size == (160, 120) for frame in shown) and source.state == "live"
+
+
+@pytest.mark.parametrize("size", [(320, 240), (160, 120)], ids=["kept-as-sent", "decoded"])
+def test_a_picture_cut_short_by_an_mjpeg_camera_is_dropped_not_shown_half_grey(tmp_path, size):
+    """A picture cut off mid-way (a camera's link dropping) still has a good header.
+    Kept as sent, browsers would show half of it grey and detectors refuse it;
+    decoded, FFmpeg fills in the missing part. Dropped and counted instead."""
+    good = encode(np.full((240, 320, 3), 80, np.uint8))
+    cut_short = good[: len(good) // 2]
+    with mjpeg_camera_source(tmp_path, cut_short, size) as (source, sent):
+        assert sent == good
+        wait_for(lambda: source.refused >= 10, timeout=20)
+        shown = frames_shown(source, 5)
+        assert source.state == "live"
+        for frame in shown:
+            jpeg = frame.jpeg(90)
+            assert jpeg.endswith(b"\xff\xd9")
+            picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+            assert picture is not None and picture.shape == (size[1], size[0])
+            assert np.abs(picture.astype(int) - 80).max() <= 4, "a filled-in picture was shown"
+        if size == (320, 240):
+            assert all(frame.jpeg(90) == good for frame in shown)

@@ -494,7 +494,8 @@ class StreamSource(VideoSource):
                         f"(more than {MAX_SOURCE_PIXELS} pixels)"
                     )
                     continue
-                if not _ends_whole(data):
+                if size is not None and not _ends_whole(data):
+                    # (One with no readable header goes to the decoder, which says why.)
                     self._refuse_picture("a JPEG cut short (no end-of-image marker)")
                     continue
                 if not draws_on and size == (width, height):

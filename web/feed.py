@@ -79,22 +79,23 @@ class ShownFrame:
 
     def with_boxes(self, camera: CameraConfig) -> bytes:
         """The picture with its detections drawn in (for a page-drawn camera)."""
+        return self._drawing(camera)[0]
+
+    def part_with_boxes(self, camera: CameraConfig) -> bytes:
+        """The MJPEG part of ``with_boxes``: no ``X-Overlay``, the boxes are in it."""
+        return self._drawing(camera)[1]
+
+    def _drawing(self, camera: CameraConfig) -> tuple[bytes, bytes]:
         with self.drawing:  # viewers of one frame wait for one drawing, not make many
-            if self.drawn is None:
+            if self.drawn_part is None:  # the picture and its part are made together
                 drawn = drawn_jpeg(
                     self.jpeg, camera.id, self.seq, self.captured_at, self.detections,
                     camera.jpeg_quality,
                 )  # fmt: skip
                 self.drawn = drawn or self.jpeg  # checked on arrival, so it decodes
-            return self.drawn
-
-    def part_with_boxes(self, camera: CameraConfig) -> bytes:
-        """The MJPEG part of ``with_boxes``: no ``X-Overlay``, the boxes are in it."""
-        if self.drawn_part is None:
-            self.drawn_part = mjpeg_part(
-                self.with_boxes(camera), frame_headers(camera.id, self.seq, self.captured_at)
-            )
-        return self.drawn_part
+                headers = frame_headers(camera.id, self.seq, self.captured_at)
+                self.drawn_part = mjpeg_part(self.drawn, headers)
+            return self.drawn, self.drawn_part
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +84,19 @@ def namespace(broker_url: str) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     yield name
     delete_namespace(broker_url, name, TEST_CAMERAS, TEST_ALARMS)
+
+
+@pytest.fixture(scope="module")
+def mosquitto() -> tuple[str, int]:
+    """The machine's MQTT broker; fails in CI when it is not there, skips loudly elsewhere."""
+    from tests.mqtt_client import MQTT_HOST, MQTT_PORT
+
+    try:
+        socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2).close()
+    except OSError as error:
+        message = f"NO MQTT BROKER at {MQTT_HOST}:{MQTT_PORT} ({error}): MQTT alarms untested"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
+        pytest.skip(message)
+    return MQTT_HOST, MQTT_PORT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,3 +62,56 @@ class WebhookEndpoint:
     def alarms(self) -> list[dict[str, Any]]:
         with self.lock:
             return [json.loads(body) for _, _, body in self.received]
+
+
+class HostileEndpoint:
+    """A TCP server that reads a request and answers as no honest HTTP server does:
+
+    - ``"garbage"``: a line that is no HTTP status line, then closes;
+    - ``"trickle"``: a valid status line, then a header byte every ``every_s``,
+      never finishing (a socket timeout per read is never reached).
+    """
+
+    def __init__(self, port: int, mode: str, every_s: float = 0.5) -> None:
+        self.port = port
+        self.mode = mode
+        self.every_s = every_s
+        self.requests = 0
+        self.closing = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(0.2)
+        self.serving = threading.Thread(target=self._serve, daemon=True)
+        self.serving.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def _serve(self) -> None:
+        with self.listener:
+            while not self.closing.is_set():
+                try:
+                    client, _ = self.listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=self._answer, args=(client,), daemon=True).start()
+
+    def _answer(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            try:
+                client.recv(65536)
+                self.requests += 1
+                if self.mode == "garbage":
+                    client.sendall(b"\x00\x01 this is no HTTP\r\n\r\n")
+                    return
+                client.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not self.closing.wait(self.every_s):
+                    client.sendall(b"a")
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        """Stop answering; the port is free when this returns."""
+        self.closing.set()
+        self.serving.join(timeout=5)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
@@ -668,9 +669,10 @@ def _read_record(reader: _Reader, raw: dict[str, Any], file: Path) -> RecordConf
 
 ALARM_KEYS = {
     "name", "url", "labels", "cameras", "cooldown_s", "attempts", "timeout_s", "max_age_s",
-    "headers", "secret", "topic", "clear_s",
+    "headers", "secret", "topic", "clear_s", "plain_http",
 }  # fmt: skip
-WEBHOOK_ONLY = ("headers", "secret")
+WEBHOOK_ONLY = ("headers", "secret", "plain_http")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # Repeats of a camera's label held back: a phone is not told every second, while a
 # home-automation system gets every event (its states say what is going on).
 DEFAULT_COOLDOWN_S = {"webhook": 30.0, "mqtt": 0.0}
@@ -684,6 +686,21 @@ def _check_topic(value: str) -> str | None:
 
 
 MQTT_ONLY = ("topic", "clear_s")
+
+
+def _check_plain_http(reader: _Reader, data: dict[str, Any], path: str, url: str) -> None:
+    """A webhook secret or header sent over plain http:// to another host can be read
+    (and the signature of anything replayed) on the way: refused unless said so."""
+    parts = urlsplit(url)
+    carries = [key for key in ("secret", "headers") if data.get(key)]
+    if parts.scheme.lower() != "http" or not carries or parts.hostname in LOOPBACK_HOSTS:
+        return
+    if not reader.boolean(data, "plain_http", path, False):
+        reader.problem(
+            f"{path}.url",
+            f"sends {' and '.join(carries)} over plain http:// to {parts.hostname}: use https:// "
+            "(or set plain_http = true where the network is trusted)",
+        )
 
 
 def _read_words(
@@ -743,6 +760,7 @@ def _read_alarms(reader: _Reader, raw: dict[str, Any]) -> tuple[AlarmConfig, ...
             reader.problem(f"{path}.headers", "must be a table of strings")
             headers = {}
         defaults = AlarmConfig(name=name, url=url, kind=kind)
+        _check_plain_http(reader, data, path, url)
         alarms.append(
             AlarmConfig(
                 name=name,

@@ -12,11 +12,12 @@ from importlib.metadata import entry_points
 
 from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
 from pipeline.core.logs import setup_logging
-from pipeline.core.signals import stop_on_signals
+from pipeline.core.signals import ThreadEnded, stop_on_signals
 
 LOGGER = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+EXIT_FAILED = 1
 CAPTURE_NICENESS = 10
 
 
@@ -184,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     bind = getattr(args, "bind", None)
     if bind is not None and (":" not in bind or not bind.rsplit(":", 1)[1].isdigit()):
         return _refuse(f"--bind must be HOST:PORT, got {bind!r}")
-    return SITE_COMMANDS[args.command](args, config)
+    try:
+        return SITE_COMMANDS[args.command](args, config)
+    except ThreadEnded as error:  # logged where it happened; the supervisor restarts us
+        print(f"rabbitcam: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _refuse(message: str) -> int:

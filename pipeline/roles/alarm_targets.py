@@ -8,19 +8,20 @@ every wanted event, also those the cooldown holds back, so that MQTT states
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
+import socket
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pipeline.core.config import AlarmConfig, redact_url
 
@@ -28,6 +29,31 @@ LOGGER = logging.getLogger(__name__)
 
 USER_AGENT = "rabbitcam-alarms"
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# What a webhook may answer with: read and dropped (the status is what counts).
+REPLY_READ_BYTES = 65536
+# The labels of a camera whose MQTT state is kept (active, last seen): a
+# publisher inventing labels must not grow the retained state without bound.
+MQTT_LABELS_PER_CAMERA = 32
+
+
+def topic_level(text: str) -> str:
+    """``text`` as one MQTT topic level: ``+`` and ``#`` are wildcards (paho
+    refuses them in a topic), ``/`` would climb into another level. Everything
+    but letters, digits and ``_.-~`` is percent-encoded, so that two labels never
+    share a topic and the label can be read back (``urllib.parse.unquote``)."""
+    return quote(text, safe="")
+
+
+def endpoint_of(url: str) -> str:
+    """A webhook URL fit for a log line: its scheme, host and port only. Services
+    such as ntfy carry the secret in the path (``https://ntfy.sh/<secret topic>``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/…" if parts.path.strip("/") or parts.query else "/"
+    return f"{parts.scheme}://{host}{port}{hidden}"
 
 
 @dataclass
@@ -58,38 +84,41 @@ class Target:
         pass
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook URL is the endpoint itself: a redirect would turn the POST into a GET."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 class WebhookTarget(Target):
-    """A JSON POST per alarm; HMAC-SHA256 of the body in ``X-Rabbitcam-Signature``."""
+    """A JSON POST per alarm, signed when the target has a ``secret``.
 
-    def __init__(self, alarm: AlarmConfig) -> None:
-        super().__init__(alarm)
-        self.opener = urllib.request.build_opener(_NoRedirects())
+    ``X-Rabbitcam-Timestamp`` is when this attempt was sent (Unix seconds),
+    ``X-Rabbitcam-Delivery`` the alarm's id (the same on every attempt of one
+    alarm, also in the body as ``delivery``), and ``X-Rabbitcam-Signature``
+    ``sha256=`` HMAC-SHA256 of ``<timestamp>.<body>``: a receiver that checks the
+    signature and the timestamp's age refuses a replayed request, and one that
+    remembers delivery ids takes a redelivery once.
+
+    ``timeout_s`` bounds the whole request, from connecting to the last byte of
+    the reply: an endpoint that trickles its answer is cut off at the deadline.
+    Redirects are not followed (a redirect would turn the POST into a GET).
+    """
+
+    def describe(self) -> str:
+        return f"webhook {endpoint_of(self.alarm.url)}"
 
     def send(self, payload: dict[str, Any]) -> Attempt:
         body = json.dumps(payload, allow_nan=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         headers.update(dict(self.alarm.headers))
+        stamp = str(int(time.time()))
+        headers["X-Rabbitcam-Timestamp"] = stamp
+        if "delivery" in payload:
+            headers["X-Rabbitcam-Delivery"] = str(payload["delivery"])
         if self.alarm.secret:
-            digest = hmac.new(self.alarm.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Rabbitcam-Signature"] = f"sha256={digest}"
-        request = urllib.request.Request(self.alarm.url, data=body, headers=headers, method="POST")
+            headers["X-Rabbitcam-Signature"] = signature(self.alarm.secret, stamp, body)
         try:
-            with self.opener.open(request, timeout=self.alarm.timeout_s) as response:
-                response.read(65536)
-                status = response.status
-        except urllib.error.HTTPError as error:
-            status = error.code
-            error.close()
-        except (OSError, ValueError) as error:  # refused, reset, timed out, TLS, DNS
-            reason = getattr(error, "reason", None) or error
-            return Attempt(False, f"{type(error).__name__}: {reason}")
+            status = post_within(self.alarm.url, body, headers, self.alarm.timeout_s)
+        except TimeoutError:
+            return Attempt(False, f"no complete reply within {self.alarm.timeout_s} s")
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            # refused, reset, TLS, DNS; or a reply that is no HTTP (BadStatusLine & co.)
+            return Attempt(False, f"{type(error).__name__}: {error}"[:300])
         if 200 <= status < 300:
             return Attempt(True)
         if 300 <= status < 400:
@@ -98,14 +127,63 @@ class WebhookTarget(Target):
         return Attempt(False, f"HTTP {status}", final=final)
 
 
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Rabbitcam-Signature`` of a webhook request (see the README's alarms)."""
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def post_within(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    """POST ``body``; the reply's status. The whole exchange ends by ``timeout_s``
+    (``TimeoutError`` past it): a socket timeout alone is per read, and an endpoint
+    sending a byte now and then would hold the sender for ever."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=timeout_s,
+            context=ssl.create_default_context(),
+        )  # fmt: skip
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
+    expired = threading.Event()
+
+    def cut_off() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it
+
+    timer = threading.Timer(timeout_s, cut_off)
+    timer.daemon = True
+    timer.start()
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(REPLY_READ_BYTES)
+        status = response.status
+    except Exception:
+        if expired.is_set():
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
+        connection.close()
+    if expired.is_set():
+        raise TimeoutError
+    return status
+
+
 class MqttTarget(Target):
     """Publishes to an MQTT broker (Mosquitto, Home Assistant's, RabbitMQ's MQTT plugin).
 
-    - ``<topic>/<camera>/<label>``: the event's JSON, QoS 1, for automations;
+    - ``<topic>/<camera>/<label>``: the event's JSON, QoS 1, for automations
+      (camera and label each one topic level: see ``topic_level``);
     - ``<topic>/<camera>/<label>/state``: ``ON`` (retained) while the label is
       seen, ``OFF`` once it has not been for ``clear_s`` — a binary sensor;
     - ``<topic>/<camera>/state``: retained JSON, the labels active now and when
-      each was last seen;
+      each was last seen (the MQTT_LABELS_PER_CAMERA seen last);
     - ``<topic>/status``: ``online`` (retained), ``offline`` as the will.
 
     ``mqtt://user:pass@host:1883`` or ``mqtts://…:8883`` (``?cacertfile=`` for
@@ -150,11 +228,32 @@ class MqttTarget(Target):
         self.connected.set()
         client.publish(f"{self.topic}/status", "online", qos=1, retain=True)
         LOGGER.info("alarm %s: connected to %s", self.alarm.name, redact_url(self.alarm.url))
+        # What happened while we were away is unknown: the states stand as they
+        # were, published again (the broker may have lost them), and their clear_s
+        # runs from now, so that alarms queued meanwhile refresh them before any
+        # goes OFF (else a state flips OFF, then ON, for events that all came).
+        now = time.monotonic()
+        with self.lock:
+            for key in self.active:
+                self.active[key] = now
+            active = list(self.active)
+            cameras = set(self.last)
+        for camera, label in active:  # paho's own thread: queue, never wait here
+            client.publish(self._state_topic(camera, label), "ON", qos=1, retain=True)
+        for camera in cameras:
+            client.publish(self._camera_topic(camera), self._camera_state(camera), qos=1,
+                           retain=True)  # fmt: skip
 
     def _on_disconnect(self, *_args: Any) -> None:
         if self.connected.is_set() and not self.closing:
             LOGGER.warning("alarm %s: lost the MQTT broker; reconnecting", self.alarm.name)
         self.connected.clear()
+
+    def _state_topic(self, camera: str, label: str) -> str:
+        return f"{self.topic}/{topic_level(camera)}/{topic_level(label)}/state"
+
+    def _camera_topic(self, camera: str) -> str:
+        return f"{self.topic}/{topic_level(camera)}/state"
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> Attempt:
         if not self.client.is_connected():
@@ -168,7 +267,7 @@ class MqttTarget(Target):
         return Attempt(True)
 
     def send(self, payload: dict[str, Any]) -> Attempt:
-        topic = f"{self.topic}/{payload['camera']}/{payload['label']}"
+        topic = f"{self.topic}/{topic_level(payload['camera'])}/{topic_level(payload['label'])}"
         return self._publish(topic, json.dumps(payload, allow_nan=False))
 
     def observe(self, payload: dict[str, Any]) -> None:
@@ -176,23 +275,40 @@ class MqttTarget(Target):
         with self.lock:
             was_on = (camera, label) in self.active
             self.active[(camera, label)] = time.monotonic()
-            self.last.setdefault(camera, {})[label] = payload["time"]
+            last = self.last.setdefault(camera, {})
+            last.pop(label, None)  # newest last: the oldest are the first to go
+            last[label] = payload["time"]
+            evicted = self._bound_labels(camera)
             self.names[camera] = payload.get("camera_name", camera)
+        for gone in evicted:  # forgotten: its retained state is removed
+            self._publish(self._state_topic(camera, gone), "", retain=True)
         if not was_on:
-            self._publish(f"{self.topic}/{camera}/{label}/state", "ON", retain=True)
-        self._publish_camera_state(camera)
+            self._publish(self._state_topic(camera, label), "ON", retain=True)
+        self._publish(self._camera_topic(camera), self._camera_state(camera), retain=True)
+
+    def _bound_labels(self, camera: str) -> list[str]:
+        """Forget a camera's least recently seen labels beyond MQTT_LABELS_PER_CAMERA
+        (under the lock); the labels forgotten."""
+        last = self.last[camera]
+        evicted: list[str] = []
+        while len(last) > MQTT_LABELS_PER_CAMERA:
+            label = next(iter(last))
+            del last[label]
+            self.active.pop((camera, label), None)
+            evicted.append(label)
+        return evicted
 
     def tick(self) -> None:
         now = time.monotonic()
         with self.lock:
             expired = [key for key, at in self.active.items() if now - at > self.alarm.clear_s]
         for camera, label in expired:
-            if self._publish(f"{self.topic}/{camera}/{label}/state", "OFF", retain=True).ok:
+            if self._publish(self._state_topic(camera, label), "OFF", retain=True).ok:
                 with self.lock:
                     self.active.pop((camera, label), None)
-                self._publish_camera_state(camera)
+                self._publish(self._camera_topic(camera), self._camera_state(camera), retain=True)
 
-    def _publish_camera_state(self, camera: str) -> None:
+    def _camera_state(self, camera: str) -> str:
         with self.lock:
             state = {
                 "camera": camera,
@@ -201,7 +317,7 @@ class MqttTarget(Target):
                 "last": dict(self.last.get(camera, {})),
                 "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-        self._publish(f"{self.topic}/{camera}/state", json.dumps(state), retain=True)
+        return json.dumps(state)
 
     def close(self) -> None:
         self.closing = True

@@ -17,10 +17,10 @@ and label.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
+import uuid
 from typing import Any
 
 from pipeline.core import broker
@@ -37,6 +37,9 @@ LOGGER = logging.getLogger(__name__)
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 STATS_INTERVAL_S = 60.0
+# A target's send bounds itself by timeout_s; one that overruns it by this much
+# is stuck (a library's bug, a kernel that does not time out) and given up on.
+SEND_OVERRUN_S = 2.0
 
 
 def iso_time(seconds: float) -> str:
@@ -57,6 +60,8 @@ def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
         "captured_at": event["captured_at"],
         "seq": event["seq"],
         "score": detection.get("score", 1.0),
+        # The same on every attempt of this alarm: a receiver takes a redelivery once.
+        "delivery": uuid.uuid4().hex,
     }
     for key in ("box", "extra"):
         if key in detection:
@@ -89,7 +94,6 @@ class AlarmSender:
         self.given_up = 0
         self.held_back = 0
         self.rejections = Throttled(LOGGER)
-        self.sending = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=self.role)
         self.subscribed = threading.Event()
 
     def run(self) -> None:
@@ -97,7 +101,6 @@ class AlarmSender:
         try:
             broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
         finally:
-            self.sending.shutdown(wait=False, cancel_futures=True)
             self.target.close()
             LOGGER.info("%s: stopped (delivered %d, retried %d, given up %d, held back %d)",
                         self.role, self.delivered, self.retried, self.given_up,
@@ -132,7 +135,7 @@ class AlarmSender:
             self.target.tick()
             while self.pending and not self.stop.is_set():
                 tag, properties, body = self.pending.pop(0)
-                if self._handle(connection, channel, properties, body):
+                if self._handle_shielded(connection, channel, properties, body):
                     channel.basic_ack(tag)
             if time.monotonic() - last_stats > STATS_INTERVAL_S:
                 last_stats = time.monotonic()
@@ -140,16 +143,29 @@ class AlarmSender:
                             self.role, self.delivered, self.retried, self.given_up,
                             self.held_back)  # fmt: skip
 
+    def _handle_shielded(
+        self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
+    ) -> bool:
+        """``_handle``, but no message can end the target: one it cannot take (a bad
+        event, or one that meets a bug) is dead-lettered with why, and the next comes."""
+        try:
+            return self._handle(connection, channel, properties, body)
+        except broker.BrokerError:
+            raise
+        except MessageError as error:
+            reason = str(error)
+            self.rejections.warning("%s: rejected a bad event: %s", self.role, reason)
+        except Exception as error:
+            LOGGER.exception("%s: an alarm broke its handler", self.role)
+            reason = f"alarm {self.alarm.name}: {type(error).__name__}: {error}"
+        broker.dead_letter(channel, self.topology, body, reason, self.role, properties)
+        return True
+
     def _handle(
         self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
     ) -> bool:
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
-        try:
-            event = unpack_event(body)
-        except MessageError as error:
-            self.rejections.warning("%s: rejected a bad event: %s", self.role, error)
-            broker.dead_letter(channel, self.topology, body, str(error), self.role, properties)
-            return True
+        event = unpack_event(body)
         camera, label = event["camera"], event["detection"]["label"]
         if not self.alarm.wants(camera, label):
             return True
@@ -198,13 +214,29 @@ class AlarmSender:
         return Attempt(False, f"{outcome.why} (after {self.alarm.attempts} attempts)")
 
     def _attempt(self, connection: broker.Connection, payload: dict[str, Any]) -> Attempt | None:
-        """One send, on the sending thread, while this one keeps the broker's heartbeats."""
-        future = self.sending.submit(self.target.send, payload)
-        while not future.done():
+        """One send, on a thread of its own, while this one keeps the broker's heartbeats.
+
+        The send thread is a daemon: a stop never waits for it. Whatever the send
+        raises is a failed attempt, not the end of the target."""
+        outcome: list[Attempt] = []
+
+        def send() -> None:
+            try:
+                outcome.append(self.target.send(payload))
+            except Exception as error:  # a target's bug or a library's surprise
+                LOGGER.exception("%s: a send failed unexpectedly", self.role)
+                outcome.append(Attempt(False, f"{type(error).__name__}: {error}"[:300]))
+
+        thread = threading.Thread(target=send, name=f"{self.role}:send", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + self.alarm.timeout_s + SEND_OVERRUN_S
+        while thread.is_alive():
             if self.stop.is_set():
                 return None
+            if time.monotonic() > deadline:
+                return Attempt(False, f"no answer within {self.alarm.timeout_s} s")
             broker.pump(connection, 0.1, self.config.broker.heartbeat_s)
-        return future.result()
+        return outcome[0]
 
     def _wait(self, connection: broker.Connection, seconds: float) -> bool:
         deadline = time.monotonic() + seconds

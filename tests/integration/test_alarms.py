@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
-import uuid
 
 import pika
-import pytest
 
 from pipeline.core.topology import Topology
 from pipeline.roles.alarms import run_alarms
@@ -19,10 +16,10 @@ from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
+from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
 from tests.webhook_server import WebhookEndpoint
 from web.hub import FrameHub
 
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 # How long the endpoint stays down, then slow. A full minute each in the benchmark
 # figures (RABBITCAM_OUTAGE_S=60); shorter in CI, where the whole suite has 15 minutes.
 OUTAGE_S = float(os.environ.get("RABBITCAM_OUTAGE_S", "10"))
@@ -123,49 +120,6 @@ def test_a_webhook_down_then_slow_delays_no_frame_and_gets_its_alarms_when_back(
         endpoint.stop()
 
 
-@pytest.fixture(scope="module")
-def mosquitto() -> tuple[str, int]:
-    try:
-        socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2).close()
-    except OSError as error:
-        message = f"NO MQTT BROKER at {MQTT_HOST}:{MQTT_PORT} ({error}): MQTT alarms untested"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
-        pytest.skip(message)
-    return MQTT_HOST, MQTT_PORT
-
-
-class Subscriber:
-    """A real MQTT client (paho) that keeps every message it gets, retained or not."""
-
-    def __init__(self, topic: str) -> None:
-        import paho.mqtt.client as mqtt
-
-        self.messages: list[tuple[str, str, bool]] = []
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, f"test-{uuid.uuid4().hex}")
-        self.client.on_connect = lambda c, *_: (c.subscribe(f"{topic}/#", qos=1), self.ready.set())
-        self.client.on_message = self._on_message
-        self.client.connect(MQTT_HOST, MQTT_PORT)
-        self.client.loop_start()
-        assert self.ready.wait(10)
-
-    def _on_message(self, _client, _userdata, message) -> None:
-        with self.lock:
-            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
-
-    def last(self, topic: str) -> str | None:
-        with self.lock:
-            found = [payload for name, payload, _ in self.messages if name == topic]
-        return found[-1] if found else None
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace, roles, mosquitto):
     prefix = f"rabbitcam-test/{namespace}"
     config, camera = moving_camera(
@@ -205,12 +159,4 @@ def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace,
         wait_for(lambda: listener.last(f"{prefix}/status") == "offline", timeout=10)
     finally:
         listener.close()
-        import paho.mqtt.client as mqtt
-
-        cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        cleaner.connect(MQTT_HOST, MQTT_PORT)
-        cleaner.loop_start()
-        for topic in ("status", "cam1/state", "cam1/motion/state"):
-            cleaner.publish(f"{prefix}/{topic}", b"", qos=1, retain=True).wait_for_publish(2)
-        cleaner.loop_stop()
-        cleaner.disconnect()
+        clear_retained(prefix, ["status", "cam1/state", "cam1/motion/state"])

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+import uuid
 
 import pika
 
@@ -17,6 +18,7 @@ from pipeline.roles.detect import DetectorWorker
 from testkit.processes import free_port, wait_for
 from tests.conftest import make_config
 from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
+from tests.tcp_proxy import SilentCutProxy
 from tests.webhook_server import WebhookEndpoint
 from web.hub import FrameHub
 
@@ -160,3 +162,71 @@ def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace,
     finally:
         listener.close()
         clear_retained(prefix, ["status", "cam1/state", "cam1/motion/state"])
+
+
+def _mqtt_target(url: str, prefix: str, clear_s: float = 30.0):
+    from pipeline.core.config import AlarmConfig
+    from pipeline.roles.alarm_targets import MqttTarget
+
+    alarm = AlarmConfig(name="home", url=url, kind="mqtt", topic=prefix, clear_s=clear_s)
+    return MqttTarget(alarm, f"test-{uuid.uuid4().hex}")
+
+
+def _event(label: str) -> dict:
+    return {"camera": "cam1", "label": label, "time": "2026-12-04T08:00:00.000Z"}
+
+
+def test_an_mqtt_outage_longer_than_clear_s_does_not_flip_states_off_and_on(mosquitto):
+    prefix = f"rabbitcam-test/{uuid.uuid4().hex[:10]}"
+    proxy = SilentCutProxy((MQTT_HOST, MQTT_PORT))
+    listener = Subscriber(prefix)
+    target = _mqtt_target(f"mqtt://127.0.0.1:{proxy.port}", prefix, clear_s=2.0)
+    try:
+        wait_for(target.client.is_connected, timeout=10)
+        target.observe(_event("person"))
+        wait_for(lambda: listener.last(f"{prefix}/cam1/person/state") == "ON", timeout=10)
+        proxy.cut()
+        proxy.reset()  # the link is gone; reconnecting hangs in the black hole
+        outage_ends = time.monotonic() + 4.0  # twice clear_s
+        while time.monotonic() < outage_ends:
+            target.tick()  # as the alarm loop does, while alarms wait in the broker
+            time.sleep(0.2)
+        proxy.restore()
+        wait_for(target.client.is_connected, timeout=40)
+        target.tick()
+        target.observe(_event("person"))  # the alarm that waited in the broker
+        time.sleep(0.5)
+        states = [p for t, p, _ in listener.messages if t == f"{prefix}/cam1/person/state"]
+        assert "OFF" not in states, states
+        # Nothing more comes: after clear_s the state goes OFF as before.
+        wait_for(lambda: (target.tick(), listener.last(f"{prefix}/cam1/person/state"))[1] == "OFF",
+                 timeout=10)  # fmt: skip
+    finally:
+        target.close()
+        listener.close()
+        proxy.close()
+        clear_retained(prefix, ["status", "cam1/state", "cam1/person/state"])
+
+
+def test_mqtt_state_of_a_camera_keeps_a_bounded_number_of_labels(mosquitto):
+    from pipeline.roles.alarm_targets import MQTT_LABELS_PER_CAMERA
+
+    prefix = f"rabbitcam-test/{uuid.uuid4().hex[:10]}"
+    listener = Subscriber(prefix)
+    target = _mqtt_target(f"mqtt://{MQTT_HOST}:{MQTT_PORT}", prefix)
+    labels = [f"label{i}" for i in range(MQTT_LABELS_PER_CAMERA + 20)]
+    try:
+        wait_for(target.client.is_connected, timeout=10)
+        for label in labels:
+            target.observe(_event(label))
+        wait_for(lambda: listener.last(f"{prefix}/cam1/{labels[-1]}/state") == "ON", timeout=10)
+        state = json.loads(listener.last(f"{prefix}/cam1/state"))
+        assert sorted(state["last"]) == sorted(labels[-MQTT_LABELS_PER_CAMERA:])
+        assert len(state["active"]) == MQTT_LABELS_PER_CAMERA
+        # The first labels were forgotten: their retained state is removed.
+        wait_for(lambda: listener.last(f"{prefix}/cam1/{labels[0]}/state") == "", timeout=10)
+    finally:
+        target.close()
+        listener.close()
+        clear_retained(prefix, ["status", "cam1/state",
+                                *(f"cam1/{label}/state" for label in labels)])  # fmt: skip

@@ -284,10 +284,13 @@ def _seq(body: dict[str, Any], now: float | None = None) -> int:
     return seq
 
 
-def _timestamp(body: dict[str, Any], key: str) -> float:
+def _timestamp(body: dict[str, Any], key: str, now: float | None = None) -> float:
     value = float(_field(body, key, (int, float)))
     if not math.isfinite(value) or value < 0:
         raise MessageError(f"field {key!r} must be a finite non-negative time, got {value!r}")
+    # Like seq: a time far ahead of every clock would outrank every real one after it.
+    if value > (now if now is not None else time.time()) + SEQ_AHEAD_OF_CLOCK_MS / 1000:
+        raise MessageError(f"field {key!r} is implausible ({value}: ahead of the clock)")
     return value
 
 

@@ -51,6 +51,13 @@ RETENTION_EVERY_S = 60.0
 EVENT_PREFETCH = 50
 # The snapshot is the event's own frame; failing that, the nearest within this.
 SNAPSHOT_NEAR_S = 1.0
+# An event this far ahead of the recorder's clock is refused: clocks synchronised by
+# NTP are never that far apart, and its incident would hold the camera's for ever.
+EVENT_AHEAD_OF_CLOCK_S = 60.0
+# With no event delivered for this long, the recorder's queue is drained: the
+# wall clock may close incidents. Until then the events' own time does (a recorder
+# catching up on a backlog must not cut one incident into many).
+EVENTS_QUIET_S = 1.0
 
 
 @dataclass
@@ -81,6 +88,7 @@ class RecordCounters:
     clips: int = 0
     failed: int = 0
     rejected: int = 0
+    late: int = 0  # events older than the clip of their camera's incident: counted, not kept
     deleted_by_retention: int = 0
 
 
@@ -100,6 +108,8 @@ class Recorder:
         self.rejections = Throttled(LOGGER)
         self.last_retention = 0.0
         self.subscribed = threading.Event()
+        self.events_clock = 0.0  # the newest capture time of any event taken
+        self.last_event_at = 0.0  # monotonic: when an event was last delivered
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -191,7 +201,11 @@ class Recorder:
 
     def _on_event_body(self, connection: broker.Connection):
         def on_event(body: bytes, _properties: Any) -> None:
+            self.last_event_at = time.monotonic()
             event = unpack_event(body)
+            ahead = event["captured_at"] - time.time()
+            if ahead > EVENT_AHEAD_OF_CLOCK_S:
+                raise MessageError(f"captured_at is {ahead:.0f} s ahead of the recorder's clock")
             camera = self.cameras.get(event["camera"])
             detection = event["detection"]
             if camera is None or detection["label"] not in camera.record:
@@ -209,11 +223,18 @@ class Recorder:
     ) -> None:
         captured_at = event["captured_at"]
         label = detection["label"]
+        self.events_clock = max(self.events_clock, captured_at)
         incident = self.active.get(camera.id)
         if incident is not None:
             within = captured_at <= incident.window_end(self.record.post_s)
-            if within and captured_at < incident.started_at:
-                return  # an older event of a frame the clip already covers
+            if within and captured_at < incident.clip_from:
+                # Older than the clip being cut (a worker far behind the others): a
+                # clip of its own would repeat this one's frames. Counted, not kept.
+                self.counters.late += 1
+                self.rejections.warning("record: an event of %s came %.1f s after the clip it "
+                                        "belongs to had started", camera.id,
+                                        incident.started_at - captured_at)  # fmt: skip
+                return
             if within and captured_at - incident.started_at <= self.record.max_clip_s:
                 self.store.extend(
                     incident.event_id, label, captured_at, float(detection.get("score", 1))
@@ -330,10 +351,17 @@ class Recorder:
     # --- time passing -----------------------------------------------------------------
 
     def _tick(self) -> None:
-        now = time.time()
+        # What time it is for the events: the newest event's capture time while events
+        # keep coming (a backlog is being worked off), the wall clock once none has for
+        # a moment. An incident's window is over only when that time has passed it.
+        if time.monotonic() - self.last_event_at > EVENTS_QUIET_S:
+            now = max(time.time(), self.events_clock)
+        else:
+            now = self.events_clock
+        longest = self.record.max_clip_s + self.record.post_s
         for incident in list(self.active.values()):
             end = incident.window_end(self.record.post_s) + EXTEND_GRACE_S
-            long_enough = now - incident.started_at > self.record.max_clip_s + self.record.post_s
+            long_enough = now - incident.started_at > longest
             seen_past_end = incident.newest_captured_at > end
             idle = time.monotonic() - incident.last_frame_at > STREAM_IDLE_S
             if (now > end and (seen_past_end or idle)) or long_enough:

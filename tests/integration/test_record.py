@@ -4,6 +4,8 @@ seconds before the event, snapshots, crashes and retention."""
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from pathlib import Path
 
 import av
@@ -154,3 +156,86 @@ def test_the_recorder_keeps_its_events_within_the_size_bound(namespace, roles, t
     for path in store.media.iterdir():
         if not path.name.startswith(".partial-"):  # the clip being written now
             assert int(path.name.split(".")[0]) in known, f"{path.name}: a file of no event"
+
+
+def _publish_events(url: str, namespace: str, events: list[tuple[float, str]]) -> None:
+    """(captured_at, label) events of cam1 on the events exchange, as workers send them."""
+    import pika
+
+    from pipeline.core.messages import pack_event
+    from pipeline.core.topology import Topology
+
+    topology = Topology(namespace)
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for captured_at, label in events:
+        body = pack_event("cam1", int(captured_at * 1000), captured_at, {"label": label})
+        channel.basic_publish(topology.events_exchange, f"cam1.{label}", body)
+    connection.close()
+
+
+def _recorder_until_subscribed(config) -> tuple[Recorder, threading.Event, threading.Thread]:
+    stop = threading.Event()
+    recorder = Recorder(config, stop)
+    thread = threading.Thread(target=recorder.run, daemon=True)
+    thread.start()
+    wait_for(recorder.subscribed.is_set, timeout=15)
+    return recorder, stop, thread
+
+
+def _synthetic_recording_site(namespace: str, tmp_path: Path):
+    camera = {"id": "cam1", "source": "synthetic", "detectors": ["motion"], "record": ["motion"]}
+    return make_config(
+        [camera], namespace=namespace,
+        record={"dir": str(tmp_path / "store"), "pre_s": 3, "post_s": 2},
+    )  # fmt: skip
+
+
+def test_a_storm_of_events_worked_off_late_is_one_incident_with_every_detection_counted(
+    namespace, broker_url, tmp_path
+):
+    config = _synthetic_recording_site(namespace, tmp_path)
+    recorder, stop, thread = _recorder_until_subscribed(config)  # declares its queue
+    stop.set()
+    thread.join(10)
+    # 10,000 events over 20 s, all waiting when the recorder comes back: far behind.
+    start = time.time() - 60
+    storm = [(start + i * 0.002, "motion") for i in range(10_000)]
+    _publish_events(broker_url, namespace, storm)
+    recorder, stop, thread = _recorder_until_subscribed(config)
+    store = EventStore(config.store_dir)
+    try:
+
+        def worked_off():
+            events = store.query(EventQuery())
+            return events if sum(e.count for e in events) >= len(storm) else None
+
+        events = wait_for(worked_off, timeout=90, interval=0.5)
+        wait_for(lambda: not recorder.active, timeout=15)
+        events = store.query(EventQuery())
+        assert len(events) == 1, [(e.started_at - start, e.ended_at - start) for e in events]
+        assert events[0].count == len(storm) and recorder.counters.late == 0
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_an_event_from_the_future_is_refused_and_recording_goes_on(namespace, broker_url, tmp_path):
+    config = _synthetic_recording_site(namespace, tmp_path)
+    recorder, stop, thread = _recorder_until_subscribed(config)
+    store = EventStore(config.store_dir)
+    try:
+        now = time.time()
+        _publish_events(broker_url, namespace, [(now + 300 * 86_400, "motion"), (now, "motion")])
+        (event,) = wait_for(lambda: store.query(EventQuery()), timeout=15)
+        assert abs(event.started_at - now) < 1
+        wait_for(lambda: recorder.counters.rejected == 1, timeout=10)
+        # An hour ahead passes the wire's check (a day) but not the recorder's clock.
+        _publish_events(broker_url, namespace, [(now + 3600, "motion")])
+        wait_for(lambda: recorder.counters.rejected == 2, timeout=10)
+        wait_for(lambda: not recorder.active, timeout=15)  # closed by the clock, as always
+        _publish_events(broker_url, namespace, [(time.time(), "motion")])
+        wait_for(lambda: len(store.query(EventQuery())) == 2, timeout=15)
+    finally:
+        stop.set()
+        thread.join(10)

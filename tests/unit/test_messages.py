@@ -182,3 +182,12 @@ def test_result_overlay_flag_round_trips_and_defaults_to_drawn_in():
                 body(type="result", detections=[], worker="w", overlay="yes"), use_bin_type=True
             )
         )
+
+
+def test_a_capture_time_far_ahead_of_the_clock_is_refused():
+    import time
+
+    now = time.time()
+    assert unpack_event(pack_event("cam1", 1, now + 3600, {"label": "fall"}))["captured_at"]
+    with pytest.raises(MessageError, match=r"captured_at.*ahead of the clock"):
+        unpack_event(pack_event("cam1", 1, now + 366 * 86_400, {"label": "fall"}))

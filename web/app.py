@@ -21,6 +21,7 @@ from pipeline.core.config import Config
 from web.api import api
 from web.auth import Auth
 from web.events import events
+from web.hosts import HostCheck
 from web.hub import FrameHub
 from web.limits import StreamSlots
 from web.metrics import StreamMetrics, prometheus
@@ -59,6 +60,7 @@ def create_app(
     app.extensions["rabbitcam.slots"] = StreamSlots(
         config.web.stream_limit, config.web.max_streams_per_client
     )
+    app.before_request(HostCheck(config.web).guard)  # before auth: a rebinding page learns nothing
     app.before_request(auth.guard)
     app.after_request(security_headers)
     app.register_error_handler(HTTPException, http_error)

@@ -12,6 +12,8 @@ path.
 from __future__ import annotations
 
 import math
+import os
+import re
 from typing import Any
 
 from flask import (
@@ -25,12 +27,20 @@ from flask import (
     send_file,
     url_for,
 )
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN
 from pipeline.core.eventstore import MAX_PAGE, EventQuery, EventStore, StoredEvent
 from web import state
 
 events = Blueprint("events", __name__)
+
+# Event ids are SQLite integers: a larger one in a URL is no event (and no 500).
+MAX_EVENT_ID = 2**63 - 1
+EVENT_ROUTE = f"<int(max={MAX_EVENT_ID}):event_id>"
+# The filters a listing's "next" link carries on (nothing else from the URL goes to url_for).
+FILTERS = ("camera", "label", "since", "until", "limit")
+WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits: str.isdigit() also takes "²"
 
 # The files of an event, by the name in its URL: the kind in the store, the media type.
 MEDIA = {
@@ -118,7 +128,7 @@ def _integer(args: Any, key: str) -> int | None:
     text = args.get(key)
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    if not WHOLE_NUMBER.fullmatch(text):
         abort(400, description=f"{key} must be a whole number")
     return int(text)
 
@@ -140,12 +150,12 @@ def listing() -> Response:
     page_full = len(found) == min(MAX_PAGE, max(1, query.limit))
     following = None
     if found and page_full:
-        args = {k: v for k, v in request.args.items() if k != "before"}
+        args = {key: request.args[key] for key in FILTERS if request.args.get(key)}
         following = url_for("events.listing", **args, before=found[-1].id)
     return jsonify({"events": [event_json(e, names) for e in found], "next": following})
 
 
-@events.get("/api/events/<int:event_id>")
+@events.get(f"/api/events/{EVENT_ROUTE}")
 def one(event_id: int) -> Response:
     event = store().get(event_id)
     if event is None:
@@ -153,7 +163,7 @@ def one(event_id: int) -> Response:
     return jsonify(event_json(event, _camera_names()))
 
 
-@events.delete("/api/events/<int:event_id>")
+@events.delete(f"/api/events/{EVENT_ROUTE}")
 def delete(event_id: int) -> Response:
     # DELETE, never GET or a form's POST: another site cannot make a browser send
     # one without this server's consent (CORS), even with the user's credentials.
@@ -162,15 +172,28 @@ def delete(event_id: int) -> Response:
     return Response(status=204)
 
 
-@events.get('/events/<int:event_id>/<any("snapshot.jpg", "thumb.jpg", "clip.mp4"):name>')
+@events.get(f'/events/{EVENT_ROUTE}/<any("snapshot.jpg", "thumb.jpg", "clip.mp4"):name>')
 def media(event_id: int, name: str) -> Response:
     kind, mimetype = MEDIA[name]
     event = store().get(event_id)
     present = event is not None and (event.has_clip if kind == "clip" else event.snapshot)
-    path = store().file(event_id, kind)
-    if not present or not path.is_file():
+    file = store().open_file(event_id, kind) if present else None
+    if file is None:
         abort(404, description=f"event {event_id} has no {kind}")
+    # Sent from the file opened above (a regular file, no link followed), with
     # Ranges, so that a browser's video element can seek; the files never change.
-    response = send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
+    facts = os.fstat(file.fileno())
+    response = send_file(
+        file, mimetype=mimetype, conditional=False, etag=f"{event_id}-{kind}-{facts.st_mtime_ns}",
+        last_modified=facts.st_mtime, max_age=3600,
+    )  # fmt: skip
+    response.content_length = facts.st_size
+    try:
+        response = response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=facts.st_size
+        )
+    except RequestedRangeNotSatisfiable:
+        file.close()
+        raise
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

@@ -135,6 +135,9 @@ class WebConfig:
     trusted_proxy: str = ""
     # The address people open the streamer at (https://cams.example), for links in alarms.
     public_url: str = ""
+    # Host names the streamer answers to besides IP addresses, localhost and
+    # public_url's host (a page on another site cannot rebind its own name to us).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def stream_limit(self) -> int:
@@ -552,7 +555,7 @@ def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
         data,
         {
             "bind", "threads", "send_buffer_kb", "max_streams", "max_streams_per_client",
-            "stall_s", "show_sources", "trusted_proxy", "public_url",
+            "stall_s", "show_sources", "trusted_proxy", "public_url", "allowed_hosts",
         },
         "web",
     )  # fmt: skip
@@ -588,6 +591,7 @@ def _read_web(reader: _Reader, raw: dict[str, Any]) -> WebConfig:
         public_url=reader.string(
             data, "public_url", "web", defaults.public_url, _check_public_url
         ).rstrip("/"),
+        allowed_hosts=_read_words(reader, data, "allowed_hosts", "web", HOST_NAME_PATTERN),
         send_buffer_kb=reader.number(
             data,
             "send_buffer_kb",
@@ -673,6 +677,8 @@ ALARM_KEYS = {
 }  # fmt: skip
 WEBHOOK_ONLY = ("headers", "secret", "plain_http")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# A host name in [web] allowed_hosts: a DNS name, or "*" for any (behind a proxy that checks).
+HOST_NAME_PATTERN = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*")
 # Repeats of a camera's label held back: a phone is not told every second, while a
 # home-automation system gets every event (its states say what is going on).
 DEFAULT_COOLDOWN_S = {"webhook": 30.0, "mqtt": 0.0}

@@ -17,13 +17,14 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ DATABASE = "events.sqlite3"
 MEDIA = "media"
 KINDS = {"snapshot": "snapshot.jpg", "thumb": "thumb.jpg", "clip": "clip.mp4"}
 SCRATCH = ".partial"
+# Snapshots and clips show people: readable by the recorder's user and group (the
+# streamer's), nobody else.
+FILE_MODE = 0o640
+DIRECTORY_MODE = 0o750
 MAX_PAGE = 200
 
 SCHEMA = """
@@ -109,7 +114,7 @@ class EventStore:
         self.media = self.directory / MEDIA
         self.path = self.directory / DATABASE
         self.local = threading.local()
-        self.media.mkdir(parents=True, exist_ok=True)
+        self.media.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         self._db().executescript(SCHEMA)  # each statement on its own; all are idempotent
 
     # --- connections ---------------------------------------------------------------
@@ -153,9 +158,21 @@ class EventStore:
         final = self.file(event_id, kind)
         return final.with_name(f"{SCRATCH}-{final.name}")
 
+    def open_file(self, event_id: int, kind: str) -> BinaryIO | None:
+        """An event's file for reading, if it is a regular file: a link planted in the
+        media folder is not followed (it could name any file of the host)."""
+        try:
+            fd = os.open(self.file(event_id, kind), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # missing, a link (ELOOP), unreadable
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb")
+
     def _put(self, event_id: int, kind: str, data: bytes) -> int:
         scratch = self.scratch(event_id, kind)
-        with scratch.open("wb") as handle:
+        with os.fdopen(create_new(scratch), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -165,7 +182,7 @@ class EventStore:
     def _remove_files(self, event_id: int) -> None:
         for kind in KINDS:
             for path in (self.file(event_id, kind), self.scratch(event_id, kind)):
-                path.unlink(missing_ok=True)
+                _remove(path)
 
     # --- the recorder's side -----------------------------------------------------------
 
@@ -211,8 +228,11 @@ class EventStore:
         """The clip written to ``scratch(event_id, 'clip')`` is complete: put it in place
         and list it. False if the event was deleted meanwhile (its files go too)."""
         scratch = self.scratch(event_id, "clip")
-        with scratch.open("rb+") as handle:
-            os.fsync(handle.fileno())
+        fd = os.open(scratch, os.O_RDWR | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         size = scratch.stat().st_size
         os.replace(scratch, self.file(event_id, "clip"))
         with self.transaction() as db:
@@ -227,7 +247,7 @@ class EventStore:
 
     def fail(self, event_id: int, reason: str) -> None:
         """No clip could be cut (the frames left the broker's stream): keep the event."""
-        self.scratch(event_id, "clip").unlink(missing_ok=True)
+        _remove(self.scratch(event_id, "clip"))
         with self.transaction() as db:
             db.execute(
                 "UPDATE events SET state = 'failed', reason = ? "
@@ -341,9 +361,8 @@ class EventStore:
         for path in self.media.iterdir():
             stem = path.name.split(".", 1)[0]
             scratch = path.name.startswith(SCRATCH)
-            if scratch or not stem.isdigit() or int(stem) not in known:
-                path.unlink(missing_ok=True)
-                removed += 1
+            if scratch or not stem.isascii() or not stem.isdigit() or int(stem) not in known:
+                removed += _remove(path)
         return removed
 
     # --- rows ----------------------------------------------------------------------
@@ -383,3 +402,24 @@ class EventStore:
             )
             for row in rows
         ]
+
+
+def create_new(path: Path) -> int:
+    """A new file at ``path``, open for writing, readable by owner and group only.
+    Whatever was there (a scratch file left by a crash, a planted link) is removed
+    first, never written through."""
+    _remove(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+
+
+def _remove(path: Path) -> bool:
+    """Remove a file or link; leave anything else (a folder someone made there) with a
+    warning rather than fail: the recorder must not stop over it. True if removed."""
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except (IsADirectoryError, PermissionError) as error:
+        LOGGER.warning("events: left %s in place: %s", path.name, error)
+        return False

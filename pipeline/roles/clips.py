@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import av
 import cv2
 import numpy as np
 from av.video.frame import PictureType
+
+from pipeline.core.eventstore import create_new
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class ClipWriter:
         self.skipped = 0
 
     def _open(self, width: int, height: int) -> None:
+        os.close(create_new(self.path))  # made here, private, never through a planted link
         self.container = av.open(
             str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"}
         )

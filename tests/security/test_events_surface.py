@@ -1,0 +1,123 @@
+"""The events surface of a real streamer under attack: a page on another site that
+rebinds its name to the streamer, forged ids and query keys, links and folders
+planted in the record dir."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from pipeline.core.eventstore import EventQuery, EventStore
+from tests.security.conftest import PHOTO
+
+SITE = """
+[record]
+dir = "{store}"
+
+[[cameras]]
+id = "cam1"
+source = "synthetic"
+detectors = ["motion"]
+record = ["motion"]
+"""
+
+
+@pytest.fixture
+def events_site(make_site, tmp_path: Path):
+    store_dir = tmp_path / "store"
+    site, _publisher = make_site(SITE.format(store=store_dir))
+    store = EventStore(store_dir)
+    event_id = store.open_event("cam1", "motion", 1, time.time(), {"label": "motion"})
+    store.save_snapshot(event_id, PHOTO, PHOTO)
+    site.streamer()
+    yield site, store, event_id
+    store.close()
+
+
+def test_a_foreign_host_name_gets_nothing_and_changes_nothing(events_site):
+    site, store, event_id = events_site
+    rebound = {"Host": f"attacker.example:{site.port}"}
+    for path in ("/", "/api/cameras", "/api/events", f"/events/{event_id}/snapshot.jpg"):
+        response = site.get(path, headers=rebound)
+        assert response.status_code == 400, (path, response.status_code)
+        assert "Traceback" not in response.text
+    deleted = requests.delete(f"{site.base}/api/events/{event_id}", headers=rebound, timeout=5)
+    assert deleted.status_code == 400 and store.get(event_id) is not None
+    # Names it does answer to: addresses and localhost.
+    assert site.get("/api/events", headers={"Host": f"localhost:{site.port}"}).status_code == 200
+    assert site.get("/api/events").status_code == 200
+
+
+def test_a_delete_from_another_origin_is_refused(events_site):
+    site, store, event_id = events_site
+    url = f"{site.base}/api/events/{event_id}"
+    for headers in ({"Origin": "http://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = requests.delete(url, headers=headers, timeout=5)
+        assert response.status_code == 403, headers
+        assert store.get(event_id) is not None
+    response = requests.delete(url, headers={"Origin": site.base}, timeout=5)
+    assert response.status_code == 204 and store.get(event_id) is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/events?limit=\u00b2",
+        "/api/events?before=\u00b2",
+        "/api/events?limit=\u0663",  # an Arabic-Indic digit
+        "/api/events/9223372036854775808",
+        "/api/events/99999999999999999999999",
+        "/events/9223372036854775808/snapshot.jpg",
+    ],
+)
+def test_forged_numbers_are_4xx_never_500(events_site, path):
+    site, _store, _event_id = events_site
+    response = site.get(path)
+    assert 400 <= response.status_code < 500, (path, response.status_code)
+    assert "Traceback" not in response.text
+
+
+def test_query_keys_are_not_passed_to_url_for(events_site):
+    site, _store, event_id = events_site
+    for key in ("endpoint", "_method", "_external", "_scheme", "_anchor"):
+        response = site.get(f"/api/events?limit=1&{key}=x")
+        assert response.status_code == 200, (key, response.text[:200])
+        listing = response.json()
+        assert listing["events"][0]["id"] == event_id
+        assert key not in (listing["next"] or "")
+
+
+def test_a_link_planted_in_the_media_folder_is_not_followed(events_site, tmp_path):
+    site, store, event_id = events_site
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("not for the web")
+    snapshot = store.file(event_id, "snapshot")
+    mode = stat.S_IMODE(os.stat(snapshot).st_mode)
+    assert mode & 0o007 == 0, f"media files are world-readable: {oct(mode)}"
+    assert site.get(f"/events/{event_id}/snapshot.jpg").content == PHOTO
+    snapshot.unlink()
+    snapshot.symlink_to(secret)
+    response = site.get(f"/events/{event_id}/snapshot.jpg")
+    assert response.status_code == 404 and b"not for the web" not in response.content
+
+
+def test_a_folder_in_the_media_folder_does_not_stop_the_store(tmp_path):
+    store = EventStore(tmp_path / "store")
+    event_id = store.open_event("cam1", "motion", 1, time.time(), {"label": "motion"})
+    (store.media / "junk").mkdir()
+    (store.media / f"{event_id}.snapshot.jpg").mkdir()  # where a file would go
+    assert store.sweep() == 0  # left in place, no IsADirectoryError
+    store.delete(event_id)
+    assert store.enforce_retention(0, 0) == [] and store.query(EventQuery()) == []
+    # A planted link where a scratch file goes is replaced, its target untouched.
+    target = tmp_path / "target"
+    target.write_bytes(b"keep")
+    scratch = store.scratch(2, "snapshot")
+    scratch.symlink_to(target)
+    store._put(2, "snapshot", PHOTO)
+    assert target.read_bytes() == b"keep" and store.file(2, "snapshot").read_bytes() == PHOTO

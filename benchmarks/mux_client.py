@@ -69,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=30)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.sendall(b"GET /mux HTTP/1.0\r\nHost: bench\r\n\r\n")
+    sock.sendall(f"GET /mux HTTP/1.0\r\nHost: 127.0.0.1:{args.port}\r\n\r\n".encode())
     seen: set[str] = set()
     ages: dict[str, list[float]] = defaultdict(list)
     recording_from = recording_until = None

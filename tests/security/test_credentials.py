@@ -114,7 +114,7 @@ def test_half_set_credentials_refuse_to_start(make_site, env, missing):
 def raw_request(port: int, headers: bytes) -> bytes:
     """A request with header bytes as an attacker writes them (requests would not)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"GET /api/cameras HTTP/1.0\r\nHost: x\r\n" + headers + b"\r\n")
+        sock.sendall(b"GET /api/cameras HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

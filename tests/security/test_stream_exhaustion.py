@@ -42,7 +42,7 @@ def ask_and_never_read(
     sock.bind((source, 0))
     sock.settimeout(5)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     status = b""
     while b"\r\n" not in status:
         chunk = sock.recv(1)

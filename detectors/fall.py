@@ -1,23 +1,31 @@
 """Falls, from a skeleton when ``pose`` ran before, else from the shape of a box.
 
-**From a skeleton** (``pose`` earlier in the camera's list), per tracked person:
+**From a skeleton** (``pose`` earlier in the camera's list), per tracked person.
+A fall is a quick descent from upright to the floor, and not getting up:
 
-1. The torso is the line from the centre of the hips to the centre of the
-   shoulders (keypoints 23/24 and 11/12, each at least ``min_visibility``).
-   Its angle from vertical is 0 degrees standing or sitting, 90 lying.
-2. The person is *upright* below ``upright_deg`` and *down* above ``down_deg``.
-3. A fall: the person is down, was upright within the last ``window_s``
-   seconds, and since then the hip centre has dropped by at least
-   ``hip_drop`` torso lengths, at an average speed of at least ``min_speed`` torso lengths
-   per second (a fall is quick; lying down on a bed is not). If the person is
-   still down ``confirm_s`` later, one ``fall`` event is reported, with the
-   torso angle and the drop's speed; ``person_down`` is then reported every
-   frame while they stay down, and they can fall again once upright.
+1. While the person is *upright* (torso, hips to shoulders, within
+   ``upright_deg`` of vertical: standing or sitting), the rule keeps their
+   reference: the head's highest point, the hips' and the body's height
+   (the box's) over the last ``window_s``. It is frozen while they are down.
+2. The **drop** is how far the head (the highest visible face point, else the
+   shoulders) is below that reference, in body heights; the hips' drop likewise.
+   The head is what falls furthest whichever way a person falls: sideways the
+   torso turns, towards or away from the camera it does not, and the skeleton
+   of a person on the floor is often wrong or lost, while the head's height
+   still says where they are.
+3. A **candidate**: the drop reaches ``down_drop`` within ``max_descent_s`` of
+   the last moment the person stood or sat high (drop below ``high_drop``). A
+   fall is quick; lying down on purpose passes through kneeling or sitting and
+   takes longer.
+4. A **fall** is reported when the person stays down (drop above ``stay_drop``)
+   for ``confirm_s`` after the candidate, and the hips dropped at least
+   ``hip_drop`` on the way (bending over keeps the hips up; a crouch comes back
+   up within a second). A person lost from view while down counts as staying
+   down (the skeleton of a person on the floor is often lost) for up to
+   ``lost_s``. One ``fall`` event, then ``person_down`` every frame while they
+   stay down; they can fall again once upright.
 
-Sitting down lowers the hips but keeps the torso upright; walking and
-bending keep the hips up: neither is a fall.
-
-**From boxes** (no ``pose``; the heuristic of before, for cameras without the models):
+**From boxes** (no ``pose``; for cameras without the models):
 
 1. Boxes come from an earlier detector: ``person`` boxes when ``people`` ran,
    otherwise ``motion`` boxes larger than ``min_area`` of the frame.
@@ -30,7 +38,8 @@ bending keep the hips up: neither is a fall.
 
 The box rule catches the common case (someone collapses in view of a side-on
 camera) and misses falls towards the camera, where the box does not change
-shape; the skeleton rule sees the torso turn whatever the box does.
+shape. How the skeleton rule's defaults were chosen, and what it catches on
+real footage: ``docs/accuracy.md`` (``rabbitcam eval``).
 """
 
 from __future__ import annotations
@@ -47,40 +56,52 @@ from detectors.tracking import Tracker
 
 @dataclass
 class FallParams:
-    upright_ratio: float = param(1.3, "height/width at or above which a box is upright", 1.0, 5.0)
-    lying_ratio: float = param(1.3, "width/height at or above which a box is lying", 1.0, 5.0)
-    window_s: float = param(2.0, "how recently the box must have been upright", 0.2, 30.0)
-    drop: float = param(0.15, "centre drop needed, as a fraction of the upright height", 0.0, 2.0)
+    upright_ratio: float = param(1.3, "boxes: height/width at or above which a box is upright",
+                                 1.0, 5.0)  # fmt: skip
+    lying_ratio: float = param(
+        1.3, "boxes: width/height at or above which a box is lying", 1.0, 5.0
+    )
+    window_s: float = param(2.0, "how far back the upright reference reaches", 0.2, 30.0)
+    drop: float = param(
+        0.15, "boxes: centre drop needed, as a fraction of the upright height", 0.0, 2.0
+    )
     confirm_s: float = param(
-        0.5, "how long it must stay lying before a fall is reported", 0.0, 30.0
+        1.0, "how long the person must stay down before a fall is reported", 0.0, 30.0
     )
     min_area: float = param(0.01, "smallest motion box used, as a fraction of the frame", 0.0, 1.0)
     upright_deg: float = param(
-        30.0, "skeleton: torso closer to vertical than this is upright", 0.0, 90.0
+        35.0, "skeleton: torso closer to vertical than this is upright", 0.0, 90.0
     )
-    down_deg: float = param(
-        60.0, "skeleton: torso further from vertical than this is down", 0.0, 90.0
+    high_drop: float = param(
+        0.15, "skeleton: head drop (body heights) below which the person is still high", 0.0, 1.0
     )
-    min_speed: float = param(
-        0.8, "skeleton: the hips' drop, in torso lengths per second, at least", 0.0, 20.0
+    down_drop: float = param(
+        0.55, "skeleton: head drop (body heights) that makes a fall candidate", 0.1, 2.0
+    )
+    stay_drop: float = param(
+        0.4, "skeleton: head drop the person must stay below while confirming", 0.0, 2.0
+    )
+    max_descent_s: float = param(
+        1.5, "skeleton: from high to down_drop within this: a fall is quick", 0.1, 10.0
+    )
+    hip_drop: float = param(0.2, "skeleton: the hips' drop (body heights) a fall needs", 0.0, 2.0)
+    lost_s: float = param(
+        3.0, "skeleton: a person lost while down counts as down this long", 0.0, 30.0
     )
     min_visibility: float = param(
-        0.5, "skeleton: shoulders and hips at least this visible", 0.0, 1.0
+        0.5, "skeleton: keypoints at least this visible are used", 0.0, 1.0
     )
-    hip_drop: float = param(0.5, "skeleton: the hips' drop needed, in torso lengths", 0.0, 5.0)
 
 
 @dataclass
 class Pose:
-    """One person in one frame, as the rule sees it. ``centre_y`` is the hip centre
-    (skeleton) or the box centre; ``height`` the torso length or the box height."""
+    """One box in one frame, as the box rule sees it."""
 
     at: float
     upright: bool
     lying: bool
     centre_y: float
     height: float
-    angle: float | None = None  # torso from vertical, degrees (skeleton only)
 
 
 SHOULDERS, HIPS = (11, 12), (23, 24)
@@ -100,12 +121,67 @@ def torso(keypoints: np.ndarray, min_visibility: float) -> tuple[float, np.ndarr
     return math.degrees(math.atan2(abs(dx), -dy)), hips, length
 
 
+FACE = tuple(range(11))  # nose, eyes, ears, mouth: the top of a standing person
+
+
+def head_y(keypoints: np.ndarray, min_visibility: float) -> float | None:
+    """The head's height in the frame: the highest visible face point, else the
+    higher shoulder; None when neither is visible."""
+    for points in (FACE, SHOULDERS):
+        visible = keypoints[list(points), 2] >= min_visibility
+        if visible.any():
+            return float(keypoints[list(points), 1][visible].min())
+    return None
+
+
 @dataclass
 class TrackState:
     history: deque = field(default_factory=lambda: deque(maxlen=256))
     lying_since: float | None = None
     fall_candidate: bool = False
     fallen: bool = False
+
+
+@dataclass
+class Reference:
+    """A person while last upright: where the head and hips were, how tall they were."""
+
+    head: float
+    hips: float
+    size: float
+
+
+@dataclass
+class Descent:
+    """The skeleton rule's view of one tracked person."""
+
+    upright: deque = field(default_factory=lambda: deque(maxlen=512))  # (at, head, hips, size)
+    reference: Reference | None = None
+    high_at: float | None = None  # the last moment the head was high
+    candidate_at: float | None = None
+    hips_dropped: float = 0.0  # the most the hips dropped since the candidate began
+    fallen: bool = False
+    seen_at: float = 0.0
+    box: Box = (0, 0, 0, 0)
+    drop: float = 0.0
+
+    def observe(self, at: float, head: float, hips: float, size: float, upright: bool,
+                window_s: float) -> tuple[float, float] | None:  # fmt: skip
+        """(head drop, hip drop) in body heights, or None before any reference."""
+        if upright:
+            self.upright.append((at, head, hips, size))
+        while self.upright and at - self.upright[0][0] > window_s:
+            self.upright.popleft()
+        if self.upright and self.candidate_at is None and not self.fallen:
+            self.reference = Reference(
+                head=min(u[1] for u in self.upright),
+                hips=min(u[2] for u in self.upright),
+                size=max(u[3] for u in self.upright),
+            )
+        if self.reference is None:
+            return None
+        reference = self.reference
+        return (head - reference.head) / reference.size, (hips - reference.hips) / reference.size
 
 
 @register
@@ -122,8 +198,11 @@ class FallDetector(Detector):
 
     def __init__(self, params: FallParams) -> None:
         super().__init__(params)
-        self.tracker = Tracker(max_missing_s=max(1.0, params.window_s), max_jump=1.2)
-        self.states: dict[int, TrackState] = {}
+        self.tracker = Tracker(max_missing_s=max(1.0, params.window_s, params.lost_s), max_jump=1.2)
+        self.states: dict[int, TrackState] = {}  # the box rule's tracks
+        self.descents: dict[int, Descent] = {}  # the skeleton rule's
+        # Set to a list, it gets what the skeleton rule saw each frame (``rabbitcam eval``).
+        self.trace: list[dict] | None = None
 
     def _boxes(self, image: np.ndarray, context: FrameContext) -> list[Box]:
         people = context.labelled("person")
@@ -161,35 +240,79 @@ class FallDetector(Detector):
         now = context.captured_at
         people = []
         for person in context.carrying("keypoints"):
-            measured = torso(person.internal["keypoints"], params.min_visibility)
-            if measured is not None:
-                people.append((person, measured))
+            keypoints = person.internal["keypoints"]
+            measured = torso(keypoints, params.min_visibility)
+            head = head_y(keypoints, params.min_visibility)
+            if measured is not None and head is not None and person.box is not None:
+                people.append((person.box, measured, head))
         found = []
-        tracked = self.tracker.update([person.box for person, _ in people], now)
-        for (track_id, box), (_person, (angle, hips, length)) in zip(tracked, people, strict=True):
-            state = self.states.setdefault(track_id, TrackState())
-            pose = Pose(
-                now,
-                upright=angle <= params.upright_deg,
-                lying=angle >= params.down_deg,
-                centre_y=float(hips[1]),
-                height=length,
-                angle=angle,
-            )
-            state.history.append(pose)
-            found.extend(self._judge(track_id, box, state, pose))
-        self.states = {tid: s for tid, s in self.states.items() if tid in self.tracker.tracks}
+        tracked = self.tracker.update([box for box, _, _ in people], now)
+        for (track_id, box), (_, (angle, hips, _length), head) in zip(tracked, people, strict=True):
+            descent = self.descents.setdefault(track_id, Descent())
+            descent.seen_at, descent.box = now, box
+            drops = descent.observe(now, head, float(hips[1]), float(box[3]),
+                                    angle <= params.upright_deg, params.window_s)  # fmt: skip
+            if drops is not None:
+                descent.drop = drops[0]
+                found.extend(self._follow(track_id, descent, now, *drops, angle))
+        for track_id, descent in self.descents.items():
+            if descent.seen_at < now:  # not seen in this frame: lost while down?
+                found.extend(self._follow_lost(track_id, descent, now))
+        self.descents = {
+            tid: d for tid, d in self.descents.items() if now - d.seen_at <= params.lost_s
+        }
         return found
 
+    def _follow(self, track_id: int, descent: Descent, now: float, drop: float,
+                hips: float, angle: float) -> list[Detection]:  # fmt: skip
+        params = self.params
+        if self.trace is not None:
+            self.trace.append({"at": round(now, 3), "track": track_id, "drop": round(drop, 3),
+                               "hips": round(hips, 3), "angle": round(angle, 1),
+                               "candidate": descent.candidate_at is not None,
+                               "fallen": descent.fallen})  # fmt: skip
+        if drop < params.high_drop:
+            descent.high_at, descent.candidate_at, descent.fallen = now, None, False
+            return []
+        if descent.fallen:
+            return [self._down(track_id, descent, now)]
+        if descent.candidate_at is None:
+            quick = descent.high_at is not None and now - descent.high_at <= params.max_descent_s
+            if drop >= params.down_drop and quick:
+                descent.candidate_at, descent.hips_dropped = now, hips
+            return []
+        descent.hips_dropped = max(descent.hips_dropped, hips)
+        if drop < params.stay_drop:  # back up: a crouch, not a fall
+            descent.candidate_at = None
+            return []
+        return self._confirm(track_id, descent, now)
+
+    def _follow_lost(self, track_id: int, descent: Descent, now: float) -> list[Detection]:
+        """A person not seen in this frame stays where they were last seen."""
+        if descent.fallen:
+            return [self._down(track_id, descent, now)]
+        if descent.candidate_at is None:
+            return []
+        return self._confirm(track_id, descent, now)
+
+    def _confirm(self, track_id: int, descent: Descent, now: float) -> list[Detection]:
+        params = self.params
+        assert descent.candidate_at is not None
+        if now - descent.candidate_at < params.confirm_s or descent.hips_dropped < params.hip_drop:
+            return []
+        descent.fallen = True
+        extra = {"track": track_id, "drop": round(descent.drop, 2),
+                 "down_s": round(now - descent.candidate_at, 2)}  # fmt: skip
+        return [Detection("fall", 1.0, descent.box, extra, True)]
+
+    def _down(self, track_id: int, descent: Descent, now: float) -> Detection:
+        assert descent.candidate_at is not None
+        extra = {"track": track_id, "down_s": round(now - descent.candidate_at, 2)}
+        return Detection("person_down", 1.0, descent.box, extra)
+
     def _fell(self, pose: Pose, upright: Pose) -> bool:
-        """Did the hips (or the box) drop far enough, fast enough, since ``upright``?"""
-        dropped = pose.centre_y - upright.centre_y
-        if pose.angle is None:  # the box rule: a drop, no speed test
-            return dropped >= self.params.drop * upright.height
-        if dropped < self.params.hip_drop * upright.height:
-            return False
-        speed = dropped / upright.height / max(pose.at - upright.at, 1e-3)
-        return speed >= self.params.min_speed
+        """Did the box's centre drop far enough since ``upright``?"""
+        return pose.centre_y - upright.centre_y >= self.params.drop * upright.height
 
     def _judge(self, track_id: int, box: Box, state: TrackState, pose: Pose) -> list[Detection]:
         params = self.params
@@ -206,8 +329,6 @@ class FallDetector(Detector):
             state.fall_candidate = any(self._fell(pose, p) for p in recent_upright)
         down_for = pose.at - state.lying_since
         extra = {"track": track_id, "down_s": round(down_for, 2)}
-        if pose.angle is not None:
-            extra["torso_deg"] = round(pose.angle, 1)
         if state.fall_candidate and not state.fallen and down_for >= params.confirm_s:
             state.fallen = True
             return [Detection("fall", 1.0, box, extra, True)]

@@ -34,7 +34,7 @@ A fall is a quick descent from upright to the floor, and not getting up:
    width/height >= ``lying_ratio``.
 4. A track falls when it is lying, was upright within the last ``window_s``
    seconds, its centre has dropped by at least ``drop`` of its upright height
-   since, and it is still lying ``confirm_s`` seconds later.
+   since, and it is still lying ``box_confirm_s`` seconds later.
 
 The box rule catches the common case (someone collapses in view of a side-on
 camera) and misses falls towards the camera, where the box does not change
@@ -66,7 +66,10 @@ class FallParams:
         0.15, "boxes: centre drop needed, as a fraction of the upright height", 0.0, 2.0
     )
     confirm_s: float = param(
-        1.0, "how long the person must stay down before a fall is reported", 0.0, 30.0
+        1.0, "skeleton: how long the person must stay down before a fall is reported", 0.0, 30.0
+    )
+    box_confirm_s: float = param(
+        0.5, "boxes: how long a box must stay lying before a fall is reported", 0.0, 30.0
     )
     min_area: float = param(0.01, "smallest motion box used, as a fraction of the frame", 0.0, 1.0)
     upright_deg: float = param(
@@ -329,7 +332,7 @@ class FallDetector(Detector):
             state.fall_candidate = any(self._fell(pose, p) for p in recent_upright)
         down_for = pose.at - state.lying_since
         extra = {"track": track_id, "down_s": round(down_for, 2)}
-        if state.fall_candidate and not state.fallen and down_for >= params.confirm_s:
+        if state.fall_candidate and not state.fallen and down_for >= params.box_confirm_s:
             state.fallen = True
             return [Detection("fall", 1.0, box, extra, True)]
         if state.fallen:

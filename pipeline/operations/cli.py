@@ -9,10 +9,12 @@ import logging
 import os
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
 from pipeline.core.logs import setup_logging
 from pipeline.core.signals import ThreadEnded, stop_on_signals
+from pipeline.operations.evaluation.dataset import KINDS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,6 +106,50 @@ def _add_site_tools(commands: argparse._SubParsersAction) -> None:
     events.add_argument("--camera", help="only this camera")
     events.add_argument("--label", help="only this label (motion, face, blink, fall, ...)")
     events.add_argument("--count", type=int, help="exit after this many events")
+    _add_quality_tools(commands)
+
+
+def _add_quality_tools(commands: argparse._SubParsersAction) -> None:
+    """What the detectors find, offline: over a labelled dataset, or in one video."""
+    evaluate = commands.add_parser(
+        "eval", help="measure detection quality on a labelled dataset folder (no broker)"
+    )
+    evaluate.add_argument("dataset", help="folder with fall/, emotion/, people/, headpose/")
+    evaluate.add_argument(
+        "--out", default="eval-results", help="results folder (default: %(default)s)"
+    )
+    evaluate.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help="which kinds to measure (default: all the dataset holds)",
+    )
+    evaluate.add_argument("--fall-detectors", default="pose,fall", help="chain for falls")
+    evaluate.add_argument("--people-detectors", default="people", help="chain for people")
+    evaluate.add_argument(
+        "--headpose-detectors", default="landmarks,headpose", help="chain for head pose"
+    )
+    evaluate.add_argument(
+        "--hold-s",
+        type=float,
+        default=3.0,
+        help="after a clip's last frame, show it this long (default 3)",
+    )
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="DETECTOR.NAME=VALUE",
+        help="a detector parameter for this run (again for more)",
+    )
+    replay = commands.add_parser("replay", help="one video through a detector chain")
+    replay.add_argument("video")
+    replay.add_argument("--detectors", required=True, help="comma-separated, as in a camera")
+    replay.add_argument("--out", help="write the frames with what was found drawn in (MP4)")
+    replay.add_argument("--fps", type=float, help="frame rate (default: the video's)")
+    replay.add_argument(
+        "--hold-s", type=float, default=0.0, help="after the last frame, show it this long"
+    )
+    replay.add_argument("--param", action="append", default=[], metavar="DETECTOR.NAME=VALUE")
 
 
 def _add_camera_commands(commands: argparse._SubParsersAction) -> None:
@@ -507,7 +553,62 @@ def _status(args: argparse.Namespace) -> int:
 
 
 # Commands that need no config, and those that run on a site's config.
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pipeline.operations.evaluation import run as evaluation
+    from pipeline.operations.evaluation.chains import ChainError, VideoError, parse_overrides
+    from pipeline.operations.evaluation.dataset import DatasetError
+
+    kinds = _names(args.kinds)
+    if not kinds or set(kinds) - set(KINDS):
+        return _refuse(f"--kinds takes some of {', '.join(KINDS)}")
+    if not 0 <= args.hold_s <= 60:
+        return _refuse("--hold-s must be between 0 and 60")
+    try:
+        options = evaluation.EvalOptions(
+            root=Path(args.dataset), out=Path(args.out), kinds=kinds,
+            fall_chain=_names(args.fall_detectors), people_chain=_names(args.people_detectors),
+            headpose_chain=_names(args.headpose_detectors),
+            overrides=parse_overrides(args.param), hold_s=args.hold_s,
+        )  # fmt: skip
+        report = evaluation.evaluate(options)
+    except DatasetError as error:
+        print(f"rabbitcam: eval: the dataset has problems:\n{error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ChainError, VideoError) as error:
+        return _refuse(f"eval: {error}")
+    print(evaluation.format_report(report))
+    print(f"\nresults: {Path(args.out).resolve()}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pipeline.operations.evaluation.chains import ChainError, VideoError, parse_overrides
+    from pipeline.operations.evaluation.replay import replay
+
+    if args.fps is not None and not 0.1 <= args.fps <= 240:
+        return _refuse("--fps must be between 0.1 and 240")
+    if not 0 <= args.hold_s <= 60:
+        return _refuse("--hold-s must be between 0 and 60")
+    try:
+        counts = replay(
+            Path(args.video), list(_names(args.detectors)), parse_overrides(args.param),
+            Path(args.out) if args.out else None, args.fps, args.hold_s,
+        )  # fmt: skip
+    except (ChainError, VideoError) as error:
+        return _refuse(f"replay: {error}")
+    print(f"rabbitcam: replay: {counts['frames']} frames, {counts['detections']} detections, "
+          f"{counts['events']} events" + (f"; written to {args.out}" if args.out else ""),
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
 TOOLS = {
+    "eval": _eval,
+    "replay": _replay,
     "detectors": lambda _args: _list_detectors(),
     "models": _models,
     "events": _tail_events,

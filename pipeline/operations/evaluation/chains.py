@@ -58,9 +58,15 @@ def _value(text: str) -> Any:
     return text
 
 
-def build_chain(names: list[str], overrides: dict[str, dict[str, Any]] | None = None) -> DetectorChain:
+def build_chain(
+    names: list[str],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    given: tuple[str, ...] = (),
+) -> DetectorChain:
     """The chain a camera with ``detectors = names`` would run (parameters checked as
-    the config checks them); ChainError naming what is wrong."""
+    the config checks them); ChainError naming what is wrong. ``given``: detectors
+    whose findings the caller hands in (``ChainRunner.run(seed=...)``) instead of
+    running them."""
     overrides = overrides or {}
     unknown = set(overrides) - set(names)
     if unknown:
@@ -77,7 +83,7 @@ def build_chain(names: list[str], overrides: dict[str, dict[str, Any]] | None = 
         except ValueError as error:
             raise ChainError(f"detector {name!r}: {error}") from None
         specs.append(DetectorSpec(name, dict(overrides.get(name, {}))))
-    problems = detectors.check_order(names)
+    problems = [(i, m) for i, m in detectors.check_order([*given, *names]) if i >= len(given)]
     if problems:
         raise ChainError("; ".join(message for _index, message in problems))
     camera = CameraConfig("eval", SourceSpec("file", ""), detectors=tuple(specs))
@@ -110,8 +116,15 @@ class ChainRunner:
             f"{name}: {type(error).__name__}: {error}"
         )
 
-    def run(self, image: np.ndarray, index: int, at: float, held: bool = False) -> FrameResult:
-        context = detectors.FrameContext("eval", index + 1, EPOCH + at)
+    def run(
+        self,
+        image: np.ndarray,
+        index: int,
+        at: float,
+        held: bool = False,
+        seed: list[detectors.Detection] | None = None,
+    ) -> FrameResult:
+        context = detectors.FrameContext("eval", index + 1, EPOCH + at, found=list(seed or []))
         started = time.perf_counter()
         outcome = self.chain.run(image, context, {}, _checked)
         cost = (time.perf_counter() - started) * 1000

@@ -179,9 +179,23 @@ def _falls(folder: Path, problems: list[str]) -> list[FallClip]:
             frames = int(count) if count is not None and count >= 1 else None
         if path is None or fps is None or (label == "fall" and onset is None):
             continue
+        if not _opens(path):
+            problems.append(f"{where}: {row['file']} cannot be opened as a video")
+            continue
         notes = {k: v for k, v in row.items() if k not in ("file", "label") and v}
         clips.append(FallClip(path, label, fps, onset, frames, notes))
     return clips
+
+
+def _opens(video: Path) -> bool:
+    """Does OpenCV open the video and read a first frame from it?"""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    try:
+        return capture.isOpened() and capture.read()[0]
+    finally:
+        capture.release()
 
 
 def _emotions(folder: Path, problems: list[str]) -> list[LabelledImage]:
@@ -251,7 +265,5 @@ def _mot(path: Path, problems: list[str]) -> dict[int, list]:
         if frame < 1 or width <= 0 or height <= 0:
             problems.append(f"{where}: frame must be >= 1 and the box's size positive")
             continue
-        truth.setdefault(int(frame), []).append(
-            (int(ident), (left, top, width, height), conf != 0)
-        )
+        truth.setdefault(int(frame), []).append((int(ident), (left, top, width, height), conf != 0))
     return truth

@@ -1,0 +1,74 @@
+"""``rabbitcam replay VIDEO --detectors pose,fall``: one video through a chain.
+
+What a user does after an alarm that never came (or one that should not have):
+every frame goes through the camera's chain, as a detector worker would run it,
+timed by the video's frame rate; each detection is printed as a JSON line, and
+with ``--out`` the frames are written as an MP4 with what was found drawn in.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+
+from pipeline.core.annotate import annotate
+from pipeline.operations.evaluation.chains import (
+    EPOCH,
+    ChainRunner,
+    build_chain,
+    run_clip,
+    video_frames,
+)
+from pipeline.roles.clips import ClipWriter
+
+JPEG_QUALITY = 90
+
+
+def replay(
+    video: Path,
+    chain_names: list[str],
+    overrides: dict[str, dict[str, Any]],
+    out: Path | None = None,
+    fps: float | None = None,
+    hold_s: float = 0.0,
+    stream: TextIO = sys.stdout,
+) -> dict[str, int]:
+    """Run the chain over ``video``; print a JSON line per detection; write ``out``.
+    Returns how many frames and detections (and events) there were."""
+    runner = ChainRunner(build_chain(chain_names, overrides))
+    file_fps, _frames = video_frames(video)  # also: VideoError if it will not open
+    rate = fps or (file_fps if 0 < file_fps < 1000 else 15.0)
+    scratch = out.with_name(f".{out.name}.partial.mp4") if out is not None else None
+    writer = ClipWriter(scratch) if scratch is not None else None
+    counts = {"frames": 0, "detections": 0, "events": 0}
+    try:
+        for image, result in run_clip(runner, video, rate, hold_s):
+            counts["frames"] += 1
+            found = [d.to_dict() for d in result.detections]
+            for detection in found:
+                line = {"frame": result.index, "time_s": round(result.at, 3), **detection}
+                if result.held:
+                    line["held"] = True
+                stream.write(json.dumps(line, allow_nan=False) + "\n")
+                counts["detections"] += 1
+                counts["events"] += bool(detection.get("event"))
+            if writer is not None:
+                drawn = annotate(image.copy(), video.stem, result.index + 1, EPOCH + result.at,
+                                 found)  # fmt: skip
+                ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if ok:
+                    writer.add(jpeg.tobytes(), EPOCH + result.at)
+        if writer is not None and scratch is not None and out is not None:
+            writer.close()
+            scratch.replace(out)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    for error in sorted(set(runner.errors)):
+        print(f"rabbitcam: replay: detector error: {error}", file=sys.stderr)
+    return counts

@@ -61,13 +61,18 @@ def _falls(found: datasets.Dataset, options: EvalOptions, files: dict) -> dict[s
 
 
 def _timeline(result: falls.FallClipResult) -> Any:
-    """What the fall rule saw in one clip, on one track (the one that fell, else the
-    longest followed): head and hip drop (body heights, 0..1 shown), torso angle."""
+    """What the fall rule saw in one clip, on one track (one that became a candidate,
+    else the one whose head dropped most): head and hip drop (body heights, 0..1
+    shown), torso angle. Frames where the person was not seen leave gaps."""
     tracks: dict[int, list[dict]] = {}
     for row in result.trace:
         tracks.setdefault(row["track"], []).append(row)
-    chosen = max(tracks.values(), key=lambda rows: (any(r["fallen"] for r in rows), len(rows)),
-                 default=[])  # fmt: skip
+    chosen = max(
+        tracks.values(),
+        key=lambda rows: (any(r["candidate"] or r["fallen"] for r in rows),
+                          max(r["drop"] for r in rows)),
+        default=[],
+    )  # fmt: skip
     start = EPOCH
     series = {
         "head drop": [(r["at"] - start, r["drop"]) for r in chosen],

@@ -70,6 +70,7 @@ CASES = {
     "blink": ("face", ["landmarks"]),
     "emotion": ("face", ["faces"]),
     "pose": ("people", []),
+    "objects": ("people", []),
     "fall+pose": ("people", ["pose"]),
 }
 # HOG settings compared on the pedestrian clip: (scale, pyramid step)

@@ -22,6 +22,7 @@ from detectors import (  # noqa: F401  (each registers its detector)
     landmarks,
     markers,
     motion,
+    objects,
     people,
     pose,
     slow,

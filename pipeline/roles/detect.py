@@ -57,6 +57,7 @@ from pipeline.core.messages import (
     unpack_frame,
 )
 from pipeline.core.reload import CameraChanges, ConfigWatcher
+from pipeline.core.signals import ThreadEnded
 from pipeline.core.topology import Topology
 from pipeline.roles.chain import DetectorChain
 
@@ -147,11 +148,13 @@ class DetectorWorker:
         # its frames is processed (by either thread: a chain is never run twice at once).
         self.costs: dict[str, deque[float]] = {}
         self.camera_locks: dict[str, threading.Lock] = {}
+        self.processor: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
     def run(self) -> None:
         processor = threading.Thread(target=self._process_loop, name=f"{self.role}:work")
+        self.processor = processor
         processor.start()
         LOGGER.info(
             "%s: serving cameras %s%s",
@@ -204,6 +207,10 @@ class DetectorWorker:
         last_stats = time.monotonic()
         while not self.stop.is_set():
             broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
+            if self.processor is not None and not self.processor.is_alive():
+                # Never silently: the process exits non-zero and the supervisor restarts it.
+                self.stop.set()
+                raise ThreadEnded(f"{self.role}: the processing thread ended on its own")
             self._drain(generation, channel, events_channel)
             if self.watcher is not None and (changes := self.watcher.poll()):
                 self._follow(changes, connection, channel, subscribe)

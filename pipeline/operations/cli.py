@@ -124,7 +124,11 @@ def _add_quality_tools(commands: argparse._SubParsersAction) -> None:
         help="which kinds to measure (default: all the dataset holds)",
     )
     evaluate.add_argument("--fall-detectors", default="pose,fall", help="chain for falls")
-    evaluate.add_argument("--people-detectors", default="people", help="chain for people")
+    evaluate.add_argument(
+        "--people-detectors", default="objects",
+        help="chain for people; several chains separated by ';' are measured one after the "
+        "other (default: %(default)s)",
+    )  # fmt: skip
     evaluate.add_argument(
         "--headpose-detectors", default="landmarks,headpose", help="chain for head pose"
     )
@@ -570,7 +574,9 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         options = evaluation.EvalOptions(
             root=Path(args.dataset), out=Path(args.out), kinds=kinds,
-            fall_chain=_names(args.fall_detectors), people_chain=_names(args.people_detectors),
+            fall_chain=_names(args.fall_detectors),
+            people_chains=tuple(_names(chain) for chain in args.people_detectors.split(";")
+                                if _names(chain)),
             headpose_chain=_names(args.headpose_detectors),
             overrides=parse_overrides(args.param), hold_s=args.hold_s,
         )  # fmt: skip

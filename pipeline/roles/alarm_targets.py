@@ -225,7 +225,6 @@ class MqttTarget(Target):
         if getattr(reason, "is_failure", False):
             LOGGER.warning("alarm %s: MQTT broker refused us: %s", self.alarm.name, reason)
             return
-        self.connected.set()
         client.publish(f"{self.topic}/status", "online", qos=1, retain=True)
         LOGGER.info("alarm %s: connected to %s", self.alarm.name, redact_url(self.alarm.url))
         # What happened while we were away is unknown: the states stand as they
@@ -243,6 +242,7 @@ class MqttTarget(Target):
         for camera in cameras:
             client.publish(self._camera_topic(camera), self._camera_state(camera), qos=1,
                            retain=True)  # fmt: skip
+        self.connected.set()  # only now: a tick before this would judge stale times
 
     def _on_disconnect(self, *_args: Any) -> None:
         if self.connected.is_set() and not self.closing:
@@ -256,7 +256,7 @@ class MqttTarget(Target):
         return f"{self.topic}/{topic_level(camera)}/state"
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> Attempt:
-        if not self.client.is_connected():
+        if not (self.connected.is_set() and self.client.is_connected()):
             # Not queued by paho for later: the retry is ours, so nothing goes twice.
             return Attempt(False, "not connected to the MQTT broker")
         info = self.client.publish(topic, payload, qos=1, retain=retain)
@@ -299,6 +299,8 @@ class MqttTarget(Target):
         return evicted
 
     def tick(self) -> None:
+        if not self.connected.is_set():
+            return  # nothing can be published, and the times are reset on reconnection
         now = time.monotonic()
         with self.lock:
             expired = [key for key, at in self.active.items() if now - at > self.alarm.clear_s]

@@ -182,7 +182,7 @@ def test_an_mqtt_outage_longer_than_clear_s_does_not_flip_states_off_and_on(mosq
     listener = Subscriber(prefix)
     target = _mqtt_target(f"mqtt://127.0.0.1:{proxy.port}", prefix, clear_s=2.0)
     try:
-        wait_for(target.client.is_connected, timeout=10)
+        wait_for(target.connected.is_set, timeout=10)
         target.observe(_event("person"))
         wait_for(lambda: listener.last(f"{prefix}/cam1/person/state") == "ON", timeout=10)
         proxy.cut()
@@ -192,7 +192,7 @@ def test_an_mqtt_outage_longer_than_clear_s_does_not_flip_states_off_and_on(mosq
             target.tick()  # as the alarm loop does, while alarms wait in the broker
             time.sleep(0.2)
         proxy.restore()
-        wait_for(target.client.is_connected, timeout=40)
+        wait_for(target.connected.is_set, timeout=40)
         target.tick()
         target.observe(_event("person"))  # the alarm that waited in the broker
         time.sleep(0.5)
@@ -216,7 +216,7 @@ def test_mqtt_state_of_a_camera_keeps_a_bounded_number_of_labels(mosquitto):
     target = _mqtt_target(f"mqtt://{MQTT_HOST}:{MQTT_PORT}", prefix)
     labels = [f"label{i}" for i in range(MQTT_LABELS_PER_CAMERA + 20)]
     try:
-        wait_for(target.client.is_connected, timeout=10)
+        wait_for(target.connected.is_set, timeout=10)
         for label in labels:
             target.observe(_event(label))
         wait_for(lambda: listener.last(f"{prefix}/cam1/{labels[-1]}/state") == "ON", timeout=10)

@@ -17,7 +17,7 @@ from pipeline.operations.evaluation.dataset import PeopleClip
 
 IOU = 0.5
 PERSON = "person"
-DEFAULT_CHAIN = ("people",)
+DEFAULT_CHAIN = ("objects",)
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

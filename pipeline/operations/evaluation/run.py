@@ -24,7 +24,7 @@ class EvalOptions:
     out: Path
     kinds: tuple[str, ...] = datasets.KINDS
     fall_chain: tuple[str, ...] = falls.DEFAULT_CHAIN
-    people_chain: tuple[str, ...] = people.DEFAULT_CHAIN
+    people_chains: tuple[tuple[str, ...], ...] = (people.DEFAULT_CHAIN,)
     headpose_chain: tuple[str, ...] = HEADPOSE_CHAIN
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     hold_s: float = DEFAULT_HOLD_S
@@ -101,10 +101,12 @@ def _emotions(found: datasets.Dataset, options: EvalOptions, files: dict) -> dic
 
 
 def _people(found: datasets.Dataset, options: EvalOptions, _files: dict) -> dict[str, Any]:
-    rows, summary = people.evaluate(
-        found.people, list(options.people_chain), options.overrides, progress
-    )
-    return {"chain": list(options.people_chain), "summary": summary, "clips": rows}
+    """Each chain asked for, one after the other on the same clips (a peer beside it)."""
+    chains = []
+    for chain in options.people_chains:
+        rows, summary = people.evaluate(found.people, list(chain), options.overrides, progress)
+        chains.append({"chain": list(chain), "summary": summary, "clips": rows})
+    return {"chains": chains}
 
 
 def _headposes(found: datasets.Dataset, options: EvalOptions, _files: dict) -> dict[str, Any]:
@@ -177,8 +179,7 @@ def format_report(report: dict[str, Any]) -> str:
         per_class = ", ".join(f"{k} {v}" for k, v in s["recall_per_class"].items())
         lines.append(f"emotion: {s['pictures']} faces: accuracy {s['accuracy']}, balanced "
                      f"{s['balanced_accuracy']} ({per_class})")  # fmt: skip
-    if "people" in kinds:
-        part = kinds["people"]
+    for part in kinds.get("people", {}).get("chains", []):
         for clip in part["clips"]:
             lines.append(
                 f"people ({', '.join(part['chain'])}) {clip['clip']}: precision "

@@ -21,6 +21,12 @@ from detectors.faces import squash, unscale
 # A coarse pyramid (1.2) skips the sizes a near person needs; 1.25 / 1.1 serves both.
 
 
+# The share of a HOG window's width left and right of the person, and of its height
+# above and below them (16 of 128 px).
+WINDOW_SIDE_MARGIN = 0.25
+WINDOW_END_MARGIN = 0.125
+
+
 @dataclass
 class PeopleParams:
     scale: float = param(
@@ -63,6 +69,15 @@ class PeopleDetector(Detector):
             [list(map(int, b)) for b in boxes], scores, self.params.min_score, 0.4
         )
         return [
-            Detection("person", round(scores[i], 4), unscale(boxes[i], scale))
+            Detection("person", round(scores[i], 4), person_in_window(unscale(boxes[i], scale)))
             for i in np.ravel(keep)
         ]
+
+
+def person_in_window(window: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The person inside a HOG detection window. The people detector was trained on
+    64x128 windows holding a person about 96 px tall and half as wide, centred: the
+    window's margins are not the person, and a zone must see where the feet are."""
+    x, y, w, h = window
+    side, end = w * WINDOW_SIDE_MARGIN, h * WINDOW_END_MARGIN
+    return round(x + side), round(y + end), round(w - 2 * side), round(h - 2 * end)

@@ -8,6 +8,7 @@ import pytest
 import detectors
 from detectors import Detection, FrameContext
 from detectors.base import ParamError, scaled
+from pipeline.operations.evaluation.people import iou
 from pipeline.roles.sources import SyntheticSource
 from testkit.media import ASTRONAUT_FACE, BASKETBALL_LEFT_PLAYER, astronaut, basketball, overlap
 from tests.conftest import make_config
@@ -265,8 +266,10 @@ def test_smiles_on_the_photograph_and_not_when_the_mouth_is_flat():
 def test_people_finds_the_player_in_the_photograph():
     people = labelled(run(["people"], basketball()), "person")
     assert people, "no person found"
-    best = max(people, key=lambda d: overlap(d.box, BASKETBALL_LEFT_PLAYER))
-    assert overlap(best.box, BASKETBALL_LEFT_PLAYER) > 0.6
+    best = max(people, key=lambda d: iou(d.box, BASKETBALL_LEFT_PLAYER))
+    # The person, not HOG's window around them; this player, close up with the ball held
+    # out, is wider than the walkers the window's margins are made for (0.66 unshrunk).
+    assert iou(best.box, BASKETBALL_LEFT_PLAYER) > 0.5
     assert best.score >= 0.3
 
 

@@ -391,12 +391,15 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
 
 
 def _tail_events(args: argparse.Namespace) -> int:
-    from pipeline.core.config import CAMERA_ID_PATTERN, broker_from_environment
+    from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN, broker_from_environment
     from pipeline.roles.events import EventTail
 
-    for name, value in (("--camera", args.camera), ("--label", args.label)):
-        if value is not None and not CAMERA_ID_PATTERN.fullmatch(value):
-            print(f"rabbitcam: {name} must match [a-z0-9_-]{{1,64}}", file=sys.stderr)
+    for name, value, pattern in (
+        ("--camera", args.camera, CAMERA_ID_PATTERN),
+        ("--label", args.label, LABEL_PATTERN),
+    ):
+        if value is not None and not pattern.fullmatch(value):
+            print(f"rabbitcam: {name} must match {pattern.pattern}", file=sys.stderr)
             return EXIT_CONFIG
     if args.config:
         try:

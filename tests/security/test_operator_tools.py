@@ -77,3 +77,17 @@ def test_text_logs_defuse_control_characters():
     line = stream.getvalue()
     assert line.count("\n") == 1, "one event, one line: no forged second line"
     assert "\x1b" not in line and "role=forged" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--label", "Person/x"], "--label must match [A-Za-z0-9_-]{1,64}"),
+        (["--label", "#"], "--label must match"),
+        (["--camera", "Door"], "--camera must match [a-z0-9_-]{1,64}"),
+    ],
+)
+def test_events_checks_a_label_as_a_label_and_a_camera_as_a_camera(args: list[str], said: str):
+    run = subprocess.run([*rabbitcam_command(), "events", *args, "--count", "1"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and said in run.stderr, run.stderr

@@ -207,7 +207,7 @@ def test_a_fall_in_the_fall_scene_reaches_the_events_cli(namespace, roles, tmp_p
     assert len(events) == 1, log[-2000:]
     (event,) = events
     assert event["label"] == "fall" and event["event"] is True
-    assert event["extra"]["torso_deg"] > 60, "judged from the skeleton, lying"
+    assert event["extra"]["drop"] > 0.55, "judged from the skeleton: the head went down"
 
 
 def test_faces_in_the_portrait_scene_get_mesh_pose_and_emotion(namespace, roles, result_tap):

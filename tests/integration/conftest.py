@@ -20,9 +20,17 @@ class RoleThreads:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.errors: list[str] = []  # a role that raised: never right, a stop included
 
     def start(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        def run() -> None:
+            try:
+                target()
+            except BaseException as error:
+                self.errors.append(f"{name}: {type(error).__name__}: {error}")
+                raise
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         self.threads.append(thread)
 
@@ -31,6 +39,7 @@ class RoleThreads:
         for thread in self.threads:
             thread.join(timeout=10)
             assert not thread.is_alive(), f"{thread.name} did not stop within 10 s"
+        assert not self.errors, f"roles raised: {self.errors}"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from pipeline.core.signals import ThreadEnded, run_in_threads
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_thread_that_dies_stops_the_others_and_raises():
     stop = threading.Event()
     others_stopped = threading.Event()

@@ -25,14 +25,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.measure import (
-    StreamReader,
-    broker_pid,
-    cpu_by_role,
-    cpu_delta,
-    machine,
-    summary_ms,
-)
+from benchmarks.measure import broker_pid, cpu_by_role, cpu_delta, machine
 from testkit.processes import (
     ROOT,
     Rabbitcam,
@@ -42,6 +35,7 @@ from testkit.processes import (
     wait_for,
     wait_for_http,
 )
+from testkit.streams import StreamReader, summary_ms
 
 SCENARIOS = (
     "pipeline", "motion16", "direct", "naive", "imagezmq", "capacity", "overload", "fanout",

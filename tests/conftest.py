@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -100,3 +101,17 @@ def mosquitto() -> tuple[str, int]:
         print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
         pytest.skip(message)
     return MQTT_HOST, MQTT_PORT
+
+
+@pytest.fixture(scope="session")
+def rabbitmqctl() -> str:
+    """RabbitMQ's own control tool, for the tests that stop the broker or raise its
+    alarms; fails in CI when it is not there, skips loudly elsewhere."""
+    path = shutil.which("rabbitmqctl")
+    if path is None:
+        message = "NO rabbitmqctl on this host: broker restarts and alarms untested"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(f"\n{'!' * 70}\n{message}\n{'!' * 70}")
+        pytest.skip(message)
+    return path

@@ -4,7 +4,6 @@ itself, no process exits, frames reach the viewer again within seconds, events s
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -12,7 +11,6 @@ import uuid
 import pika
 import pytest
 
-from benchmarks.measure import StreamReader
 from pipeline.core.topology import Topology
 from testkit.processes import (
     Rabbitcam,
@@ -23,6 +21,7 @@ from testkit.processes import (
     wait_for,
     wait_for_http,
 )
+from testkit.streams import StreamReader
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -53,7 +52,7 @@ def events_in_queue(namespace: str) -> int:
         connection.close()
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this host")
+@pytest.mark.usefixtures("rabbitmqctl")
 def test_roles_ride_out_five_broker_restarts(broker_url, tmp_path):
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     config = tmp_path / "site.toml"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.viewers import abrupt_disconnects, fan_out, health, slow_viewer
 from testkit.processes import Rabbitcam, free_port, thread_count, wait_for, wait_for_http
+from testkit.viewers import abrupt_disconnects, fan_out, health, slow_viewer
 from tests.conftest import delete_namespace
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +78,7 @@ def check_every_viewer_keeps_up(port: int, streamer: Rabbitcam, ids: list[str], 
     # Every viewer keeps getting most frames that reach the streamer, and frames
     # reach it near the cameras' 15 fps. The margins are for a 2-core CI box that
     # also runs the broker, eleven cameras and the test's own 50 readers; the
-    # clean figures come from benchmarks/viewers.py.
+    # clean figures come from python -m benchmarks.viewers.
     assert min(shares) >= 0.7, (rates, arriving)
     assert min(rates) >= 8, rates
     assert min(arriving[c] for c in ids) >= 9, arriving

@@ -4,7 +4,6 @@ the broker's memory stays flat, and the first frame shown afterwards is fresh.""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 
@@ -31,7 +30,7 @@ def broker_memory_mib() -> float:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this host")
+@pytest.mark.usefixtures("rabbitmqctl")
 def test_a_minute_with_nobody_consuming(broker_url, namespace, roles):
     config = make_config(
         [{"id": "cam1", "source": "synthetic", "fps": 30, "detectors": ["motion"]}],

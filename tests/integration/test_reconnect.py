@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -14,7 +13,7 @@ from tests.conftest import make_config
 from web.hub import FrameHub
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this host")
+@pytest.mark.usefixtures("rabbitmqctl")
 def test_roles_reconnect_after_the_broker_drops_every_connection(namespace, roles):
     config = make_config(
         [{"id": "cam1", "source": "synthetic", "fps": 15, "detectors": ["motion"]}],

@@ -3,7 +3,6 @@ counts them, and publishes again when the alarm clears."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 
@@ -23,7 +22,7 @@ def watermark(value: str) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this host")
+@pytest.mark.usefixtures("rabbitmqctl")
 def test_memory_alarm_blocks_publishing_and_capture_drops_then_resumes(namespace, roles):
     config = make_config([{"id": "cam1", "source": "synthetic", "fps": 15}], namespace=namespace)
     capture = CaptureWorker(config, config.cameras[0], roles.stop)

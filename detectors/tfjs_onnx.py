@@ -97,165 +97,192 @@ def _fold(op: str, node: dict, inputs: list[np.ndarray]) -> np.ndarray:
 def convert(graph: bytes, files: dict[str, bytes], name: str = "model", opset: int = 13) -> bytes:
     """The serialised ONNX model of a TF.js graph model: its ``model.json`` bytes and
     its weight files' bytes by the paths the manifest names."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     try:
         model = json.loads(graph)
     except ValueError as error:
         raise ConversionError(f"not JSON: {error}") from None
     if not isinstance(model, dict) or model.get("format") != "graph-model":
         raise ConversionError("not a TF.js graph model")
-    weights = read_weights(model, files)
-    consts: dict[str, np.ndarray] = {}
-    nodes: list[Any] = []
-    initializers: list[Any] = []
-    inputs: list[Any] = []
-    counter = [0]
+    return _Translator(read_weights(model, files)).translate(model, name, opset)
 
-    def fresh(base: str) -> str:
-        counter[0] += 1
-        return f"{base}__{counter[0]}"
 
-    def const_name(value: np.ndarray, base: str) -> str:
-        name = fresh(base)
-        initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
+def _plain(name: str) -> str:
+    """A tensor's name as nodes refer to it: control inputs (``^x``) and ``:0`` dropped."""
+    name = name.split("^")[-1]
+    return name[:-2] if name.endswith(":0") else name
 
-    def ref(name: str) -> str:
-        """An input of a node: a computed tensor, or a constant turned initializer."""
-        name = name.split("^")[-1]
-        clean = name[:-2] if name.endswith(":0") else name
-        if clean in consts:
-            return const_name(consts[clean], clean.replace("/", "_"))
-        return clean
 
-    def value_of(name: str) -> np.ndarray | None:
-        clean = name[:-2] if name.endswith(":0") else name
-        return consts.get(clean)
+class _Translator:
+    """One graph's translation: constants folded, every other node written as ONNX."""
 
-    def add(op: str, ins: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, ins, [out], **attrs))
-        return out
+    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+        from onnx import helper, numpy_helper
 
-    def transposed(name: str, perm: list[int]) -> str:
-        return add("Transpose", [name], fresh(name), perm=perm)
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.weights = weights
+        self.consts: dict[str, np.ndarray] = {}
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.inputs: list[Any] = []
+        self.count = 0
+        self.ops: dict[str, Callable[[dict, str], None]] = {
+            "Conv2D": self.conv, "MaxPool": self.maxpool, "Pad": self.pad, "PadV2": self.pad,
+            "Transpose": self.transpose, "ConcatV2": self.concat, "Reshape": self.reshape,
+            "SplitV": self.split, "ResizeBilinear": self.resize, "LeakyRelu": self.leaky_relu,
+            "Add": self.elementwise("Add"), "AddV2": self.elementwise("Add"),
+            "Mul": self.elementwise("Mul"), "Sigmoid": self.elementwise("Sigmoid"),
+            "Relu": self.elementwise("Relu"), "Identity": self.elementwise("Identity"),
+        }  # fmt: skip
 
-    handlers: dict[str, Callable[[dict, str], None]] = {}
+    def translate(self, model: dict, name: str, opset: int) -> bytes:
+        import onnx
+        from onnx import TensorProto
 
-    def conv(node: dict, out: str) -> None:
-        x, w = node["input"][0], node["input"][1]
-        kernel = value_of(w)
-        if kernel is None or _attr(node, "padding") != "VALID":
-            raise ConversionError(f"{node['name']}: only constant kernels, VALID padding")
-        if _attr(node, "data_format", "NHWC") != "NHWC" or _attr(node, "dilations") not in (
-            None, [1, 1, 1, 1]):  # fmt: skip
-            raise ConversionError(f"{node['name']}: only NHWC, no dilation")
-        strides = _attr(node, "strides")[1:3]
-        onnx_kernel = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))  # HWIO -> OIHW
-        x_nchw = transposed(ref(x), NHWC_TO_NCHW)
-        y = add("Conv", [x_nchw, const_name(onnx_kernel, "kernel")], fresh(out), strides=strides)
-        add("Transpose", [y], out, perm=NCHW_TO_NHWC)
+        for node in model["modelTopology"]["node"]:
+            self.node(node)
+        outputs = []
+        for key, spec in sorted(model["signature"]["outputs"].items()):
+            dims = [int(d["size"]) for d in spec["tensorShape"]["dim"]]
+            outputs.append(self.helper.make_tensor_value_info(_plain(key), TensorProto.FLOAT, dims))
+        graph = self.helper.make_graph(self.nodes, name, self.inputs, outputs, self.initializers)
+        onnx_model = self.helper.make_model(
+            graph, opset_imports=[self.helper.make_opsetid("", opset)]
+        )
+        onnx_model.ir_version = 8
+        onnx.checker.check_model(onnx_model)
+        return onnx_model.SerializeToString()
 
-    def maxpool(node: dict, out: str) -> None:
-        if _attr(node, "padding") != "VALID" or _attr(node, "data_format", "NHWC") != "NHWC":
-            raise ConversionError(f"{node['name']}: only NHWC VALID pooling")
-        x = transposed(ref(node["input"][0]), NHWC_TO_NCHW)
-        y = add("MaxPool", [x], fresh(out), kernel_shape=_attr(node, "ksize")[1:3],
-                strides=_attr(node, "strides")[1:3])  # fmt: skip
-        add("Transpose", [y], out, perm=NCHW_TO_NHWC)
+    def node(self, node: dict) -> None:
+        from onnx import TensorProto
 
-    def pad(node: dict, out: str) -> None:
-        paddings = value_of(node["input"][1])
-        if paddings is None:
-            raise ConversionError(f"{node['name']}: paddings must be constant")
-        pads = np.concatenate([paddings[:, 0], paddings[:, 1]]).astype(np.int64)
-        ins = [ref(node["input"][0]), const_name(pads, "pads")]
-        if len(node["input"]) > 2:
-            ins.append(const_name(np.asarray(value_of(node["input"][2]), np.float32).reshape(()),
-                                  "pad_value"))  # fmt: skip
-        add("Pad", ins, out, mode="constant")
-
-    def transpose(node: dict, out: str) -> None:
-        perm = value_of(node["input"][1])
-        add("Transpose", [ref(node["input"][0])], out, perm=[int(p) for p in perm])
-
-    def binary(op: str) -> Callable[[dict, str], None]:
-        return lambda node, out: add(op, [ref(i) for i in node["input"][:2]], out)
-
-    def concat(node: dict, out: str) -> None:
-        count = _attr(node, "N")
-        axis = int(value_of(node["input"][count]))
-        add("Concat", [ref(i) for i in node["input"][:count]], out, axis=axis)
-
-    def reshape(node: dict, out: str) -> None:
-        shape = value_of(node["input"][1])
-        add("Reshape", [ref(node["input"][0]), const_name(shape.astype(np.int64), "shape")], out)
-
-    def split(node: dict, out: str) -> None:
-        sizes = value_of(node["input"][1]).astype(np.int64)
-        axis = int(value_of(node["input"][2]))
-        outs = [out] + [f"{out}:{k}" for k in range(1, len(sizes))]
-        ins = [ref(node["input"][0]), const_name(sizes, "split")]
-        nodes.append(helper.make_node("Split", ins, outs, axis=axis))
-
-    def resize(node: dict, out: str) -> None:
-        size = value_of(node["input"][1])
-        if size is None or not _attr(node, "half_pixel_centers") or _attr(node, "align_corners"):
-            raise ConversionError(f"{node['name']}: only constant sizes, half-pixel centres")
-        x = transposed(ref(node["input"][0]), NHWC_TO_NCHW)
-        sizes_name = fresh("sizes")
-        shape_name = fresh("shape")
-        add("Shape", [x], shape_name)
-        head = add("Slice", [shape_name, const_name(np.array([0], np.int64), "s"),
-                             const_name(np.array([2], np.int64), "e")], fresh("head"))  # fmt: skip
-        add("Concat", [head, const_name(size.astype(np.int64), "hw")], sizes_name, axis=0)
-        y = add("Resize", [x, "", "", sizes_name], fresh(out), mode="linear",
-                coordinate_transformation_mode="half_pixel")  # fmt: skip
-        add("Transpose", [y], out, perm=NCHW_TO_NHWC)
-
-    def unary(op: str, **attrs: Any) -> Callable[[dict, str], None]:
-        return lambda node, out: add(op, [ref(node["input"][0])], out, **attrs)
-
-    handlers.update({
-        "Conv2D": conv, "MaxPool": maxpool, "Pad": pad, "PadV2": pad, "Transpose": transpose,
-        "Add": binary("Add"), "AddV2": binary("Add"), "Mul": binary("Mul"),
-        "ConcatV2": concat, "Reshape": reshape, "SplitV": split, "ResizeBilinear": resize,
-        "Sigmoid": unary("Sigmoid"), "Relu": unary("Relu"), "Identity": unary("Identity"),
-    })  # fmt: skip
-
-    for node in model["modelTopology"]["node"]:
         op, name = node["op"], node["name"]
         if op == "Const":
-            consts[name] = weights[name] if name in weights else _const_attr(node)
-            continue
+            self.consts[name] = self.weights[name] if name in self.weights else _const_attr(node)
+            return
         if op == "Placeholder":
             dims = [int(d.get("size", -1)) for d in node["attr"]["shape"]["shape"]["dim"]]
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
-            continue
-        values = [value_of(i) for i in node.get("input", [])]
+            self.inputs.append(self.helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+            return
+        values = [self.value_of(i) for i in node.get("input", [])]
         if node.get("input") and all(v is not None for v in values):
-            consts[name] = _fold(op, node, values)  # type: ignore[arg-type]
-            continue
-        if op == "LeakyRelu":
-            add("LeakyRelu", [ref(node["input"][0])], name, alpha=float(_attr(node, "alpha", 0.2)))
-            continue
-        handler = handlers.get(op)
+            self.consts[name] = _fold(op, node, values)  # type: ignore[arg-type]
+            return
+        handler = self.ops.get(op)
         if handler is None:
             raise ConversionError(f"op {op} ({name}) is not translated")
         handler(node, name)
 
-    outputs_spec = model["signature"]["outputs"]
-    outputs = []
-    for key in sorted(outputs_spec):
-        tensor = key[:-2] if key.endswith(":0") else key
-        dims = [int(d["size"]) for d in outputs_spec[key]["tensorShape"]["dim"]]
-        outputs.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, dims))
-    onnx_graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
-    onnx_model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)])
-    onnx_model.ir_version = 8
-    onnx.checker.check_model(onnx_model)
-    return onnx_model.SerializeToString()
+    # --- names and constants ----------------------------------------------------------
+
+    def fresh(self, base: str) -> str:
+        self.count += 1
+        return f"{base}__{self.count}"
+
+    def constant(self, value: np.ndarray, base: str) -> str:
+        name = self.fresh(base)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def value_of(self, name: str) -> np.ndarray | None:
+        return self.consts.get(_plain(name))
+
+    def ref(self, name: str) -> str:
+        """An input of a node: a computed tensor, or a constant made an initializer."""
+        plain = _plain(name)
+        if plain in self.consts:
+            return self.constant(self.consts[plain], plain.replace("/", "_"))
+        return plain
+
+    def add(self, op: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def nchw(self, name: str) -> str:
+        return self.add("Transpose", [name], self.fresh(name), perm=NHWC_TO_NCHW)
+
+    def constant_input(self, node: dict, index: int, what: str) -> np.ndarray:
+        value = self.value_of(node["input"][index])
+        if value is None:
+            raise ConversionError(f"{node['name']}: {what} must be constant")
+        return value
+
+    # --- ops ----------------------------------------------------------------------------
+
+    def conv(self, node: dict, out: str) -> None:
+        kernel = self.constant_input(node, 1, "the kernel")
+        if _attr(node, "padding") != "VALID" or _attr(node, "data_format", "NHWC") != "NHWC":
+            raise ConversionError(f"{node['name']}: only NHWC convolutions, VALID padding")
+        if _attr(node, "dilations") not in (None, [1, 1, 1, 1]):
+            raise ConversionError(f"{node['name']}: no dilation")
+        weights = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))  # HWIO -> OIHW
+        inputs = [self.nchw(self.ref(node["input"][0])), self.constant(weights, "kernel")]
+        y = self.add("Conv", inputs, self.fresh(out), strides=_attr(node, "strides")[1:3])
+        self.add("Transpose", [y], out, perm=NCHW_TO_NHWC)
+
+    def maxpool(self, node: dict, out: str) -> None:
+        if _attr(node, "padding") != "VALID" or _attr(node, "data_format", "NHWC") != "NHWC":
+            raise ConversionError(f"{node['name']}: only NHWC pooling, VALID padding")
+        window, strides = _attr(node, "ksize")[1:3], _attr(node, "strides")[1:3]
+        x = self.nchw(self.ref(node["input"][0]))
+        y = self.add("MaxPool", [x], self.fresh(out), kernel_shape=window, strides=strides)
+        self.add("Transpose", [y], out, perm=NCHW_TO_NHWC)
+
+    def pad(self, node: dict, out: str) -> None:
+        paddings = self.constant_input(node, 1, "paddings")
+        pads = np.concatenate([paddings[:, 0], paddings[:, 1]]).astype(np.int64)
+        inputs = [self.ref(node["input"][0]), self.constant(pads, "pads")]
+        if len(node["input"]) > 2:
+            fill = np.asarray(self.constant_input(node, 2, "the fill"), np.float32).reshape(())
+            inputs.append(self.constant(fill, "fill"))
+        self.add("Pad", inputs, out, mode="constant")
+
+    def transpose(self, node: dict, out: str) -> None:
+        perm = self.constant_input(node, 1, "the permutation")
+        self.add("Transpose", [self.ref(node["input"][0])], out, perm=[int(p) for p in perm])
+
+    def concat(self, node: dict, out: str) -> None:
+        count = _attr(node, "N")
+        axis = int(self.constant_input(node, count, "the axis"))
+        self.add("Concat", [self.ref(i) for i in node["input"][:count]], out, axis=axis)
+
+    def reshape(self, node: dict, out: str) -> None:
+        shape = self.constant(self.constant_input(node, 1, "the shape").astype(np.int64), "shape")
+        self.add("Reshape", [self.ref(node["input"][0]), shape], out)
+
+    def split(self, node: dict, out: str) -> None:
+        sizes = self.constant_input(node, 1, "the sizes").astype(np.int64)
+        axis = int(self.constant_input(node, 2, "the axis"))
+        outs = [out] + [f"{out}:{k}" for k in range(1, len(sizes))]
+        inputs = [self.ref(node["input"][0]), self.constant(sizes, "split")]
+        self.nodes.append(self.helper.make_node("Split", inputs, outs, axis=axis))
+
+    def resize(self, node: dict, out: str) -> None:
+        size = self.constant_input(node, 1, "the size")
+        if not _attr(node, "half_pixel_centers") or _attr(node, "align_corners"):
+            raise ConversionError(f"{node['name']}: only half-pixel centres")
+        x = self.nchw(self.ref(node["input"][0]))
+        shape = self.add("Shape", [x], self.fresh("shape"))
+        batch_and_channels = self.add("Slice", [shape, self.constant(np.array([0], np.int64), "s"),
+                                                self.constant(np.array([2], np.int64), "e")],
+                                      self.fresh("nc"))  # fmt: skip
+        sizes = self.add("Concat", [batch_and_channels, self.constant(size.astype(np.int64), "hw")],
+                         self.fresh("sizes"), axis=0)  # fmt: skip
+        y = self.add("Resize", [x, "", "", sizes], self.fresh(out), mode="linear",
+                     coordinate_transformation_mode="half_pixel")  # fmt: skip
+        self.add("Transpose", [y], out, perm=NCHW_TO_NHWC)
+
+    def leaky_relu(self, node: dict, out: str) -> None:
+        alpha = float(_attr(node, "alpha", 0.2))
+        self.add("LeakyRelu", [self.ref(node["input"][0])], out, alpha=alpha)
+
+    def elementwise(self, op: str) -> Callable[[dict, str], None]:
+        """An op whose inputs map one to one (Add, Mul, Sigmoid, Relu, Identity)."""
+
+        def write(node: dict, out: str) -> None:
+            arity = 1 if op in ("Sigmoid", "Relu", "Identity") else 2
+            self.add(op, [self.ref(i) for i in node["input"][:arity]], out)
+
+        return write
 
 
 def _const_attr(node: dict) -> np.ndarray:

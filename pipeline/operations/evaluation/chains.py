@@ -34,7 +34,7 @@ class ChainError(ValueError):
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``["fall.min_speed=0.5", "pose.max_people=1"]`` → ``{"fall": {"min_speed": 0.5}, ...}``;
+    """``["fall.confirm_s=1.5", "pose.max_people=1"]`` → ``{"fall": {"confirm_s": 1.5}, ...}``;
     values are TOML-ish: numbers, true/false, else text."""
     overrides: dict[str, dict[str, Any]] = {}
     for item in items:

@@ -589,6 +589,8 @@ def _eval(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     except (ChainError, VideoError) as error:
         return _refuse(f"eval: {error}")
+    except OSError as error:  # the results folder cannot be written
+        return _refuse(f"eval: {error.strerror or error}: {error.filename or args.out}")
     print(evaluation.format_report(report))
     print(f"\nresults: {Path(args.out).resolve()}")
     return 0
@@ -609,6 +611,8 @@ def _replay(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except (ChainError, VideoError) as error:
         return _refuse(f"replay: {error}")
+    except OSError as error:  # the video cannot be written there
+        return _refuse(f"replay: {error.strerror or error}: {error.filename or args.out}")
     print(f"rabbitcam: replay: {counts['frames']} frames, {counts['detections']} detections, "
           f"{counts['events']} events" + (f"; written to {args.out}" if args.out else ""),
           file=sys.stderr)  # fmt: skip

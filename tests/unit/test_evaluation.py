@@ -126,3 +126,7 @@ def test_replay_prints_each_detection_and_writes_the_drawn_video(tmp_path):
     assert frames >= 100, frames  # 5 s and 3 s held, at 15 fps
     refused = rabbitcam("replay", str(video), "--detectors", "pose,nope")
     assert refused.returncode == 2 and "unknown detector 'nope'" in refused.stderr
+    nowhere = rabbitcam("replay", str(video), "--detectors", "motion", "--out",
+                        str(tmp_path / "missing" / "x.mp4"))  # fmt: skip
+    assert nowhere.returncode == 2 and "No such file or directory" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr

@@ -1,0 +1,101 @@
+"""How well a tracker keeps people's identities, on a clip with MOT ground truth.
+
+    python -m benchmarks.tracking DATASET [--detectors objects] [--every 1]
+
+The chain's ``person`` boxes of every frame of ``DATASET/people`` (the layout of
+``rabbitcam eval``) go to each tracker; on the annotated frames, py-motmetrics
+counts MOTA, IDF1, identity switches, fragmentations, precision and recall
+(IoU >= 0.5; MOT's "ignore" boxes are left out of the truth, and boxes found
+on them are not counted as false). Detections are made once and shared, so the
+trackers are compared on the very same boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import motmetrics
+import numpy as np
+
+from detectors.tracking import Tracker
+from pipeline.operations.evaluation.chains import ChainRunner, build_chain, video_frames
+from pipeline.operations.evaluation.dataset import load
+from pipeline.operations.evaluation.people import iou
+
+Box = tuple[float, float, float, float]
+
+
+def nearest_box(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]]]:
+    """The tracker the fall detector used until now: nearest box, relative to its size."""
+    tracker = Tracker(max_missing_s=2.0, max_jump=1.2)
+    return lambda boxes, now: tracker.update([tuple(map(int, b)) for b in boxes], now)
+
+
+TRACKERS = {"nearest-box (detectors.tracking)": nearest_box}
+
+
+def detections(video: Path, chain: list[str], every: int) -> tuple[float, list[list[Box]]]:
+    runner = ChainRunner(build_chain(chain))
+    fps, frames = video_frames(video)
+    fps = fps if 0 < fps < 1000 else 10.0
+    found = []
+    for index, image in enumerate(frames):
+        if index % every:
+            found.append([])
+            continue
+        result = runner.run(image, index, index / fps)
+        found.append([d.box for d in result.detections if d.label == "person" and d.box])
+    return fps, found
+
+
+def score(truth: dict, tracked: dict[int, list[tuple[int, Box]]]) -> dict[str, float]:
+    accumulator = motmetrics.MOTAccumulator(auto_id=True)
+    for frame, people in sorted(truth.items()):
+        counted = [(ident, box) for ident, box, counts in people if counts]
+        ignored = [box for _ident, box, counts in people if not counts]
+        mine = [(tid, box) for tid, box in tracked.get(frame, [])
+                if not any(iou(box, other) >= 0.5 for other in ignored)]  # fmt: skip
+        distances = np.full((len(counted), len(mine)), np.nan)
+        for i, (_ident, true_box) in enumerate(counted):
+            for j, (_tid, box) in enumerate(mine):
+                overlap = iou(true_box, box)
+                if overlap >= 0.5:
+                    distances[i, j] = 1.0 - overlap
+        accumulator.update([i for i, _ in counted], [t for t, _ in mine], distances)
+    metrics = motmetrics.metrics.create()
+    wanted = ["mota", "idf1", "num_switches", "num_fragmentations", "precision", "recall"]
+    summary = metrics.compute(accumulator, metrics=wanted, name="run")
+    return {name: float(summary[name].iloc[0]) for name in wanted}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--detectors", default="objects")
+    parser.add_argument("--every", type=int, default=1, help="run the detectors every Nth frame")
+    args = parser.parse_args()
+    chain = [name.strip() for name in args.detectors.split(",") if name.strip()]
+    for clip in load(args.dataset, ("people",)).people:
+        fps, boxes = detections(clip.video, chain, args.every)
+        print(f"{clip.video.name}: {len(boxes)} frames, {sum(map(len, boxes))} boxes from "
+              f"{', '.join(chain)}; {len(clip.truth)} annotated frames")  # fmt: skip
+        print(f"{'tracker':36} {'MOTA':>6} {'IDF1':>6} {'ID sw':>6} {'frag':>6} "
+              f"{'prec':>6} {'recall':>6} {'ms/frame':>9}")  # fmt: skip
+        for name, make in TRACKERS.items():
+            update = make(fps)
+            tracked: dict[int, list[tuple[int, Box]]] = {}
+            started = time.perf_counter()
+            for index, frame_boxes in enumerate(boxes):
+                tracked[index + 1] = update(frame_boxes, index / fps)
+            per_frame = (time.perf_counter() - started) * 1000 / max(len(boxes), 1)
+            s = score(clip.truth, tracked)
+            print(f"{name:36} {s['mota']:6.3f} {s['idf1']:6.3f} {s['num_switches']:6.0f} "
+                  f"{s['num_fragmentations']:6.0f} {s['precision']:6.3f} {s['recall']:6.3f} "
+                  f"{per_frame:9.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

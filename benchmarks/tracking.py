@@ -34,7 +34,34 @@ def nearest_box(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]
     return lambda boxes, now: tracker.update([tuple(map(int, b)) for b in boxes], now)
 
 
-TRACKERS = {"nearest-box (detectors.tracking)": nearest_box}
+def norfair_iou(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]]]:
+    """Norfair (the maintained fork, norfair-enough): boxes as two corner points, IoU
+    distance, a Kalman filter per object; an object lives about a second without hits."""
+    from norfair import Detection
+    from norfair import Tracker as NorfairTracker
+
+    tracker = NorfairTracker(
+        distance_function="iou", distance_threshold=0.7,
+        hit_counter_max=max(2, round(fps)), initialization_delay=1,
+    )  # fmt: skip
+
+    def update(boxes: list[Box], _now: float) -> list[tuple[int, Box]]:
+        found = [Detection(np.array([[x, y], [x + w, y + h]], float)) for x, y, w, h in boxes]
+        tracked = []
+        for obj in tracker.update(found):
+            if obj.last_detection is None or obj.id is None:
+                continue
+            (x0, y0), (x1, y1) = obj.estimate
+            tracked.append((obj.id, (float(x0), float(y0), float(x1 - x0), float(y1 - y0))))
+        return tracked
+
+    return update
+
+
+TRACKERS = {
+    "nearest-box (detectors.tracking)": nearest_box,
+    "Norfair, IoU (norfair-enough)": norfair_iou,
+}
 
 
 def detections(video: Path, chain: list[str], every: int) -> tuple[float, list[list[Box]]]:

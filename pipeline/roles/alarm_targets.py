@@ -259,8 +259,11 @@ class MqttTarget(Target):
         if not (self.connected.is_set() and self.client.is_connected()):
             # Not queued by paho for later: the retry is ours, so nothing goes twice.
             return Attempt(False, "not connected to the MQTT broker")
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        info.wait_for_publish(timeout=self.alarm.timeout_s)
+        try:
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+            info.wait_for_publish(timeout=self.alarm.timeout_s)
+        except (ValueError, RuntimeError) as error:  # paho: not queued, or the link went
+            return Attempt(False, f"the MQTT client could not publish: {error}")
         if not info.is_published():
             return Attempt(False, f"the MQTT broker did not acknowledge within "
                                   f"{self.alarm.timeout_s} s (rc {info.rc})")  # fmt: skip

@@ -132,7 +132,7 @@ class AlarmSender:
         last_stats = time.monotonic()
         while not self.stop.is_set():
             broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
-            self.target.tick()
+            self._tick()
             while self.pending and not self.stop.is_set():
                 tag, properties, body = self.pending.pop(0)
                 if self._handle_shielded(connection, channel, properties, body):
@@ -142,6 +142,15 @@ class AlarmSender:
                 LOGGER.info("%s: delivered %d, retried %d, given up %d, held back %d",
                             self.role, self.delivered, self.retried, self.given_up,
                             self.held_back)  # fmt: skip
+
+    def _tick(self) -> None:
+        """Time passing for the target (MQTT states clearing); its failure is logged,
+        never the end of the target."""
+        try:
+            self.target.tick()
+        except Exception as error:
+            self.rejections.warning("%s: keeping the target's states failed: %s: %s",
+                                    self.role, type(error).__name__, error)  # fmt: skip
 
     def _handle_shielded(
         self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
@@ -244,7 +253,7 @@ class AlarmSender:
             if self.stop.is_set():
                 return False
             broker.pump(connection, min(left, 0.25), self.config.broker.heartbeat_s, sleep=True)
-            self.target.tick()
+            self._tick()
         return not self.stop.is_set()
 
 

@@ -88,7 +88,10 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
             publisher.raw(topology.events_exchange, "cam1.event", body)
 
         # The control webhook gets every alarm, hostile labels included.
-        wait_for(lambda: len(control.received) == len(HOSTILE_LABELS), timeout=20)
+        try:
+            wait_for(lambda: len(control.received) == len(HOSTILE_LABELS), timeout=30)
+        except AssertionError:
+            raise AssertionError(f"control got {control.alarms()}\n{alarm.tail(6000)}") from None
         assert sorted(a["label"] for a in control.alarms()) == sorted(HOSTILE_LABELS)
         # MQTT: each label on a topic of its own, one level, read back as sent.
         for label in HOSTILE_LABELS:

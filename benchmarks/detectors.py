@@ -38,7 +38,7 @@ def scenes() -> dict[str, Callable[[int], np.ndarray]]:
     """A frame source per kind of picture, by frame number."""
     from testkit.media import astronaut, basketball
 
-    synthetic = SyntheticSource(CameraConfig("bench", SourceSpec("synthetic", "")))
+    synthetic = SyntheticSource(CameraConfig(id="bench", source=SourceSpec("synthetic", "")))
     face = fit(cv2.resize(astronaut(), (640, 640))[80:560])
     people = fit(basketball())
     markers = np.full((480, 640, 3), 230, np.uint8)

@@ -34,7 +34,7 @@ WAYS = {
 
 def measure(footage: list, gate: dict[str, str]) -> dict[str, float]:
     specs = (DetectorSpec("motion"), DetectorSpec("people", {}, **gate))
-    camera = CameraConfig("bench", SourceSpec("synthetic", ""), detectors=specs)
+    camera = CameraConfig(id="bench", source=SourceSpec("synthetic", ""), detectors=specs)
     chain = DetectorChain(camera, lambda name, error: print(f"{name} failed: {error}"))
     people_ms = motion_ms = 0.0
     boxed = with_people = 0

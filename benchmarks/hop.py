@@ -25,7 +25,7 @@ from pipeline.roles.sources import SyntheticSource
 
 
 def jpeg_frames(count: int = 30) -> list[bytes]:
-    source = SyntheticSource(CameraConfig("c1", SourceSpec("synthetic", "")))
+    source = SyntheticSource(CameraConfig(id="c1", source=SourceSpec("synthetic", "")))
     return [
         cv2.imencode(".jpg", source.render(1_795_000_000_000 + n, 1_700_000_000 + n / 15))[
             1

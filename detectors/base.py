@@ -225,6 +225,8 @@ def describe() -> list[dict[str, Any]]:
                 "type": _type_name(f.type),
                 "default": f.default,
                 "help": f.metadata.get("help", ""),
+                "minimum": f.metadata.get("min"),
+                "maximum": f.metadata.get("max"),
             }
             for f in dataclasses.fields(cls.Params)
         ]

@@ -35,8 +35,10 @@ FACE = (150, 50, 250, 250)  # x, y, w, h: the astronaut's face in the 512x512 po
 
 def fall_scene(start_s: float, end_s: float) -> list[np.ndarray]:
     """The demo's hallway camera (``scene = "fall"``) from ``start_s`` to ``end_s`` of its cycle."""
-    camera = CameraConfig("hallway", SourceSpec("synthetic", ""), name="Hallway", qr=False,
-                          scene="fall", width=SIZE[0], height=SIZE[1], fps=FPS)  # fmt: skip
+    camera = CameraConfig(
+        id="hallway", source=SourceSpec("synthetic", ""), name="Hallway", qr=False,
+        scene="fall", width=SIZE[0], height=SIZE[1], fps=FPS,
+    )  # fmt: skip
     source = SyntheticSource(camera)
     cycle_start = CYCLE_BASE - CYCLE_BASE % FALL_CYCLE_S
     frames = []

@@ -52,6 +52,7 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
         "detectors": [spec.name for spec in camera.detectors],
         "max_age_ms": camera.max_age_ms,
         "ordered": camera.ordered,
-        "annotate": "page" if camera.overlay else camera.annotate,
+        "annotate": camera.annotate,
+        "drawing": camera.drawing,
     }
     return summary

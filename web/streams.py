@@ -79,7 +79,9 @@ def snapshot(camera_id: str) -> Response:
         shown = "waiting" if frame is None and shown != "offline" else shown
         body = placeholder_jpeg(feed.camera.title, shown, feed.camera.width, feed.camera.height)
         return Response(body, 503, mimetype="image/jpeg", headers={**NO_CACHE, "Retry-After": "1"})
-    picture = frame.with_boxes(feed.camera) if feed.camera.overlay and boxes else frame.jpeg
+    picture = (
+        frame.with_boxes(feed.camera) if feed.camera.drawing == "page" and boxes else frame.jpeg
+    )
     return Response(
         picture,
         mimetype="image/jpeg",

@@ -39,7 +39,7 @@ class ViewerCursor:
 
     def __init__(self, feed: CameraFeed, boxes: bool = False) -> None:
         self.feed = feed
-        self.boxes = boxes and feed.camera.overlay
+        self.boxes = boxes and feed.camera.drawing == "page"
         self.version = 0
         self.last_seq = -1
         self.last_captured_at = 0.0

@@ -28,9 +28,10 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from pipeline.core.backoff import Backoff
-from pipeline.core.config import TLS_PARAMETERS, BrokerConfig, CameraConfig, redact_url
+from pipeline.core.config import BrokerConfig, CameraConfig
 from pipeline.core.messages import CONTENT_TYPE
 from pipeline.core.topology import Topology
+from pipeline.core.urls import TLS_PARAMETERS, redact_url
 
 LOGGER = logging.getLogger(__name__)
 

@@ -91,6 +91,11 @@ def _add_site_tools(commands: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
     commands.add_parser("detectors", help="list the available detectors and their parameters")
+    settings = commands.add_parser("config", help="what a config may hold, for editors and docs")
+    settings_do = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    schema = settings_do.add_parser("schema", help="the JSON Schema of a config file")
+    schema.add_argument("--camera", action="store_true", help="of a drop-in camera file")
+    settings_do.add_parser("reference", help="the configuration reference (Markdown)")
     models = commands.add_parser("models", help="the neural-network model files detectors use")
     models_do = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     models_list = models_do.add_parser("list", help="each model: file, size, licence, present?")
@@ -619,7 +624,18 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_docs(args: argparse.Namespace) -> int:
+    from pipeline.operations.config_docs import config_schema, reference
+
+    if args.action == "schema":
+        print(json.dumps(config_schema(camera_file=args.camera), indent=2))
+    else:
+        print(reference(), end="")
+    return 0
+
+
 TOOLS = {
+    "config": _config_docs,
     "eval": _eval,
     "replay": _replay,
     "detectors": lambda _args: _list_detectors(),

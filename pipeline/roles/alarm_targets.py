@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from pipeline.core.config import AlarmConfig, redact_url
+from pipeline.core.config import AlarmConfig
+from pipeline.core.urls import redact_url
 
 LOGGER = logging.getLogger(__name__)
 

@@ -197,7 +197,7 @@ class CaptureWorker:
             return
         started = time.perf_counter()
         worked_before = time.thread_time()
-        if self.camera.direct and self.camera.annotate:
+        if self.camera.direct and self.camera.drawing == "picture":
             annotate(captured.image, self.camera.id, self.seq, captured.captured_at, [])
         encoded = captured.jpeg(self.camera.jpeg_quality)
         if encoded is None:
@@ -264,7 +264,7 @@ class CaptureWorker:
             detections=[],
             timings={"capture.encode_ms": round(encode_ms, 3), "capture.published_at": time.time()},
             worker=self.worker_id,
-            overlay=self.camera.overlay,
+            overlay=self.camera.drawing == "page",
         )
         channel.basic_publish(
             self.topology.results_exchange,

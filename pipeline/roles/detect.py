@@ -429,7 +429,7 @@ class DetectorWorker:
             chain = self._chain(camera)
             # Nothing drawn into the picture: decode only as much of it as the
             # detectors look at.
-            drawing = camera.annotate or frame.encoding != "jpeg"
+            drawing = camera.drawing == "picture" or frame.encoding != "jpeg"
             reduction = 1 if drawing else chain.reduction()
             image = decode_image(frame, reduction)
         except MessageError as error:
@@ -453,7 +453,7 @@ class DetectorWorker:
         detections = [d.to_dict() for d in found]
         detected = time.perf_counter()
         if drawing:
-            if camera.annotate:
+            if camera.drawing == "picture":
                 annotate(image, camera.id, frame.seq, frame.captured_at, detections)
             ok, encoded = cv2.imencode(
                 ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
@@ -479,7 +479,7 @@ class DetectorWorker:
             worker=self.worker_id,
             ran=chained.ran,
             skipped=chained.skipped,
-            overlay=camera.overlay,
+            overlay=camera.drawing == "page",
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
@@ -500,7 +500,7 @@ class DetectorWorker:
             detections=[],
             timings=timings,
             worker=self.worker_id,
-            overlay=delivery.camera.overlay,
+            overlay=delivery.camera.drawing == "page",
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result))

@@ -469,7 +469,7 @@ class StreamSource(VideoSource):
         width, height = self.camera.width, self.camera.height
         # Pixels only where capture draws on them (a direct camera's banner); the
         # rest keep YUV all the way to the JPEG (I420 needs an even size).
-        draws_on = self.camera.direct and self.camera.annotate
+        draws_on = self.camera.direct and self.camera.drawing == "picture"
         as_planes = not draws_on and width % 2 == 0 and height % 2 == 0
         # One scaler for the stream: a frame's own (``frame.to_ndarray(width=...)``)
         # builds swscale's context and filters afresh for every picture. One thread,

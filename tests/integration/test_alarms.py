@@ -168,7 +168,7 @@ def _mqtt_target(url: str, prefix: str, clear_s: float = 30.0):
     from pipeline.core.config import AlarmConfig
     from pipeline.roles.alarm_targets import MqttTarget
 
-    alarm = AlarmConfig(name="home", url=url, kind="mqtt", topic=prefix, clear_s=clear_s)
+    alarm = AlarmConfig(name="home", url=url, topic=prefix, clear_s=clear_s)
     return MqttTarget(alarm, f"test-{uuid.uuid4().hex}")
 
 

@@ -203,7 +203,7 @@ def test_a_page_drawn_camera_gets_its_own_jpeg_back_with_the_boxes_beside_it(
         namespace=namespace,
     )
     camera = config.cameras[0]
-    assert camera.overlay and not camera.annotate and camera.ordered
+    assert camera.drawing == "page" and camera.ordered
     topology = Topology(namespace)
     tap = result_tap("cam1")
     hub = FrameHub(config)

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import requests
 
-from pipeline.core.config import redact_url
+from pipeline.core.urls import redact_url
 from testkit.processes import rabbitcam_command
 from tests.security.conftest import CAMERA
 

@@ -25,7 +25,7 @@ def endpoint():
 
 
 def target(url: str, **settings) -> WebhookTarget:
-    return WebhookTarget(AlarmConfig(name="t", url=url, kind="webhook", timeout_s=1.0, **settings))
+    return WebhookTarget(AlarmConfig(name="t", url=url, timeout_s=1.0, **settings))
 
 
 PAYLOAD = {"camera": "door", "label": "fall", "time": "2026-12-01T06:00:00.000Z"}

@@ -226,7 +226,7 @@ def test_ordered_cameras_get_a_single_active_consumer_queue(tmp_path: Path):
 
 def test_passthrough_and_qr_switches(tmp_path: Path):
     camera = load_config(write(tmp_path, VALID + "annotate = false\nqr = false\n")).cameras[0]
-    assert camera.passthrough and not camera.qr
+    assert camera.passthrough and not camera.qr and camera.drawing == "none"
     annotated = load_config(write(tmp_path, VALID + "detectors = ['codes']\nannotate = false\n"))
     assert not annotated.cameras[0].passthrough, "detectors run: there is something to draw"
     assert 'cameras[0].annotate: must be true, false or "page"' in problems(
@@ -240,9 +240,9 @@ def test_annotate_page_leaves_the_picture_alone_and_the_page_draws(tmp_path: Pat
     camera = load_config(
         write(tmp_path, VALID + "detectors = ['motion']\nannotate = 'page'\n")
     ).cameras[0]
-    assert camera.overlay and not camera.annotate and not camera.passthrough
+    assert camera.drawing == "page" and not camera.passthrough
     drawn = load_config(write(tmp_path, VALID + "detectors = ['motion']\n")).cameras[0]
-    assert drawn.annotate and not drawn.overlay, "drawn into the picture unless told otherwise"
+    assert drawn.drawing == "picture", "drawn into the picture unless told otherwise"
     report = problems(tmp_path, VALID + "annotate = 'pages'\n")
     assert "cameras[0].annotate: must be true, false or \"page\", got 'pages'" in report
 
@@ -350,3 +350,92 @@ def test_scene_is_checked(tmp_path: Path):
     assert "cameras[0].scene: must be one of shapes, portrait, fall" in message
     video = '[[cameras]]\nid = "cam1"\nsource = "rtsp://cam.local/1"\nscene = "fall"\n'
     assert "cameras[0].scene: only applies to the synthetic source" in problems(tmp_path, video)
+
+
+# The messages of the common mistakes, word for word: they were these before the
+# config moved onto pydantic models, and an operator's search for one still finds it.
+COMMON_MISTAKES = [
+    (VALID + "colour = 'red'\n", "cameras[0].colour: unknown key (allowed: annotate, detectors, "
+     "direct, fps, height, id, jpeg_quality, max_age_ms, name, ordered, qr, queue_length, "
+     "queue_ttl_ms, record, scene, source, width)"),
+    ("surprise = 1\n" + VALID, "surprise: unknown key (allowed: alarms, broker, cameras, "
+     "cameras_dir, capture, detect, log, record, web)"),
+    (VALID.replace("[broker]", "[broker]\nport = 1"),
+     "broker.port: unknown key (allowed: heartbeat_s, namespace, reconnect_max_s, url)"),
+    (VALID + "fps = 'fast'\n", "cameras[0].fps: must be a number, got str 'fast'"),
+    (VALID + "fps = 0\n", "cameras[0].fps: must be between 0.1 and 240, got 0"),
+    (VALID + "width = 640.5\n", "cameras[0].width: must be an integer, got float 640.5"),
+    (VALID + "jpeg_quality = true\n",
+     "cameras[0].jpeg_quality: must be an integer, got a boolean True"),
+    (VALID.replace('"cam1"', '"yard/back"'),
+     "cameras[0].id: must be 1 to 64 of a-z, 0-9, '_' and '-', got 'yard/back'"),
+    (VALID.replace('"cam1"', "7"),
+     "cameras[0].id: must be 1 to 64 of a-z, 0-9, '_' and '-', got 7"),
+    ("cameras = 'all'\n", "cameras: must be an array of tables ([[cameras]])"),
+    ("web = 3\n" + VALID, "web: must be a table, got int"),
+    (VALID.replace("[broker]", "[broker]\nheartbeat_s = 0"),
+     "broker.heartbeat_s: must be between 1 and 600, got 0"),
+    (VALID.replace("[broker]", "[broker]\nnamespace = 'a b'"),
+     "broker.namespace: must match [A-Za-z0-9_.-]{1,64}"),
+    ("[log]\nlevel = 'LOUD'\n" + VALID, "log.level: must be one of DEBUG, INFO, WARNING, ERROR"),
+    (VALID + '[[cameras]]\nid = "cam1"\nsource = 0\n',
+     "cameras[1].id: duplicate camera id 'cam1' (also cameras[0])"),
+    (VALID + "detectors = [{ name = 'motion', scale = 3.0 }]\n",
+     "cameras[0].detectors[0].scale: must be between 0.1 and 1.0, got 3.0"),
+    (VALID.replace('source = "synthetic"', 'source = "ftp://x/y"'),
+     "cameras[0].source: unsupported URL scheme in 'ftp://x/y' (use rtsp, http, https)"),
+    ("[web]\nbind = 'nowhere'\n" + VALID, "web.bind: must be HOST:PORT, got 'nowhere'"),
+    ("[broker]\n", "cameras: no cameras configured (add a [[cameras]] table or a cameras_dir)"),
+    ("[record]\npre_s = 58\n" + VALID, "record.pre_s: must be at least 5 s less than keep_s (60)"),
+    ("[[alarms]]\nname = 'x'\n" + VALID,
+     "alarms[0].url: is required (http(s):// for a webhook, mqtt(s):// for MQTT)"),
+    ("[[alarms]]\nurl = 'http://x/'\ntopic = 'a'\n" + VALID,
+     "alarms[0].topic: does not apply to webhook alarms"),
+    ("[[alarms]]\nurl = 'http://x/'\n[[alarms]]\nurl = 'http://y/'\nname = 'alarm-1'\n" + VALID,
+     "alarms[1].name: duplicate alarm name 'alarm-1'"),
+    ("[web]\npublic_url = 'cams.example'\n" + VALID,
+     "web.public_url: must be an http:// or https:// URL, got 'cams.example'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line"), COMMON_MISTAKES)
+def test_common_mistakes_keep_their_messages(tmp_path: Path, text: str, line: str):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text))
+    assert raised.value.problems == [f"{tmp_path / 'site.toml'}: {line}"]
+
+
+def test_the_configuration_reference_is_generated_from_the_models():
+    from pipeline.operations.config_docs import reference
+
+    assert (ROOT / "docs" / "configuration.md").read_text() == reference(), (
+        "docs/configuration.md is stale: rabbitcam config reference > docs/configuration.md"
+    )
+
+
+def test_the_schema_accepts_real_configs_and_refuses_broken_ones():
+    import tomllib
+
+    import jsonschema
+
+    from pipeline.operations.config_docs import config_schema
+
+    site, camera_file = config_schema(), config_schema(camera_file=True)
+    jsonschema.Draft202012Validator.check_schema(site)
+    demo = tomllib.loads((ROOT / "configs" / "demo.toml").read_text())
+    jsonschema.validate(demo, site)
+    for dropin in sorted((ROOT / "configs" / "cameras.d").glob("*.toml")):
+        jsonschema.validate(tomllib.loads(dropin.read_text()), camera_file)
+    broken = [
+        {**demo, "colour": "red"},
+        {**demo, "cameras": [{**demo["cameras"][0], "fps": 1000}]},
+        {
+            **demo,
+            "cameras": [{**demo["cameras"][0], "detectors": [{"name": "motion", "speed": 1}]}],
+        },
+        {**demo, "cameras": [{**demo["cameras"][0], "detectors": ["teleport"]}]},
+        {**demo, "web": {"threads": "many"}},
+    ]
+    for document in broken:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(document, site)

@@ -17,7 +17,7 @@ from testkit.media import mostly_static_hallway, overlap
 
 
 def chain_of(*specs: DetectorSpec) -> DetectorChain:
-    camera = CameraConfig("cam1", SourceSpec("synthetic", ""), detectors=specs)
+    camera = CameraConfig(id="cam1", source=SourceSpec("synthetic", ""), detectors=specs)
 
     def fail(name: str, error: Exception) -> None:
         raise AssertionError(f"{name}: {error}")

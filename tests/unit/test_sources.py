@@ -192,7 +192,7 @@ def test_a_camera_that_capture_draws_on_is_decoded_even_at_its_size(tmp_path):
     camera_server = MjpegCamera(free_port(), fps=20)
     camera_server.start()
     camera = camera_for(camera_server.url, tmp_path, direct=True, annotate=True)
-    assert camera.direct and camera.annotate
+    assert camera.direct and camera.drawing == "picture"
     source = StreamSource(camera)
     try:
         source.start()

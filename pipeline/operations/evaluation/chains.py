@@ -86,7 +86,7 @@ def build_chain(
     problems = [(i, m) for i, m in detectors.check_order([*given, *names]) if i >= len(given)]
     if problems:
         raise ChainError("; ".join(message for _index, message in problems))
-    camera = CameraConfig("eval", SourceSpec("file", ""), detectors=tuple(specs))
+    camera = CameraConfig(id="eval", source=SourceSpec("file", ""), detectors=tuple(specs))
     errors: list[str] = []
     chain = DetectorChain(camera, lambda name, error: errors.append(f"{name}: {error}"))
     if errors:

@@ -1,0 +1,111 @@
+"""Building blocks of the config models: a section, a setting, a check.
+
+A setting is declared once, with ``setting(default, help, minimum, maximum)``
+(as detectors declare their parameters with ``param``); checks of our own
+(``checked``, ``matching``, ``words``) raise ``refuse`` with the message an
+operator reads (see ``config_problems``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+)
+
+from pipeline.core.config_problems import refuse, type_name
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; ``problems`` holds one ``file: key: message`` each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+# --- building blocks -----------------------------------------------------------------
+
+
+class Section(BaseModel):
+    """A table of the config: unknown keys refused, TOML types taken as they are
+    (``fps = "15"`` is an error, not a conversion), values fixed once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def setting(default: Any, help: str, minimum: Any = None, maximum: Any = None) -> Any:
+    """A setting's declaration: its default, one line of help and its bounds."""
+    return Field(default, description=help, ge=minimum, le=maximum)
+
+
+def checked(check: Callable[[Any], str | None]) -> AfterValidator:
+    """A value check of our own: ``check`` returns why the value is wrong, or None."""
+
+    def validate(value: Any) -> Any:
+        if message := check(value):
+            raise refuse(message)
+        return value
+
+    return AfterValidator(validate)
+
+
+def matching(pattern: re.Pattern[str], message: str | None = None) -> AfterValidator:
+    return checked(
+        lambda value: (
+            None if pattern.fullmatch(value) else message or f"must match {pattern.pattern}"
+        )
+    )
+
+
+def words(pattern: re.Pattern[str]) -> Any:
+    """An array of short names (labels, camera ids, host names), each matching
+    ``pattern``; repeats dropped."""
+
+    def validate(value: Any) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise refuse(f"must be an array of strings, got {type_name(value)}")
+        for index, word in enumerate(value):
+            if not pattern.fullmatch(word):
+                raise refuse(f"must match {pattern.pattern}, got {word!r}", f"[{index}]")
+        return tuple(dict.fromkeys(value))
+
+    schema = {"type": "array", "items": {"type": "string", "pattern": f"^({pattern.pattern})$"}}
+    return Annotated[tuple[str, ...], PlainValidator(validate), WithJsonSchema(schema)]
+
+
+def tables(model: type[BaseModel]) -> Any:
+    """An array of tables (``[[cameras]]``), each validated by ``model``."""
+    as_tuple = BeforeValidator(lambda value: tuple(value) if isinstance(value, list) else value)
+    return Annotated[tuple[model, ...], as_tuple]
+
+
+def path_in_config(value: Any, info: ValidationInfo, *, must_exist: bool = False) -> Path:
+    """A directory named relative to the config file's folder."""
+    if isinstance(value, Path):  # made in code, not read from a file
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"must be a directory path, got {value!r}")
+    directory = (base_dir(info) / value).resolve()
+    if must_exist and not directory.is_dir():
+        raise refuse(f"directory not found: {directory}")
+    return directory
+
+
+def base_dir(info: ValidationInfo) -> Path:
+    """The folder of the file being read: files named in it are relative to it."""
+    return Path(info.context["base_dir"]) if info.context else Path.cwd()
+
+
+DIRECTORY_SCHEMA = WithJsonSchema({"type": "string", "description": "a directory"})

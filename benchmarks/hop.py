@@ -37,7 +37,7 @@ def jpeg_frames(count: int = 30) -> list[bytes]:
 def broker_config() -> BrokerConfig:
     from testkit.processes import amqp_url
 
-    return BrokerConfig(urls=(amqp_url(),))
+    return BrokerConfig(url=(amqp_url(),))
 
 
 def declare(channel: broker.Channel, queue: str) -> None:

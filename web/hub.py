@@ -29,8 +29,10 @@ from web.feed import CameraFeed, FeedObserver
 LOGGER = logging.getLogger(__name__)
 
 
-class FrameHub:
+class FrameHub(broker.Role):
     """Feeds of every configured camera, and the subscriber that fills them."""
+
+    pump_s = 0.5
 
     def __init__(
         self,
@@ -38,9 +40,12 @@ class FrameHub:
         observer: FeedObserver | None = None,
         watcher: ConfigWatcher | None = None,
     ) -> None:
+        super().__init__("stream:hub", config.broker, threading.Event())
         self.config = config
         self.observer = observer
         self.watcher = watcher
+        self.topology = Topology(config.broker.namespace)
+        self.consumers: dict[str, str] = {}  # camera id: the tag of its results' consumer
         # Viewers of several cameras (the dashboard's one connection) wait here.
         self.changed = threading.Condition()
         self.version = 0
@@ -50,7 +55,6 @@ class FrameHub:
             camera.id: CameraFeed(camera, on_change=self._on_feed_change, observer=observer)
             for camera in config.cameras
         }
-        self.stop = threading.Event()
         self.connected = threading.Event()
         self.sessions = 0
         self.invalid = 0
@@ -89,50 +93,42 @@ class FrameHub:
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        broker.run_reconnecting("stream:hub", self.config.broker, self.stop, self._session)
+        self.serve()
 
-    def _session(self, connection: broker.Connection) -> None:
-        topology = Topology(self.config.broker.namespace)
-        broker.declare_topology(connection, topology, [])
-        channel = connection.channel()
-        consumers: dict[str, str] = {}
-
-        def subscribe(feed: CameraFeed) -> None:
-            results = broker.declare_private_queue(
-                channel,
-                topology.results_exchange,
-                feed.camera.id,
-                topology.viewer_queue_arguments(),
-            )
-            consumers[feed.camera.id] = channel.basic_consume(
-                results,
-                on_message_callback=self._result_handler(feed, channel, topology),
-                auto_ack=True,
-            )
-
+    def on_session(self, session: broker.Session) -> None:
+        topology = self.topology
+        broker.declare_topology(session.connection, topology, [])
+        self.consumers = {}
         for feed in self.feeds.values():
-            subscribe(feed)
+            self._subscribe(session, feed)
         statuses = broker.declare_private_queue(
-            channel, topology.status_exchange, "#", topology.status_queue_arguments()
+            session.channel, topology.status_exchange, "#", topology.status_queue_arguments()
         )
-        channel.basic_consume(
-            statuses, on_message_callback=self._status_handler(channel, topology), auto_ack=True
-        )
+        session.consume(statuses, self._status_handler(session.channel, topology), auto_ack=True)
         self.sessions += 1
         self.connected.set()
-        try:
-            while not self.stop.is_set():
-                broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
-                if self.watcher is not None and (changes := self.watcher.poll()):
-                    for camera_id in self.apply(changes):
-                        tag = consumers.pop(camera_id, None)
-                        if tag is not None:
-                            channel.basic_cancel(tag)  # its private queue goes with it
-                    for camera_id, feed in self.feeds.items():
-                        if camera_id not in consumers:
-                            subscribe(feed)
-        finally:
-            self.connected.clear()
+
+    def on_tick(self, session: broker.Session) -> None:
+        if self.watcher is None or not (changes := self.watcher.poll()):
+            return
+        for camera_id in self.apply(changes):
+            tag = self.consumers.pop(camera_id, None)
+            if tag is not None:
+                session.cancel(tag)  # its private queue goes with it
+        for camera_id, feed in self.feeds.items():
+            if camera_id not in self.consumers:
+                self._subscribe(session, feed)
+
+    def on_session_end(self) -> None:
+        self.connected.clear()
+
+    def _subscribe(self, session: broker.Session, feed: CameraFeed) -> None:
+        results = broker.declare_private_queue(
+            session.channel, self.topology.results_exchange, feed.camera.id,
+            self.topology.viewer_queue_arguments(),
+        )  # fmt: skip
+        handler = self._result_handler(feed, session.channel, self.topology)
+        self.consumers[feed.camera.id] = session.consume(results, handler, auto_ack=True)
 
     def apply(self, changes: CameraChanges) -> list[str]:
         """Follow camera changes; return the ids of the cameras whose feeds closed."""

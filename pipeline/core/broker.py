@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -40,6 +41,7 @@ HEALTHY_SESSION_S = 5.0
 TRANSIENT = 1
 PERSISTENT = 2
 PRECONDITION_FAILED = 406
+QUEUE_NOT_FOUND = 404
 DEAD_LETTER_MAX_BYTES = 64 * 1024
 # Frame queues are transient: their few frames are worthless a second later, and
 # in a cluster a transient queue whose node is lost is dropped, so that roles
@@ -282,14 +284,18 @@ def declare_recent_stream(
 StreamHandler = Callable[[bytes], None]
 
 
-def read_stream(channel: Channel, queue: str, since: float, on_body: StreamHandler) -> str:
-    """Consume a stream queue from the wall-clock time ``since`` onwards; return the tag.
+def read_stream(
+    connection: Connection, queue: str, since: float, on_body: StreamHandler
+) -> Channel:
+    """Consume a stream queue from the wall-clock time ``since`` onwards, on a channel
+    of its own (returned: ``stop_reading_stream`` closes it).
 
     RabbitMQ finds the place by the time each chunk was stored, to the second
     (``x-stream-offset`` as an AMQP timestamp), so reading starts up to a second
     early: the caller sorts by its own timestamps. Streams deliver only to
     consumers with a prefetch, and count acks as credit.
     """
+    channel = connection.channel()
     channel.basic_qos(prefetch_count=STREAM_PREFETCH)
     offset = datetime.datetime.fromtimestamp(max(0.0, since), tz=datetime.UTC)
 
@@ -301,9 +307,10 @@ def read_stream(channel: Channel, queue: str, since: float, on_body: StreamHandl
         finally:
             channel.basic_ack(method.delivery_tag)
 
-    return channel.basic_consume(
+    channel.basic_consume(
         queue, on_message_callback=on_message, arguments={"x-stream-offset": offset}
     )
+    return channel
 
 
 def stop_reading_stream(channel: Channel) -> None:
@@ -320,6 +327,29 @@ def stop_reading_stream(channel: Channel) -> None:
 
 
 STREAM_PREFETCH = 100
+
+
+def queue_counts(connection: Connection, queues: list[str]) -> dict[str, tuple[int, int] | None]:
+    """(messages, consumers) of each queue, None for one that does not exist."""
+    counts: dict[str, tuple[int, int] | None] = {}
+    channel = connection.channel()
+    for queue in queues:
+        try:
+            declared = channel.queue_declare(queue, passive=True)
+            counts[queue] = (declared.method.message_count, declared.method.consumer_count)
+        except ChannelClosedByBroker as error:
+            if error.reply_code != QUEUE_NOT_FOUND:
+                raise
+            counts[queue] = None
+            channel = connection.channel()  # the broker closed the one that asked
+    channel.close()
+    return counts
+
+
+def delete_queue(connection: Connection, queue: str) -> None:
+    channel = connection.channel()
+    channel.queue_delete(queue)
+    channel.close()
 
 
 def declare_private_queue(
@@ -392,13 +422,22 @@ def _encodable(headers: dict[str, Any]) -> bool:
 MessageHandler = Callable[[bytes, Any], None]
 
 
+@dataclass(frozen=True)
+class Message:
+    """One delivery, as a role's handler gets it."""
+
+    tag: int
+    properties: Any  # pika.BasicProperties: headers, content type, expiration
+    body: bytes
+
+
 def shielded(
     handler: MessageHandler,
     channel: Channel,
     topology: Topology,
     source: str,
     on_reject: Callable[[str], None],
-) -> Callable[..., None]:
+) -> Callable[[Message], None]:
     """A consumer callback that no single message can break.
 
     ``handler(body, properties)`` raises ``ValueError`` (``MessageError`` is one)
@@ -408,7 +447,8 @@ def shielded(
     connection escapes, so that the role reconnects.
     """
 
-    def on_message(_channel: Any, _method: Any, properties: Any, body: bytes) -> None:
+    def on_message(message: Message) -> None:
+        body, properties = message.body, message.properties
         try:
             handler(body, properties)
             return
@@ -500,6 +540,119 @@ def run_reconnecting(
             stop.wait(delay)
         finally:
             close_quietly(connection)
+
+
+class Session:
+    """A role's connection while it lasts: its channel, what it consumes and
+    publishes, its timers and its pump. Every pika call a role makes goes
+    through here; a role never holds pika's objects' methods itself."""
+
+    def __init__(self, connection: Connection, heartbeat_s: float) -> None:
+        self.connection = connection
+        self.heartbeat_s = heartbeat_s
+        self.channel = connection.channel()
+
+    @property
+    def is_open(self) -> bool:
+        return self.channel.is_open
+
+    def prefetch(self, count: int) -> None:
+        """At most ``count`` unacknowledged deliveries at a time on this channel."""
+        self.channel.basic_qos(prefetch_count=count)
+
+    def confirmed_channel(self) -> Channel:
+        """Another channel, in confirm mode: a publish on it returns once the broker has it."""
+        channel = self.connection.channel()
+        channel.confirm_delivery()
+        return channel
+
+    def consume(
+        self, queue: str, on_message: Callable[[Message], None], *, auto_ack: bool = False
+    ) -> str:
+        """Deliveries of ``queue`` to ``on_message``; the consumer's tag."""
+
+        def callback(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+            on_message(Message(method.delivery_tag, properties, body))
+
+        return self.channel.basic_consume(queue, on_message_callback=callback, auto_ack=auto_ack)
+
+    def cancel(self, tag: str) -> None:
+        self.channel.basic_cancel(tag)
+
+    def cancel_all(self) -> None:
+        for tag in list(self.channel.consumer_tags):
+            self.channel.basic_cancel(tag)
+
+    def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        props: pika.BasicProperties | None = None,
+        *,
+        channel: Channel | None = None,
+    ) -> None:
+        (channel or self.channel).basic_publish(exchange, routing_key, body, props)
+
+    def ack(self, tag: int) -> None:
+        self.channel.basic_ack(tag)
+
+    def later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """``callback`` on this connection's thread after ``delay_s``."""
+        self.connection.call_later(delay_s, callback)
+
+    def pump(self, seconds: float, *, sleep: bool = False) -> None:
+        """Deliveries and timers for up to ``seconds`` (all of them with ``sleep``); a
+        silent broker raises (see ``pump``)."""
+        pump(self.connection, seconds, self.heartbeat_s, sleep=sleep)
+
+    def settle(self, seconds: float) -> None:
+        """Let pika finish what is under way (closing channels, last publishes)."""
+        self.connection.process_data_events(time_limit=seconds)
+
+
+class Role:
+    """What every role that holds a broker connection shares.
+
+    A role says in ``on_session`` what it declares, reads and how (``Session.prefetch``,
+    ``Session.consume``) and in ``on_tick`` what it does between deliveries; ``serve``
+    connects, runs ``on_session``, pumps and ticks until ``stop`` is set, then
+    ``on_stop``; after any connection loss it reconnects (with backoff) and runs
+    ``on_session`` anew.
+    """
+
+    pump_s = 0.25  # the longest a tick waits: stop is noticed within this
+
+    def __init__(self, role: str, broker_config: BrokerConfig, stop: threading.Event) -> None:
+        self.role = role
+        self.broker_config = broker_config
+        self.stop = stop
+
+    def on_session(self, session: Session) -> None:
+        raise NotImplementedError
+
+    def on_tick(self, session: Session) -> None:
+        """After every pump."""
+
+    def on_stop(self, session: Session) -> None:
+        """When stopping, on a connection still up."""
+
+    def on_session_end(self) -> None:
+        """After every session, whether the connection was lost or the role stopped."""
+
+    def serve(self) -> None:
+        run_reconnecting(self.role, self.broker_config, self.stop, self._session)
+
+    def _session(self, connection: Connection) -> None:
+        session = Session(connection, self.broker_config.heartbeat_s)
+        try:
+            self.on_session(session)
+            while not self.stop.is_set():
+                session.pump(self.pump_s)
+                self.on_tick(session)
+            self.on_stop(session)
+        finally:
+            self.on_session_end()
 
 
 def wake(connection: Connection) -> None:

@@ -29,7 +29,6 @@ from pipeline.core.topology import Topology
 
 LISTEN_S = 2.5  # capture heartbeats come once a second
 HTTP_TIMEOUT_S = 2.0
-QUEUE_NOT_FOUND = 404
 
 
 @dataclass
@@ -48,27 +47,29 @@ class StatusProbe:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.topology = Topology(config.broker.namespace)
-        self.connection: broker.Connection | None = None
+        self.session: broker.Session | None = None
         self.statuses: dict[str, tuple[Status, float]] = {}
 
     def close(self) -> None:
-        if self.connection is not None and self.connection.is_open:
-            self.connection.close()
+        if self.session is not None:
+            broker.close_quietly(self.session.connection)
 
-    def _connect(self) -> None:
-        self.connection = broker.connect(self.config.broker, "rabbitcam status")
-        channel = broker.declare_common(self.connection.channel(), self.topology)
+    def _connect(self) -> broker.Session:
+        connection = broker.connect(self.config.broker, "rabbitcam status")
+        session = broker.Session(connection, self.config.broker.heartbeat_s)
+        broker.declare_common(session.channel, self.topology)
         queue = broker.declare_private_queue(
-            channel,
+            session.channel,
             self.topology.status_exchange,
             "#",
             self.topology.status_queue_arguments(),
         )
-        channel.basic_consume(queue, self._on_status, auto_ack=True)
+        session.consume(queue, self._on_status, auto_ack=True)
+        return session
 
-    def _on_status(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
+    def _on_status(self, message: broker.Message) -> None:
         try:
-            status = unpack_status(body)
+            status = unpack_status(message.body)
         except MessageError:
             return
         self.statuses[status.camera] = (status, time.monotonic())
@@ -77,21 +78,15 @@ class StatusProbe:
         now = time.monotonic()
         return {camera for camera, (_, at) in self.statuses.items() if now - at < 1.5}
 
-    def _queue_facts(self, notes: list[str]) -> dict[str, tuple[int, int] | None]:
-        facts: dict[str, tuple[int, int] | None] = {}
-        assert self.connection is not None
-        channel = self.connection.channel()
-        for camera in self.config.cameras:
-            try:
-                declared = channel.queue_declare(self.topology.frame_queue(camera.id), passive=True)
-                facts[camera.id] = (declared.method.message_count, declared.method.consumer_count)
-            except broker.ChannelClosedByBroker as error:
-                if error.reply_code != QUEUE_NOT_FOUND:
-                    raise
-                facts[camera.id] = None
-                notes.append(f"{camera.id}: no frame queue yet (capture never started?)")
-                channel = self.connection.channel()
-        channel.close()
+    def _queue_facts(
+        self, session: broker.Session, notes: list[str]
+    ) -> dict[str, tuple[int, int] | None]:
+        queues = {camera.id: self.topology.frame_queue(camera.id) for camera in self.config.cameras}
+        counts = broker.queue_counts(session.connection, list(queues.values()))
+        facts = {camera_id: counts[queue] for camera_id, queue in queues.items()}
+        for camera_id, fact in facts.items():
+            if fact is None:
+                notes.append(f"{camera_id}: no frame queue yet (capture never started?)")
         return facts
 
     def _streamer(self, notes: list[str]) -> dict[str, dict[str, Any]]:
@@ -110,18 +105,18 @@ class StatusProbe:
         notes: list[str] = []
         facts: dict[str, tuple[int, int] | None] = {}
         try:
-            if self.connection is None or not self.connection.is_open:
-                self._connect()
-            assert self.connection is not None
-            # process_data_events returns after the first delivery: listen until
-            # every camera has been heard from, or the time is up.
+            if self.session is None or not self.session.connection.is_open:
+                self.session = self._connect()
+            session = self.session
+            # A pump returns after the first delivery: listen until every camera
+            # has been heard from, or the time is up.
             deadline = time.monotonic() + listen_s
             wanted = set(self.config.camera_ids)
             while time.monotonic() < deadline and not wanted <= self._heard_recently():
-                self.connection.process_data_events(time_limit=deadline - time.monotonic())
-            facts = self._queue_facts(notes)
+                session.settle(deadline - time.monotonic())
+            facts = self._queue_facts(session, notes)
         except (broker.BrokerError, OSError) as error:  # OSError: refused, TLS, DNS
-            self.connection = None
+            self.session = None
             notes.append(
                 f"broker not reachable at {broker.describe_urls(self.config.broker)} "
                 f"({type(error).__name__}); its columns show -"

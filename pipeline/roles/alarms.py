@@ -76,18 +76,18 @@ def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-class AlarmSender:
+class AlarmSender(broker.Role):
     """One target: its queue, its connection, its retries."""
 
     def __init__(self, config: Config, alarm: AlarmConfig, target: Target, stop: threading.Event):
+        super().__init__(f"alarm:{alarm.name}", config.broker, stop)
         self.config = config
         self.alarm = alarm
         self.target = target
-        self.stop = stop
-        self.role = f"alarm:{alarm.name}"
         self.topology = Topology(config.broker.namespace)
         self.queue = self.topology.alarm_queue(alarm.name)
-        self.pending: list[tuple[int, Any, bytes]] = []
+        self.pending: list[broker.Message] = []
+        self.last_stats = time.monotonic()
         self.sent_at: dict[tuple[str, str], float] = {}
         self.delivered = 0
         self.retried = 0
@@ -99,7 +99,7 @@ class AlarmSender:
     def run(self) -> None:
         LOGGER.info("%s: to %s (%s)", self.role, self.target.describe(), self._filters())
         try:
-            broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
+            self.serve()
         finally:
             self.target.close()
             LOGGER.info("%s: stopped (delivered %d, retried %d, given up %d, held back %d)",
@@ -111,37 +111,31 @@ class AlarmSender:
         labels = ", ".join(self.alarm.labels) or "every label"
         return f"{cameras}; {labels}"
 
-    def _session(self, connection: broker.Connection) -> None:
+    def on_session(self, session: broker.Session) -> None:
         self.pending.clear()
-        broker.declare_topology(connection, self.topology, [])
-        channel = connection.channel()
+        broker.declare_topology(session.connection, self.topology, [])
         # One at a time, in order: an alarm being retried holds back the next.
-        channel.basic_qos(prefetch_count=1)
-        channel = broker.declare_kept_queue(
-            channel,
+        session.prefetch(1)
+        session.channel = broker.declare_kept_queue(
+            session.channel,
             self.queue,
             self.topology.alarm_queue_arguments(self.alarm),
             [(self.topology.events_exchange, "#")],
         )
-
-        def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
-            self.pending.append((method.delivery_tag, properties, body))
-
-        channel.basic_consume(self.queue, on_message_callback=on_message)
+        session.consume(self.queue, self.pending.append)
         self.subscribed.set()
-        last_stats = time.monotonic()
-        while not self.stop.is_set():
-            broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
-            self._tick()
-            while self.pending and not self.stop.is_set():
-                tag, properties, body = self.pending.pop(0)
-                if self._handle_shielded(connection, channel, properties, body):
-                    channel.basic_ack(tag)
-            if time.monotonic() - last_stats > STATS_INTERVAL_S:
-                last_stats = time.monotonic()
-                LOGGER.info("%s: delivered %d, retried %d, given up %d, held back %d",
-                            self.role, self.delivered, self.retried, self.given_up,
-                            self.held_back)  # fmt: skip
+
+    def on_tick(self, session: broker.Session) -> None:
+        self._tick()
+        while self.pending and not self.stop.is_set():
+            message = self.pending.pop(0)
+            if self._handle_shielded(session, message.properties, message.body):
+                session.ack(message.tag)
+        if time.monotonic() - self.last_stats > STATS_INTERVAL_S:
+            self.last_stats = time.monotonic()
+            LOGGER.info("%s: delivered %d, retried %d, given up %d, held back %d",
+                        self.role, self.delivered, self.retried, self.given_up,
+                        self.held_back)  # fmt: skip
 
     def _tick(self) -> None:
         """Time passing for the target (MQTT states clearing); its failure is logged,
@@ -152,13 +146,11 @@ class AlarmSender:
             self.rejections.warning("%s: keeping the target's states failed: %s: %s",
                                     self.role, type(error).__name__, error)  # fmt: skip
 
-    def _handle_shielded(
-        self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
-    ) -> bool:
+    def _handle_shielded(self, session: broker.Session, properties: Any, body: bytes) -> bool:
         """``_handle``, but no message can end the target: one it cannot take (a bad
         event, or one that meets a bug) is dead-lettered with why, and the next comes."""
         try:
-            return self._handle(connection, channel, properties, body)
+            return self._handle(session, properties, body)
         except broker.BrokerError:
             raise
         except MessageError as error:
@@ -167,12 +159,10 @@ class AlarmSender:
         except Exception as error:
             LOGGER.exception("%s: an alarm broke its handler", self.role)
             reason = f"alarm {self.alarm.name}: {type(error).__name__}: {error}"
-        broker.dead_letter(channel, self.topology, body, reason, self.role, properties)
+        broker.dead_letter(session.channel, self.topology, body, reason, self.role, properties)
         return True
 
-    def _handle(
-        self, connection: broker.Connection, channel: broker.Channel, properties: Any, body: bytes
-    ) -> bool:
+    def _handle(self, session: broker.Session, properties: Any, body: bytes) -> bool:
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
         event = unpack_event(body)
         camera, label = event["camera"], event["detection"]["label"]
@@ -188,7 +178,7 @@ class AlarmSender:
         if time.monotonic() - self.sent_at.get(key, -1e18) < self.alarm.cooldown_s:
             self.held_back += 1
             return True
-        outcome = self._deliver(connection, payload)
+        outcome = self._deliver(session, payload)
         if outcome is None:
             return False
         if outcome.ok:
@@ -198,15 +188,15 @@ class AlarmSender:
         self.given_up += 1
         reason = f"alarm {self.alarm.name}: gave up: {outcome.why}"
         LOGGER.error("%s: gave up a %s alarm of %s: %s", self.role, label, camera, outcome.why)
-        broker.dead_letter(channel, self.topology, body, reason, self.role, properties)
+        broker.dead_letter(session.channel, self.topology, body, reason, self.role, properties)
         return True
 
-    def _deliver(self, connection: broker.Connection, payload: dict[str, Any]) -> Attempt | None:
+    def _deliver(self, session: broker.Session, payload: dict[str, Any]) -> Attempt | None:
         """Attempts with a doubling backoff; the last Attempt, or None if stopped."""
         backoff = Backoff(initial=RETRY_FIRST_S, maximum=RETRY_MAX_S)
         outcome = Attempt(False, "not tried")
         for attempt in range(1, self.alarm.attempts + 1):
-            outcome = self._attempt(connection, payload)
+            outcome = self._attempt(session, payload)
             if outcome is None or outcome.ok or outcome.final:
                 if outcome is not None and outcome.ok and attempt > 1:
                     LOGGER.info("%s: delivered a %s alarm of %s at attempt %d", self.role,
@@ -218,11 +208,11 @@ class AlarmSender:
             self.retried += 1
             LOGGER.warning("%s: attempt %d of %d failed (%s); next in %.1f s", self.role, attempt,
                            self.alarm.attempts, outcome.why, delay)  # fmt: skip
-            if not self._wait(connection, delay):
+            if not self._wait(session, delay):
                 return None
         return Attempt(False, f"{outcome.why} (after {self.alarm.attempts} attempts)")
 
-    def _attempt(self, connection: broker.Connection, payload: dict[str, Any]) -> Attempt | None:
+    def _attempt(self, session: broker.Session, payload: dict[str, Any]) -> Attempt | None:
         """One send, on a thread of its own, while this one keeps the broker's heartbeats.
 
         The send thread is a daemon: a stop never waits for it. Whatever the send
@@ -244,15 +234,15 @@ class AlarmSender:
                 return None
             if time.monotonic() > deadline:
                 return Attempt(False, f"no answer within {self.alarm.timeout_s} s")
-            broker.pump(connection, 0.1, self.config.broker.heartbeat_s)
+            session.pump(0.1)
         return outcome[0]
 
-    def _wait(self, connection: broker.Connection, seconds: float) -> bool:
+    def _wait(self, session: broker.Session, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if self.stop.is_set():
                 return False
-            broker.pump(connection, min(left, 0.25), self.config.broker.heartbeat_s, sleep=True)
+            session.pump(min(left, 0.25), sleep=True)
             self._tick()
         return not self.stop.is_set()
 

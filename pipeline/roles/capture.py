@@ -98,26 +98,22 @@ class CaptureWorker:
 
     def _session(self, connection: broker.Connection, source: Source) -> None:
         broker.declare_topology(connection, self.topology, [self.camera])
-        channel = connection.channel()
+        session = broker.Session(connection, self.config.broker.heartbeat_s)
         # Under a resource alarm RabbitMQ stops reading from publishers; a publish
         # would then block the loop. While blocked, frames are dropped and counted.
         blocked = broker.watch_blocked(connection, self.role)
         if not source.paced_by_arrival:
-            self._publish_on_the_clock(connection, channel, source, blocked)
+            self._publish_on_the_clock(session, source, blocked)
             return
         # From the camera's reader thread: a picture arrived.
         source.on_frame = lambda: broker.wake(connection)
         try:
-            self._publish_as_they_come(connection, channel, source, blocked)
+            self._publish_as_they_come(session, source, blocked)
         finally:
             source.on_frame = None
 
     def _publish_as_they_come(
-        self,
-        connection: broker.Connection,
-        channel: broker.Channel,
-        source: Source,
-        blocked: threading.Event,
+        self, session: broker.Session, source: Source, blocked: threading.Event
     ) -> None:
         """A camera: each picture is published when it arrives (the reader thread
         wakes this loop), at most ``fps`` a second on average with a burst of two,
@@ -131,22 +127,18 @@ class CaptureWorker:
             if blocked.is_set():
                 self.counters.broker_blocked += 1
             elif source.has_new() and allowance.take(now):
-                self._publish_newest(channel, source, may_go_at)
-            last_status = self._heartbeat(channel, source, blocked, last_status)
+                self._publish_newest(session, source, may_go_at)
+            last_status = self._heartbeat(session, source, blocked, last_status)
             # Until the next picture arrives (the reader wakes us), or, when one is
             # waiting, until it may go.
             wait = 1.0
             if source.has_new():
                 wait = allowance.wait_s(time.monotonic())
                 may_go_at = time.time() + wait
-            broker.pump(connection, min(max(wait, 0.0), 1.0), self.config.broker.heartbeat_s)
+            session.pump(min(max(wait, 0.0), 1.0))
 
     def _publish_on_the_clock(
-        self,
-        connection: broker.Connection,
-        channel: broker.Channel,
-        source: Source,
-        blocked: threading.Event,
+        self, session: broker.Session, source: Source, blocked: threading.Event
     ) -> None:
         """A synthetic camera: a picture drawn and published every 1/fps."""
         next_tick = time.monotonic()
@@ -155,8 +147,8 @@ class CaptureWorker:
             if blocked.is_set():
                 self.counters.broker_blocked += 1
             else:
-                self._publish_newest(channel, source)
-            last_status = self._heartbeat(channel, source, blocked, last_status)
+                self._publish_newest(session, source)
+            last_status = self._heartbeat(session, source, blocked, last_status)
             period = 1.0 / (self.camera.fps * self.shedding.share)
             next_tick += period
             delay = next_tick - time.monotonic()
@@ -165,24 +157,22 @@ class CaptureWorker:
                 # instead of bursting to catch up.
                 next_tick = time.monotonic()
                 delay = 0.0
-            # connection.sleep keeps heartbeats serviced while we wait.
-            broker.pump(
-                connection, max(0.0, min(delay, 1.0)), self.config.broker.heartbeat_s, sleep=True
-            )
+            # A sleep that keeps heartbeats serviced while we wait.
+            session.pump(max(0.0, min(delay, 1.0)), sleep=True)
 
     def _heartbeat(
-        self, channel: broker.Channel, source: Source, blocked: threading.Event, last: float
+        self, session: broker.Session, source: Source, blocked: threading.Event, last: float
     ) -> float:
         """The status once a second (not while the broker blocks publishers); when it
         was last sent."""
         now = time.monotonic()
         if now - last < STATUS_INTERVAL_S or blocked.is_set():
             return last
-        self._publish_status(channel, source)
+        self._publish_status(session, source)
         return now
 
     def _publish_newest(
-        self, channel: broker.Channel, source: Source, may_go_at: float = 0.0
+        self, session: broker.Session, source: Source, may_go_at: float = 0.0
     ) -> None:
         """Publish the source's newest picture, if it has one not sent yet (held back
         by the frame allowance until ``may_go_at``, wall clock)."""
@@ -206,7 +196,7 @@ class CaptureWorker:
         encode_ms = (time.perf_counter() - started) * 1000
         width, height = captured.size
         if self.camera.direct:
-            self._publish_result(channel, captured.captured_at, width, height, encoded, encode_ms)
+            self._publish_result(session, captured.captured_at, width, height, encoded, encode_ms)
         else:
             body = pack_frame(
                 Frame(
@@ -219,7 +209,7 @@ class CaptureWorker:
                     timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
                 )
             )
-            channel.basic_publish(
+            session.publish(
                 self.topology.frames_exchange, self.camera.id, body, broker.properties()
             )
         self.seq += 1
@@ -246,7 +236,7 @@ class CaptureWorker:
 
     def _publish_result(
         self,
-        channel: broker.Channel,
+        session: broker.Session,
         captured_at: float,
         width: int,
         height: int,
@@ -266,14 +256,14 @@ class CaptureWorker:
             worker=self.worker_id,
             overlay=self.camera.drawing == "page",
         )
-        channel.basic_publish(
+        session.publish(
             self.topology.results_exchange,
             self.camera.id,
             pack_result(result),
             broker.properties(expiration_ms=max(self.camera.max_age_ms, 1000)),
         )
 
-    def _publish_status(self, channel: broker.Channel, source: Source) -> None:
+    def _publish_status(self, session: broker.Session, source: Source) -> None:
         horizon = time.monotonic() - 2.0
         self._fps_window = [t for t in self._fps_window if t >= horizon]
         status = Status(
@@ -286,7 +276,7 @@ class CaptureWorker:
             frames_dropped=self.counters.stale + self.counters.encode_failed,
             share=round(self.shedding.share, 3),
         )
-        channel.basic_publish(
+        session.publish(
             self.topology.status_exchange,
             self.camera.id,
             pack_status(status),

@@ -108,7 +108,9 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class DetectorWorker:
+class DetectorWorker(broker.Role):
+    pump_s = 0.5
+
     def __init__(
         self,
         config: Config,
@@ -128,15 +130,18 @@ class DetectorWorker:
         # moment before subscribing to the ordered cameras it does not prefer, so
         # that several workers started together share them out.
         self.prefer = prefer
-        self.stop = stop
         self.worker_id = worker_id or worker_name()
-        self.role = f"detect:{self.worker_id}"
+        super().__init__(f"detect:{self.worker_id}", config.broker, stop)
         self.topology = Topology(config.broker.namespace)
         self.counters = DetectCounters()
         self.rejections = Throttled(LOGGER)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
         self.outbox: queue.Queue[Outcome] = queue.Queue()
         self.generation = 0
+        # This session's: events go on a channel in confirm mode (events are the record:
+        # a published event is known to be on the broker).
+        self.events_channel: broker.Channel | None = None
+        self.last_stats = time.monotonic()
         self.busy = threading.Event()
         # One detector instance per camera and name: stateful detectors (a
         # background model) must never mix two cameras' pictures. Kept with the
@@ -163,75 +168,63 @@ class DetectorWorker:
             " and following the config" if self.watcher else "",
         )
         try:
-            broker.run_reconnecting(self.role, self.config.broker, self.stop, self._session)
+            self.serve()
         finally:
             self.stop.set()
             processor.join(timeout=5.0)
             LOGGER.info("%s: stopped (%s)", self.role, self.counters)
 
-    def _session(self, connection: broker.Connection) -> None:
+    def on_session(self, session: broker.Session) -> None:
         self.generation += 1
-        generation = self.generation
         self._discard_pending()
-        broker.declare_topology(connection, self.topology, self.cameras)
-        channel = connection.channel()
-        # Events are the record: a separate channel in confirm mode, so that a
-        # published event is known to be on the broker.
-        events_channel = connection.channel()
-        events_channel.confirm_delivery()
-        channel.basic_qos(prefetch_count=1)
-
-        def wake() -> None:
-            broker.wake(connection)  # if it is gone, the outcome is discarded with it
-
-        def deliver(outcome: Outcome) -> None:
-            self._deliver(outcome, channel, events_channel)
-
+        broker.declare_topology(session.connection, self.topology, self.cameras)
+        self.events_channel = session.confirmed_channel()
+        session.prefetch(1)
         self.consumers = {}
-
-        def subscribe(camera: CameraConfig) -> None:
-            current = next((c for c in self.cameras if c.id == camera.id), None)
-            if current is not camera or camera.id in self.consumers or camera.direct:
-                return  # removed or changed meanwhile, already subscribed, or none of ours
-            if channel.is_open and not self.stop.is_set():
-                self.consumers[camera.id] = channel.basic_consume(
-                    self.topology.frame_queue(camera.id),
-                    on_message_callback=self._on_message_factory(generation, camera, wake, deliver),
-                )
-
         for camera in self.cameras:
             if camera.ordered and self.prefer is not None and camera.id not in self.prefer:
-                connection.call_later(STANDBY_DELAY_S, lambda c=camera: subscribe(c))
+                session.later(STANDBY_DELAY_S, lambda c=camera: self._subscribe(session, c))
             else:
-                subscribe(camera)
-        last_stats = time.monotonic()
-        while not self.stop.is_set():
-            broker.pump(connection, 0.5, self.config.broker.heartbeat_s)
-            processor_gone = self.processor is not None and not self.processor.is_alive()
-            if processor_gone and not self.stop.is_set():  # (it ends by itself on a stop)
-                # Never silently: the process exits non-zero and the supervisor restarts it.
-                self.stop.set()
-                raise ThreadEnded(f"{self.role}: the processing thread ended on its own")
-            self._drain(generation, channel, events_channel)
-            if self.watcher is not None and (changes := self.watcher.poll()):
-                self._follow(changes, connection, channel, subscribe)
-            if time.monotonic() - last_stats > STATS_INTERVAL_S:
-                LOGGER.info("%s: %s", self.role, self.counters)
-                last_stats = time.monotonic()
-        self._finish(connection, generation, channel, events_channel)
+                self._subscribe(session, camera)
 
-    def _follow(
-        self,
-        changes: CameraChanges,
-        connection: broker.Connection,
-        channel: broker.Channel,
-        subscribe: Callable[[CameraConfig], None],
-    ) -> None:
+    def on_tick(self, session: broker.Session) -> None:
+        processor_gone = self.processor is not None and not self.processor.is_alive()
+        if processor_gone and not self.stop.is_set():  # (it ends by itself on a stop)
+            # Never silently: the process exits non-zero and the supervisor restarts it.
+            self.stop.set()
+            raise ThreadEnded(f"{self.role}: the processing thread ended on its own")
+        self._drain(session)
+        if self.watcher is not None and (changes := self.watcher.poll()):
+            self._follow(changes, session)
+        if time.monotonic() - self.last_stats > STATS_INTERVAL_S:
+            LOGGER.info("%s: %s", self.role, self.counters)
+            self.last_stats = time.monotonic()
+
+    def on_stop(self, session: broker.Session) -> None:
+        """Stop taking frames, publish and ack the one in hand, then let go."""
+        session.cancel_all()
+        deadline = time.monotonic() + DRAIN_ON_STOP_S
+        while (self.busy.is_set() or not self.inbox.empty()) and time.monotonic() < deadline:
+            session.settle(0.1)
+            self._drain(session)
+        self._drain(session)
+
+    def _subscribe(self, session: broker.Session, camera: CameraConfig) -> None:
+        current = next((c for c in self.cameras if c.id == camera.id), None)
+        if current is not camera or camera.id in self.consumers or camera.direct:
+            return  # removed or changed meanwhile, already subscribed, or none of ours
+        if session.is_open and not self.stop.is_set():
+            on_message = self._on_message_factory(self.generation, camera, session)
+            self.consumers[camera.id] = session.consume(
+                self.topology.frame_queue(camera.id), on_message
+            )
+
+    def _follow(self, changes: CameraChanges, session: broker.Session) -> None:
         """Apply camera changes: let go of removed and changed cameras, take on new ones."""
         for camera in (*changes.removed, *changes.changed):
             tag = self.consumers.pop(camera.id, None)
             if tag is not None:
-                channel.basic_cancel(tag)
+                session.cancel(tag)
             self.chains.pop(camera.id, None)
             self.costs.pop(camera.id, None)  # new detectors prove themselves anew
         gone = {camera.id for camera in (*changes.removed, *changes.changed)}
@@ -240,31 +233,16 @@ class DetectorWorker:
         self.cameras += fresh
         if not fresh:
             return
-        broker.declare_topology(connection, self.topology, fresh)
+        broker.declare_topology(session.connection, self.topology, fresh)
         for camera in fresh:
             LOGGER.info("%s: now serving %s", self.role, camera.id, **about(camera.id))
             if camera.ordered:
                 # Every worker sees the new camera at about the same moment; a
                 # random pause shares ordered cameras out among them.
-                connection.call_later(random.uniform(0.0, 1.0), lambda c=camera: subscribe(c))
+                pause = random.uniform(0.0, 1.0)
+                session.later(pause, lambda c=camera: self._subscribe(session, c))
             else:
-                subscribe(camera)
-
-    def _finish(
-        self,
-        connection: broker.Connection,
-        generation: int,
-        channel: broker.Channel,
-        events_channel: broker.Channel,
-    ) -> None:
-        """Stop taking frames, publish and ack the one in hand, then let go."""
-        for tag in list(channel.consumer_tags):
-            channel.basic_cancel(tag)
-        deadline = time.monotonic() + DRAIN_ON_STOP_S
-        while (self.busy.is_set() or not self.inbox.empty()) and time.monotonic() < deadline:
-            connection.process_data_events(time_limit=0.1)
-            self._drain(generation, channel, events_channel)
-        self._drain(generation, channel, events_channel)
+                self._subscribe(session, camera)
 
     def _discard_pending(self) -> None:
         # Deliveries from a lost connection can no longer be acked; the broker has
@@ -279,16 +257,17 @@ class DetectorWorker:
     # --- I/O thread -----------------------------------------------------------------
 
     def _on_message_factory(
-        self,
-        generation: int,
-        camera: CameraConfig,
-        wake: Callable[[], None],
-        deliver: Callable[[Outcome], None],
-    ) -> Callable[..., None]:
-        def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
-            delivery = Delivery(
-                generation, method.delivery_tag, camera, body, properties, time.time(), wake
-            )
+        self, generation: int, camera: CameraConfig, session: broker.Session
+    ) -> Callable[[broker.Message], None]:
+        def wake() -> None:
+            broker.wake(session.connection)  # if it is gone, the outcome is discarded with it
+
+        def deliver(outcome: Outcome) -> None:
+            self._deliver(outcome, session)
+
+        def on_message(message: broker.Message) -> None:
+            delivery = Delivery(generation, message.tag, camera, message.body,
+                                message.properties, time.time(), wake)  # fmt: skip
             if not self._process_inline(delivery, deliver):
                 self.inbox.put(delivery)
 
@@ -313,27 +292,23 @@ class DetectorWorker:
         deliver(outcome)
         return True
 
-    def _drain(
-        self, generation: int, channel: broker.Channel, events_channel: broker.Channel
-    ) -> None:
+    def _drain(self, session: broker.Session) -> None:
         while True:
             try:
                 outcome = self.outbox.get_nowait()
             except queue.Empty:
                 return
-            if outcome.delivery.generation == generation:
-                self._deliver(outcome, channel, events_channel)
+            if outcome.delivery.generation == self.generation:
+                self._deliver(outcome, session)
 
-    def _deliver(
-        self, outcome: Outcome, channel: broker.Channel, events_channel: broker.Channel
-    ) -> None:
+    def _deliver(self, outcome: Outcome, session: broker.Session) -> None:
         """Publish what a frame led to, then ack it (a worker that dies in between
         leaves the frame to be given to another)."""
         delivery = outcome.delivery
         camera = delivery.camera
         if outcome.dead_reason is not None:
             broker.dead_letter(
-                channel,
+                session.channel,
                 self.topology,
                 delivery.body,
                 outcome.dead_reason,
@@ -341,20 +316,21 @@ class DetectorWorker:
                 delivery.properties,
             )
         if outcome.result is not None:
-            channel.basic_publish(
+            session.publish(
                 self.topology.results_exchange,
                 camera.id,
                 outcome.result,
                 broker.properties(expiration_ms=max(camera.max_age_ms, 1000)),
             )
         for routing_key, event in outcome.events:
-            events_channel.basic_publish(
+            session.publish(
                 self.topology.events_exchange,
                 routing_key,
                 event,
                 broker.properties(persistent=True),
+                channel=self.events_channel,
             )
-        channel.basic_ack(delivery.delivery_tag)
+        session.ack(delivery.delivery_tag)
 
     # --- processing thread --------------------------------------------------------------
 
@@ -452,17 +428,9 @@ class DetectorWorker:
         found = chained.found
         detections = [d.to_dict() for d in found]
         detected = time.perf_counter()
-        if drawing:
-            if camera.drawing == "picture":
-                annotate(image, camera.id, frame.seq, frame.captured_at, detections)
-            ok, encoded = cv2.imencode(
-                ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality]
-            )
-            if not ok:
-                return Outcome(delivery, dead_reason="could not encode the annotated frame")
-            picture = encoded.tobytes()
-        else:
-            picture = frame.data  # nothing drawn: the camera's own JPEG, not a re-encoded copy
+        picture = self._picture(camera, frame, image, detections) if drawing else frame.data
+        if picture is None:
+            return Outcome(delivery, dead_reason="could not encode the annotated frame")
         finished = time.perf_counter()
         timings["detect.annotate_encode_ms"] = round((finished - detected) * 1000, 3)
         timings["detect.total_ms"] = round((finished - started) * 1000, 3)
@@ -483,6 +451,17 @@ class DetectorWorker:
         )
         self.counters.processed += 1
         return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
+
+    @staticmethod
+    def _picture(
+        camera: CameraConfig, frame: Frame, image: np.ndarray, detections: list[dict[str, Any]]
+    ) -> bytes | None:
+        """The picture the result carries, with what was found drawn in when the camera
+        says so (else the decoded picture re-encoded, for a frame that came raw)."""
+        if camera.drawing == "picture":
+            annotate(image, camera.id, frame.seq, frame.captured_at, detections)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality])
+        return encoded.tobytes() if ok else None
 
     def _pass_through(self, delivery: Delivery, frame: Frame, age_ms: float) -> Outcome:
         """The camera's own JPEG, untouched: nothing to detect, nothing to draw."""

@@ -26,7 +26,9 @@ def routing_pattern(camera: str | None, label: str | None) -> str:
     return f"{camera or '*'}.{label or '*'}"
 
 
-class EventTail:
+class EventTail(broker.Role):
+    pump_s = 0.5
+
     def __init__(
         self,
         broker_config: BrokerConfig,
@@ -36,8 +38,7 @@ class EventTail:
         out: TextIO = sys.stdout,
         count: int | None = None,
     ) -> None:
-        self.broker_config = broker_config
-        self.stop = stop
+        super().__init__("events", broker_config, stop)
         self.pattern = routing_pattern(camera, label)
         self.out = out
         self.count = count
@@ -47,26 +48,21 @@ class EventTail:
         self.subscribed = threading.Event()
 
     def run(self) -> None:
-        broker.run_reconnecting("events", self.broker_config, self.stop, self._session)
+        self.serve()
 
-    def _session(self, connection: broker.Connection) -> None:
+    def on_session(self, session: broker.Session) -> None:
         topology = Topology(self.broker_config.namespace)
-        broker.declare_topology(connection, topology, [])
-        channel = connection.channel()
+        broker.declare_topology(session.connection, topology, [])
         queue = broker.declare_private_queue(
-            channel, topology.events_exchange, self.pattern, topology.status_queue_arguments()
+            session.channel, topology.events_exchange, self.pattern,
+            topology.status_queue_arguments(),
+        )  # fmt: skip
+        on_event = broker.shielded(
+            self._on_event, session.channel, topology, f"events:{self.pattern}", self._on_reject
         )
-        channel.basic_consume(
-            queue,
-            on_message_callback=broker.shielded(
-                self._on_event, channel, topology, f"events:{self.pattern}", self._on_reject
-            ),
-            auto_ack=True,
-        )
+        session.consume(queue, on_event, auto_ack=True)
         self.subscribed.set()
         LOGGER.info("events: listening for %s", self.pattern)
-        while not self.stop.is_set():
-            broker.pump(connection, 0.5, self.broker_config.heartbeat_s)
 
     def _on_event(self, body: bytes, _properties: Any) -> None:
         event = unpack_event(body)  # the detection in it is checked against the schema

@@ -92,13 +92,13 @@ class RecordCounters:
     deleted_by_retention: int = 0
 
 
-class Recorder:
+class Recorder(broker.Role):
     def __init__(
         self, config: Config, stop: threading.Event, watcher: ConfigWatcher | None = None
     ) -> None:
+        super().__init__("record", config.broker, stop)
         self.config = config
         self.record = config.record
-        self.stop = stop
         self.watcher = watcher
         self.topology = Topology(config.broker.namespace)
         self.store = EventStore(config.store_dir)
@@ -124,7 +124,7 @@ class Recorder:
             self.store.directory,
         )
         try:
-            broker.run_reconnecting("record", self.config.broker, self.stop, self._session)
+            self.serve()
         finally:
             self._abandon_active()
             self.store.close()
@@ -140,41 +140,40 @@ class Recorder:
             incident.writer.abandon()
         self.active.clear()
 
-    def _session(self, connection: broker.Connection) -> None:
+    def on_session(self, session: broker.Session) -> None:
+        connection = session.connection
         self._abandon_active()
         broker.declare_topology(connection, self.topology, [])
         self._declare_streams(connection, list(self.cameras.values()))
-        channel = connection.channel()
-        channel.basic_qos(prefetch_count=EVENT_PREFETCH)
-        channel = broker.declare_kept_queue(
-            channel,
+        session.prefetch(EVENT_PREFETCH)
+        session.channel = broker.declare_kept_queue(
+            session.channel,
             self.topology.record_queue,
             self.topology.record_queue_arguments(),
             [(self.topology.events_exchange, "#")],
         )
         on_event = broker.shielded(
-            self._on_event_body(connection),
-            channel,
-            self.topology,
-            "record",
+            self._on_event_body(connection), session.channel, self.topology, "record",
             self._on_reject,
-        )
+        )  # fmt: skip
 
-        def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
-            on_event(ch, method, properties, body)  # stored, or dead-lettered with why
-            ch.basic_ack(method.delivery_tag)
+        def on_message(message: broker.Message) -> None:
+            on_event(message)  # stored, or dead-lettered with why
+            session.ack(message.tag)
 
-        channel.basic_consume(self.topology.record_queue, on_message_callback=on_message)
+        session.consume(self.topology.record_queue, on_message)
         for stored in self.store.recording():
             self._resume(connection, stored)
         self.subscribed.set()
-        while not self.stop.is_set():
-            broker.pump(connection, 0.25, self.config.broker.heartbeat_s)
-            self._tick()
-            if self.watcher is not None and self.watcher.poll():
-                self._follow(connection)
+
+    def on_tick(self, session: broker.Session) -> None:
+        self._tick()
+        if self.watcher is not None and self.watcher.poll():
+            self._follow(session.connection)
+
+    def on_stop(self, session: broker.Session) -> None:
         self._abandon_active()
-        connection.process_data_events(time_limit=0.2)  # the streams' channels close
+        session.settle(0.2)  # the streams' channels close
 
     def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
         for camera in cameras:
@@ -190,9 +189,7 @@ class Recorder:
             incident = self.active.get(camera_id)
             if incident is not None:
                 self._close(incident)
-            channel = connection.channel()
-            channel.queue_delete(self.topology.recent_queue(camera_id))
-            channel.close()
+            broker.delete_queue(connection, self.topology.recent_queue(camera_id))
         fresh = [c for cid, c in now_recording.items() if self.cameras.get(cid) != c]
         self._declare_streams(connection, fresh)
         self.cameras = now_recording
@@ -278,9 +275,8 @@ class Recorder:
             clip_from=clip_from,
             writer=ClipWriter(self.store.scratch(event_id, "clip")),
         )
-        incident.channel = connection.channel()
-        broker.read_stream(
-            incident.channel,
+        incident.channel = broker.read_stream(
+            connection,
             self.topology.recent_queue(camera.id),
             clip_from - 1.0,  # the stream finds its place to the second
             lambda body: self._on_frame(incident, body),

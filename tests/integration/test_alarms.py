@@ -191,11 +191,14 @@ def test_an_mqtt_outage_longer_than_clear_s_does_not_flip_states_off_and_on(mosq
         while time.monotonic() < outage_ends:
             target.tick()  # as the alarm loop does, while alarms wait in the broker
             time.sleep(0.2)
+        ons_before = [t for t, _, _ in listener.messages].count(f"{prefix}/cam1/person/state")
         proxy.restore()
         wait_for(target.connected.is_set, timeout=40)
         target.tick()
         target.observe(_event("person"))  # the alarm that waited in the broker
-        time.sleep(0.5)
+        topic = f"{prefix}/cam1/person/state"
+        # The states republished on reconnection have come (and any OFF would be among them).
+        wait_for(lambda: [t for t, _, _ in listener.messages].count(topic) > ons_before, timeout=10)
         states = [p for t, p, _ in listener.messages if t == f"{prefix}/cam1/person/state"]
         assert "OFF" not in states, states
         # Nothing more comes: after clear_s the state goes OFF as before.

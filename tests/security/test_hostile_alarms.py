@@ -94,8 +94,14 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
             raise AssertionError(f"control got {control.alarms()}\n{alarm.tail(6000)}") from None
         assert sorted(a["label"] for a in control.alarms()) == sorted(HOSTILE_LABELS)
         # MQTT: each label on a topic of its own, one level, read back as sent.
-        for label in HOSTILE_LABELS:
-            wait_for(lambda label=label: listener.last(_state(prefix, label)) == "ON", timeout=15)
+        states_on = lambda: all(  # noqa: E731
+            listener.last(_state(prefix, label)) == "ON" for label in HOSTILE_LABELS
+        )
+        try:
+            wait_for(states_on, timeout=30)
+        except AssertionError:
+            raise AssertionError(f"MQTT topics {sorted(listener.topics())}\n"
+                                 f"{alarm.tail(6000)}") from None  # fmt: skip
         levels = {t[len(prefix) + len("/cam1/") :] for t in listener.topics() if "/cam1/" in t}
         sent = {unquote(level) for level in levels if "/" not in level}
         assert set(HOSTILE_LABELS) <= sent

@@ -58,13 +58,35 @@ def norfair_iou(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]
     return update
 
 
+def track_detector(_fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]]]:
+    """The product's ``track`` stage at its defaults: Norfair with rabbitcam's lifecycle
+    (min_frames, the median-score threshold, re-identification of missing objects).
+    Objects not yet started are not reported, as on the pages."""
+    import detectors
+
+    track = detectors.create("track")
+    index = iter(range(10**9))
+
+    def update(boxes: list[Box], now: float) -> list[tuple[int, Box]]:
+        found = [detectors.Detection("person", score, tuple(map(int, box))) for box, score in boxes]
+        context = detectors.FrameContext("bench", next(index), now, found=found)
+        return [(d.extra["object"], d.box) for d in track.detect(np.zeros((1, 1, 3)), context)
+                if d.label == "person" and d.quiet and d.box is not None]  # fmt: skip
+
+    return update
+
+
 TRACKERS = {
     "nearest-box (detectors.tracking)": nearest_box,
     "Norfair, IoU (norfair-enough)": norfair_iou,
+    "track (rabbitcam's stage on Norfair)": track_detector,
 }
+SCORED = {track_detector}  # trackers that take (box, score) pairs
 
 
-def detections(video: Path, chain: list[str], every: int) -> tuple[float, list[list[Box]]]:
+def detections(
+    video: Path, chain: list[str], every: int
+) -> tuple[float, list[list[tuple[Box, float]]]]:
     runner = ChainRunner(build_chain(chain))
     fps, frames = video_frames(video)
     fps = fps if 0 < fps < 1000 else 10.0
@@ -74,7 +96,7 @@ def detections(video: Path, chain: list[str], every: int) -> tuple[float, list[l
             found.append([])
             continue
         result = runner.run(image, index, index / fps)
-        found.append([d.box for d in result.detections if d.label == "person" and d.box])
+        found.append([(d.box, d.score) for d in result.detections if d.label == "person" and d.box])
     return fps, found
 
 
@@ -116,7 +138,8 @@ def main() -> None:
             tracked: dict[int, list[tuple[int, Box]]] = {}
             started = time.perf_counter()
             for index, frame_boxes in enumerate(boxes):
-                tracked[index + 1] = update(frame_boxes, index / fps)
+                given = frame_boxes if make in SCORED else [box for box, _ in frame_boxes]
+                tracked[index + 1] = update(given, index / fps)
             per_frame = (time.perf_counter() - started) * 1000 / max(len(boxes), 1)
             s = score(clip.truth, tracked)
             print(f"{name:36} {s['mota']:6.3f} {s['idf1']:6.3f} {s['num_switches']:6.0f} "

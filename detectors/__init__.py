@@ -27,6 +27,7 @@ from detectors import (  # noqa: F401  (each registers its detector)
     pose,
     slow,
     smiles,
+    track,
 )
 from detectors.base import (
     REGISTRY,

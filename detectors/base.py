@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from detectors.scene_rules import NO_RULES, SceneRules
+
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
 
@@ -28,6 +30,9 @@ class Detection:
     # An occurrence (a blink, a fall) rather than a state seen in every frame:
     # published as an event every time, not rate-limited like ordinary labels.
     event: bool = False
+    # Shown and drawn, never an event: a tracked object in every frame of its life
+    # (its events are its own: when it comes, loiters, goes).
+    quiet: bool = False
     # For later detectors of the same frame only, never sent: full-precision
     # arrays (a face mesh, a skeleton) that the wire carries rounded, if at all.
     internal: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -56,6 +61,8 @@ class FrameContext:
     # of the camera reads a smaller one (``Detector.reads_at``) and the worker
     # decoded it smaller. Boxes are always reported in frame pixels.
     scale: float = 1.0
+    # The camera's zones, masks and per-label filters.
+    rules: SceneRules = NO_RULES
 
     def labelled(self, *labels: str) -> list[Detection]:
         return [d for d in self.found if d.label in labels and d.box is not None]
@@ -89,6 +96,11 @@ class Detector:
     # Model files it loads (names in ``detectors.models.CATALOGUE``): a camera
     # using it is a config error until ``rabbitcam models fetch`` has them.
     models: ClassVar[tuple[str, ...]] = ()
+
+    # It stands in for earlier detectors' boxes of these labels (a tracker's objects
+    # for the boxes they were made of): the chain drops those from the frame's results.
+    def replaces(self) -> tuple[str, ...]:
+        return ()
 
     def __init__(self, params: Any) -> None:
         self.params = params

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from detectors.base import Detection, Detector, FrameContext, param, register, scaled
+from detectors.scene_rules import mask_image
 
 
 @dataclass
@@ -35,15 +36,31 @@ class MotionDetector(Detector):
         )
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.frames_seen = 0
+        self.mask: np.ndarray | None = None
+        self.mask_key: tuple | None = None
 
     def reads_at(self) -> float:
         return self.params.scale
+
+    def _ignored(self, context: FrameContext, image: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """0 where the camera's motion mask says motion does not count (made once a size)."""
+        key = (small.shape, context.rules.motion_mask)
+        if self.mask_key != key:
+            height, width = (round(side / context.scale) for side in image.shape[:2])
+            factor = small.shape[1] / width
+            self.mask = mask_image(context.rules.motion_mask, width, height, factor)
+            self.mask = cv2.resize(self.mask, (small.shape[1], small.shape[0]),
+                                   interpolation=cv2.INTER_NEAREST)  # fmt: skip
+            self.mask_key = key
+        return self.mask
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         scale = self.params.scale  # of the frame; the picture may come at context.scale
         small = scaled(image, min(1.0, scale / context.scale))
         gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         mask = self.subtractor.apply(gray)
+        if context.rules.motion_mask:
+            mask = cv2.bitwise_and(mask, self._ignored(context, image, small))
         self.frames_seen += 1
         if self.frames_seen == 1:
             return []  # the first frame only seeds the background: all of it looks "new"

@@ -54,5 +54,25 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
         "ordered": camera.ordered,
         "annotate": camera.annotate,
         "drawing": camera.drawing,
+        "zones": [
+            {"name": zone.name, "points": [list(p) for p in zone.points]} for zone in camera.zones
+        ],
     }
+    summary["objects"], summary["occupancy"] = occupancy(summary["last_detections"])
     return summary
+
+
+def occupancy(detections: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Tracked objects in view by label, and in each zone by label (from the latest frame)."""
+    in_view: dict[str, int] = {}
+    zones: dict[str, dict[str, int]] = {}
+    for detection in detections:
+        extra = detection.get("extra") or {}
+        if "object" not in extra or detection.get("event"):
+            continue  # not a tracked object, or its start event beside it
+        label = detection["label"]
+        in_view[label] = in_view.get(label, 0) + 1
+        for zone in extra.get("zones") or []:
+            counts = zones.setdefault(str(zone), {})
+            counts[label] = counts.get(label, 0) + 1
+    return in_view, zones

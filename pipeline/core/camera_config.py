@@ -9,9 +9,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
+from detectors.scene_rules import SceneRules
 from pipeline.core.config_problems import refuse, refuse_all, type_name
-from pipeline.core.settings import ConfigError, Section, base_dir, setting, words
+from pipeline.core.settings import ConfigError, Section, base_dir, setting, tables, words
 from pipeline.core.urls import redact_url
+from pipeline.core.zones_config import (
+    FilterConfig,
+    Polygons,
+    ZoneConfig,
+    problems_of_view,
+    scene_rules,
+)
 
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
@@ -228,6 +236,15 @@ class CameraConfig(Section):
     record: Labels = setting(
         (), "labels whose events are recorded (snapshot, clip, the events page)"
     )
+    zones: tables(ZoneConfig) = setting(
+        (),
+        "named polygons; an object is in one while its box's bottom centre is ([[cameras.zones]])",
+    )
+    object_mask: Polygons = setting((), "polygons where no object is taken (its feet inside)")
+    motion_mask: Polygons = setting((), "polygons where motion does not count (a tree, a clock)")
+    filters: dict[str, FilterConfig] = setting(
+        {}, "per label: min_area, max_area, min_ratio, max_ratio, min_score, threshold"
+    )
     direct: bool = setting(
         False, "frames go from capture straight to the viewers; default: on with no detectors"
     )
@@ -257,6 +274,12 @@ class CameraConfig(Section):
         if self.direct and self.detectors:
             problems.append(("direct", "a camera with detectors sends its frames to them"))
         problems += self._unreported_labels()
+        from detectors import labels_of
+
+        known = labels_of([spec.name for spec in self.detectors])
+        masks = {"object_mask": self.object_mask, "motion_mask": self.motion_mask}
+        problems += problems_of_view(self.width, self.height, self.zones, masks, self.filters,
+                                     None if known is None else set(known))  # fmt: skip
         if problems:
             raise refuse_all(problems)
         return self
@@ -273,6 +296,10 @@ class CameraConfig(Section):
              f"(they report: {', '.join(sorted(known)) or 'nothing'})")
             for index, label in enumerate(self.record) if label not in known
         ]  # fmt: skip
+
+    def scene_rules(self) -> SceneRules:
+        """Zones, masks and filters as the detectors read them."""
+        return scene_rules(self.zones, self.object_mask, self.motion_mask, self.filters)
 
     @property
     def drawing(self) -> Drawing:

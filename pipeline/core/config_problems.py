@@ -114,11 +114,14 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
 def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
     """The model class that validates the table at ``loc``."""
     model: type[BaseModel] | None = root
+    keyed = False  # the last field was a table of models by key (``filters.person``)
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = _field_of(model, part) if model is not None else None
         model = _model_in(field.annotation) if field is not None else None
+        keyed = field is not None and typing.get_origin(field.annotation) is dict
     return model
 
 

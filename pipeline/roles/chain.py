@@ -102,6 +102,7 @@ class DetectorChain:
     def __init__(self, camera: CameraConfig, on_error: Callable[[str, Exception], None]) -> None:
         self.camera = camera
         self.on_error = on_error
+        self.rules = camera.scene_rules()
         self.links: list[tuple[DetectorSpec, detectors.Detector]] = []
         for spec in camera.detectors:
             try:
@@ -130,6 +131,7 @@ class DetectorChain:
     ) -> Outcome:
         """Run every detector whose gate is open; ``check`` keeps what fits the wire."""
         outcome = Outcome()
+        context.rules = self.rules
         found_by: dict[str, list[Detection]] = {}
         for spec, detector in self.links:
             if spec.when is not None and not found_by.get(spec.when):
@@ -139,6 +141,8 @@ class DetectorChain:
             try:
                 found = self._detect(spec, detector, image, context, found_by)
                 found_by[spec.name] = check(spec.name, found)
+                if replaced := detector.replaces():
+                    context.found[:] = [d for d in context.found if d.label not in replaced]
                 context.found.extend(found_by[spec.name])
             except Exception as error:
                 # One detector's bug costs its own detections for this frame, not the frame.

@@ -528,6 +528,8 @@ class DetectorWorker(broker.Role):
         now = time.monotonic()
         interval = self.config.detect.event_interval_s
         for detection in found:
+            if detection.quiet:
+                continue
             key = (frame.camera, detection.label)
             if not detection.event:
                 if now - self.last_event_at.get(key, -1e9) < interval:

@@ -1,0 +1,145 @@
+"""Where and what matters in a camera's view: zones, masks and per-label filters.
+
+A camera's config says them (``zones``, ``object_mask``, ``motion_mask``,
+``filters``); the chain hands them to the detectors with every frame
+(``FrameContext.rules``). Polygons are in the camera's frame pixels. An object
+is *at* the bottom centre of its box: where a person's feet are, which is what
+a zone drawn on the floor means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Point = tuple[float, float]
+Polygon = tuple[Point, ...]
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    points: Polygon
+    labels: tuple[str, ...] = ()  # empty: every label
+    inertia: int = 3  # consecutive frames inside (outside) before an object enters (leaves)
+    loitering_s: float = 0.0  # 0: no loitering events
+
+    def wants(self, label: str) -> bool:
+        return not self.labels or label in self.labels
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    """What a box of one label must be to count (Frigate's per-object filters)."""
+
+    min_area: int = 0
+    max_area: int = 100_000_000
+    min_ratio: float = 0.0  # width / height
+    max_ratio: float = 100.0
+    min_score: float = 0.5
+    threshold: float = 0.7  # the median of an object's last scores, before it is real
+
+    def passes(self, box: Box, score: float) -> bool:
+        _, _, width, height = box
+        area = width * height
+        ratio = width / height if height else float("inf")
+        return (
+            self.min_area <= area <= self.max_area
+            and self.min_ratio <= ratio <= self.max_ratio
+            and score >= self.min_score
+        )
+
+
+DEFAULT_FILTER = LabelFilter()
+
+
+@dataclass(frozen=True)
+class SceneRules:
+    zones: tuple[Zone, ...] = ()
+    object_mask: tuple[Polygon, ...] = ()
+    motion_mask: tuple[Polygon, ...] = ()
+    filters: dict[str, LabelFilter] = field(default_factory=dict)
+
+    def filter_for(self, label: str) -> LabelFilter:
+        return self.filters.get(label, DEFAULT_FILTER)
+
+    def masked(self, box: Box) -> bool:
+        """Whether an object with this box stands in the object mask."""
+        return any(inside(feet(box), polygon) for polygon in self.object_mask)
+
+
+NO_RULES = SceneRules()
+
+
+def feet(box: Box) -> Point:
+    """Where an object stands: the bottom centre of its box."""
+    x, y, width, height = box
+    return (x + width / 2, y + height)
+
+
+def inside(point: Point, polygon: Polygon) -> bool:
+    """Whether ``point`` is inside ``polygon`` (on its edge counts as inside)."""
+    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+    return cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), False) >= 0
+
+
+def polygon_problem(points: Polygon, width: int, height: int) -> tuple[int | None, str] | None:
+    """Why ``points`` cannot be a zone or mask in a ``width`` x ``height`` frame, as
+    (index of the point to blame or None, message); None when it can."""
+    if len(points) < 3:
+        return None, f"must have at least 3 points, got {len(points)}"
+    for index, (x, y) in enumerate(points):
+        if not (0 <= x <= width and 0 <= y <= height):
+            return index, f"({x}, {y}) is outside the {width}x{height} frame"
+    edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+    for i, first in enumerate(edges):
+        for j in range(i + 1, len(edges)):
+            if j == i + 1 or (i == 0 and j == len(edges) - 1):
+                continue  # neighbours share a corner
+            if _crossing(*first, *edges[j]):
+                return None, f"crosses itself (edges {i} and {j})"
+    if abs(_area(points)) < 1.0:
+        return None, "encloses no area"
+    return None
+
+
+def _area(points: Polygon) -> float:
+    return 0.5 * sum(
+        x0 * y1 - x1 * y0
+        for (x0, y0), (x1, y1) in zip(points, (*points[1:], points[0]), strict=True)
+    )
+
+
+def _crossing(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """Whether segments ab and cd meet (touching counts)."""
+
+    def side(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    def between(p: Point, q: Point, r: Point) -> bool:
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
+            p[1], q[1]
+        )
+
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+    return (
+        (d1 == 0 and between(c, d, a))
+        or (d2 == 0 and between(c, d, b))
+        or (d3 == 0 and between(a, b, c))
+        or (d4 == 0 and between(a, b, d))
+    )
+
+
+def mask_image(polygons: tuple[Polygon, ...], width: int, height: int, scale: float) -> np.ndarray:
+    """255 where a picture ``scale`` times the frame's size is to be looked at, 0 in
+    the polygons."""
+    mask = np.full((max(1, round(height * scale)), max(1, round(width * scale))), 255, np.uint8)
+    for polygon in polygons:
+        points = np.round(np.asarray(polygon, dtype=np.float64) * scale).astype(np.int32)
+        cv2.fillPoly(mask, [points], 0)
+    return mask

@@ -1,0 +1,146 @@
+"""What matters in a camera's view, as its config says it: zones, masks, per-label filters.
+
+Polygons are arrays of ``[x, y]`` points in the camera's frame pixels
+(``width`` x ``height``); they are checked against the frame when the camera's
+config is (``problems_of_view``): at least three points, inside the frame, not
+crossing themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import PlainValidator, WithJsonSchema
+
+from detectors.scene_rules import LabelFilter, Polygon, SceneRules, Zone, polygon_problem
+from pipeline.core.config_problems import refuse, type_name
+from pipeline.core.settings import Section, matching, setting, words
+
+ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _polygon(value: Any) -> Polygon:
+    if isinstance(value, tuple) and all(isinstance(p, tuple) for p in value):
+        return value  # made in code
+    numbers = (int, float)
+    if not isinstance(value, list) or not all(
+        isinstance(point, list) and len(point) == 2
+        and all(isinstance(v, numbers) and not isinstance(v, bool) for v in point)
+        for point in value
+    ):  # fmt: skip
+        raise refuse(f"must be an array of [x, y] points, got {type_name(value)}")
+    return tuple((float(x), float(y)) for x, y in value)
+
+
+POINTS_SCHEMA = {
+    "type": "array",
+    "minItems": 3,
+    "items": {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2,
+              "maxItems": 2},
+}  # fmt: skip
+PolygonPoints = Annotated[Polygon, PlainValidator(_polygon), WithJsonSchema(POINTS_SCHEMA)]
+
+
+def _polygons(value: Any) -> tuple[Polygon, ...]:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, list):
+        raise refuse(f"must be an array of polygons, got {type_name(value)}")
+    return tuple(_polygon(polygon) for polygon in value)
+
+
+Polygons = Annotated[
+    tuple[Polygon, ...],
+    PlainValidator(_polygons),
+    WithJsonSchema({"type": "array", "items": POINTS_SCHEMA}),
+]
+
+
+ZoneLabels = words(LABEL_PATTERN)
+
+
+class ZoneConfig(Section):
+    name: Annotated[str, matching(ZONE_NAME_PATTERN)] = setting(..., "the zone's name")
+    points: PolygonPoints = setting(..., "its corners: [x, y] in frame pixels, at least 3")
+    labels: ZoneLabels = setting((), "labels it counts; empty: every tracked label")
+    inertia: int = setting(
+        3, "frames an object's feet must be inside (outside) before it enters (leaves)", 1, 100
+    )
+    loitering_s: float = setting(
+        0.0, "an object staying longer raises a 'loitering' event; 0: never", 0, 86_400
+    )
+
+
+class FilterConfig(Section):
+    min_area: int = setting(0, "smallest box, in pixels", 0, 100_000_000)
+    max_area: int = setting(100_000_000, "largest box, in pixels", 0, 100_000_000)
+    min_ratio: float = setting(0.0, "narrowest box (width / height)", 0, 100)
+    max_ratio: float = setting(100.0, "widest box (width / height)", 0, 100)
+    min_score: float = setting(0.5, "a box scored lower is not used in that frame", 0, 1)
+    threshold: float = setting(
+        0.7, "an object is real once the median of its last scores reaches this", 0, 1
+    )
+
+
+def problems_of_view(
+    width: int,
+    height: int,
+    zones: tuple[ZoneConfig, ...],
+    masks: dict[str, tuple[Polygon, ...]],
+    filters: dict[str, FilterConfig],
+    known_labels: set[str] | None,
+) -> list[tuple[str, str]]:
+    """Zones, masks and filters that do not fit the frame or the camera's labels."""
+    problems = []
+    names: set[str] = set()
+    for index, zone in enumerate(zones):
+        where = f"zones[{index}]"
+        if zone.name in names:
+            problems.append((f"{where}.name", f"duplicate zone name {zone.name!r}"))
+        names.add(zone.name)
+        if found := polygon_problem(zone.points, width, height):
+            point, message = found
+            problems.append((f"{where}.points" + (f"[{point}]" if point is not None else ""),
+                             message))  # fmt: skip
+        for label_index, label in enumerate(zone.labels):
+            if known_labels is not None and label not in known_labels:
+                problems.append((f"{where}.labels[{label_index}]", _unknown(label, known_labels)))
+    for key, polygons in masks.items():
+        for index, polygon in enumerate(polygons):
+            if found := polygon_problem(polygon, width, height):
+                point, message = found
+                suffix = f"[{point}]" if point is not None else ""
+                problems.append((f"{key}[{index}]{suffix}", message))
+    for label in filters:
+        if not LABEL_PATTERN.fullmatch(label):
+            problems.append((f"filters.{label}", f"must be a label ({LABEL_PATTERN.pattern})"))
+        elif known_labels is not None and label not in known_labels:
+            problems.append((f"filters.{label}", _unknown(label, known_labels)))
+    for label, rule in filters.items():
+        if rule.min_area > rule.max_area:
+            problems.append((f"filters.{label}.min_area", "must not exceed max_area"))
+        if rule.min_ratio > rule.max_ratio:
+            problems.append((f"filters.{label}.min_ratio", "must not exceed max_ratio"))
+    return problems
+
+
+def _unknown(label: str, known: set[str]) -> str:
+    return (f"no detector of this camera reports {label!r} "
+            f"(they report: {', '.join(sorted(known)) or 'nothing'})")  # fmt: skip
+
+
+def scene_rules(
+    zones: tuple[ZoneConfig, ...],
+    object_mask: tuple[Polygon, ...],
+    motion_mask: tuple[Polygon, ...],
+    filters: dict[str, FilterConfig],
+) -> SceneRules:
+    """The rules the detectors read, from the camera's settings."""
+    return SceneRules(
+        zones=tuple(Zone(z.name, z.points, z.labels, z.inertia, z.loitering_s) for z in zones),
+        object_mask=object_mask,
+        motion_mask=motion_mask,
+        filters={label: LabelFilter(**rule.model_dump()) for label, rule in filters.items()},
+    )

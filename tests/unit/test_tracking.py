@@ -1,0 +1,227 @@
+"""Tracked objects, zones, masks and filters: boxes in, objects and their events out."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import detectors
+from detectors import Detection, FrameContext
+from detectors.scene_rules import LabelFilter, SceneRules, Zone, inside, polygon_problem
+from pipeline.core.config import ConfigError, load_config
+from pipeline.core.zones_config import FilterConfig
+
+FPS = 10.0
+IMAGE = np.zeros((480, 640, 3), np.uint8)
+
+
+NO_RULES = SceneRules()
+
+
+def run(track, frames, rules=NO_RULES):
+    """``frames``: per frame, the (label, box, score) earlier detectors found. Every
+    detection the tracker reported, with the frame's index."""
+    out = []
+    for index, boxes in enumerate(frames):
+        found = [Detection(label, score, box) for label, box, score in boxes]
+        context = FrameContext("cam1", index, 1000.0 + index / FPS, found=found, rules=rules)
+        out += [(index, d) for d in track.detect(IMAGE, context)]
+    return out
+
+
+def walking(frames, start=(50, 200), step=(4, 0), size=(60, 160), score=0.9, label="person"):
+    x, y = start
+    return [[(label, (x + step[0] * i, y + step[1] * i, *size), score)] for i in range(frames)]
+
+
+def events(found, label=None):
+    return [d for _, d in found if d.event and (label is None or d.label == label)]
+
+
+def test_a_person_who_walks_through_is_one_object_one_event_and_one_gone():
+    track = detectors.create("track")
+    found = run(track, walking(80) + [[]] * 30)  # then out of sight for 3 s
+    came = events(found, "person")
+    assert len(came) == 1, "one alarm per person who comes, not one per frame or second"
+    ids = {d.extra["object"] for _, d in found if d.label == "person"}
+    assert len(ids) == 1
+    shown = [d for _, d in found if d.label == "person" and d.quiet]
+    assert len(shown) >= 75 and not any(d.event for d in shown)
+    gone = events(found, "gone")
+    assert len(gone) == 1 and gone[0].extra["label"] == "person"
+    assert 7.5 <= gone[0].extra["duration_s"] <= 8.0
+
+
+def test_an_object_starts_only_after_min_frames_and_a_good_median_score():
+    track = detectors.create("track", {"min_frames": 3})
+    assert events(run(track, walking(2))) == [], "two frames are not an object yet"
+    unsure = detectors.create("track")
+    # Scores past min_score (0.5) but a median under the threshold (0.7): never real.
+    assert events(run(unsure, walking(40, score=0.6))) == []
+    sure = detectors.create("track")
+    found = run(sure, walking(40, score=0.9))
+    assert next(i for i, d in found if d.event) == 2, "real at its third frame"
+
+
+def test_filters_and_the_object_mask_keep_boxes_out():
+    small = SceneRules(filters={"person": LabelFilter(min_area=20_000)})
+    assert events(run(detectors.create("track"), walking(30), small)) == []
+    mask = SceneRules(object_mask=(((0, 300), (640, 300), (640, 480), (0, 480)),))
+    assert events(run(detectors.create("track"), walking(30), mask)) == [], "feet in the mask"
+    cars = detectors.create("track")  # tracks people only, by default
+    assert events(run(cars, walking(30, label="car"))) == []
+
+
+def test_zones_count_an_object_after_inertia_and_raise_loitering_once():
+    door = Zone("door", ((0, 300), (300, 300), (300, 480), (0, 480)), inertia=3, loitering_s=2)
+    rules = SceneRules(zones=(door,))
+    # Feet at y = 360, x from 80: inside the door zone until x passes 300.
+    # Feet at y = 260 walking down 4 px a frame: on the zone's edge at frame 10.
+    found = run(detectors.create("track"), walking(60, start=(50, 100), step=(0, 4)), rules)
+    zones_by_frame = {i: d.extra["zones"] for i, d in found if d.quiet}
+    assert zones_by_frame[11] == [] and zones_by_frame[12] == ["door"], "in after 3 frames"
+    loitering = events(found, "loitering")
+    assert len(loitering) == 1 and loitering[0].extra["zone"] == "door"
+    assert loitering[0].extra["stayed_s"] >= 2.0
+
+
+def test_a_stationary_object_outlives_misses_a_moving_one_does_not():
+    still = detectors.create("track", {"stationary_s": 2.0})
+    frames = walking(40, step=(0, 0)) + [[]] * 50 + walking(5, step=(0, 0))  # 5 s unseen
+    found = run(still, frames)
+    assert events(found, "gone") == [] and len(events(found, "person")) == 1
+    assert any(d.extra["stationary"] for _, d in found if d.quiet)
+    moving = detectors.create("track", {"stationary_s": 2.0})
+    found = run(moving, walking(40) + [[]] * 50 + walking(5, start=(210, 200)))
+    assert len(events(found, "gone")) == 1, "a moving object unseen for 5 s has gone"
+    assert len(events(found, "person")) == 2, "and the one who comes back is another"
+
+
+def test_two_people_are_two_objects():
+    left = walking(50, start=(20, 200), step=(3, 0))
+    right = walking(50, start=(560, 200), step=(-3, 0))
+    frames = [a + b for a, b in zip(left, right, strict=True)]
+    found = run(detectors.create("track"), frames)
+    assert len(events(found, "person")) == 2
+    assert len({d.extra["object"] for _, d in found if d.quiet}) == 2
+
+
+def test_polygons_are_checked_for_what_makes_them_no_polygon():
+    assert polygon_problem(((1, 1),), 640, 480)[1].startswith("must have at least 3 points")
+    assert "outside" in polygon_problem(((0, 0), (700, 0), (0, 100)), 640, 480)[1]
+    bow_tie = ((0, 0), (100, 100), (100, 0), (0, 100))
+    assert "crosses itself" in polygon_problem(bow_tie, 640, 480)[1]
+    assert "no area" in polygon_problem(((0, 0), (10, 10), (20, 20)), 640, 480)[1]
+    assert polygon_problem(((0, 0), (100, 0), (100, 100), (0, 100)), 640, 480) is None
+    assert inside((50, 100), ((0, 0), (100, 0), (100, 100), (0, 100))), "the edge counts"
+
+
+CAMERA = """
+[[cameras]]
+id = "door"
+source = "synthetic"
+detectors = ["motion", { name = "people", when = "motion" }, "track"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[[cameras.zones]]\nname = "a"\npoints = [[1, 1]]\n',
+         "cameras[0].zones[0].points: must have at least 3 points, got 1"),
+        ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [700, 0], [0, 10]]\n',
+         "cameras[0].zones[0].points[1]: (700.0, 0.0) is outside the 640x480 frame"),
+        ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [100, 100], [100, 0], [0, 100]]\n',
+         "cameras[0].zones[0].points: crosses itself (edges 0 and 2)"),
+        ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\nlabels = ["car"]\n',
+         "cameras[0].zones[0].labels[0]: no detector of this camera reports 'car' (they report: "
+         "gone, loitering, motion, person)"),
+        ('[[cameras.zones]]\nname = "a"\npoints = "everywhere"\n',
+         "cameras[0].zones[0].points: must be an array of [x, y] points, got str"),
+        ('[[cameras.zones]]\nname = "A B"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
+         "cameras[0].zones[0].name: must match [a-z0-9_-]{1,64}"),
+        ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n'
+         '[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
+         "cameras[0].zones[1].name: duplicate zone name 'a'"),
+        ("object_mask = [[[0, 0], [1, 1]]]\n",
+         "cameras[0].object_mask[0]: must have at least 3 points, got 2"),
+        ("[cameras.filters.person]\nmin_score = 2\n",
+         "cameras[0].filters.person.min_score: must be between 0 and 1, got 2"),
+        ("[cameras.filters.cat]\nmin_score = 0.2\n",
+         "cameras[0].filters.cat: no detector of this camera reports 'cat' (they report: gone, "
+         "loitering, motion, person)"),
+        ("[cameras.filters.person]\nmin_area = 9\nmax_area = 3\n",
+         "cameras[0].filters.person.min_area: must not exceed max_area"),
+    ],
+)  # fmt: skip
+def test_bad_zones_masks_and_filters_name_file_and_key(tmp_path: Path, text: str, line: str):
+    site = tmp_path / "site.toml"
+    site.write_text(CAMERA + text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(site)
+    assert raised.value.problems == [f"{site}: {line}"]
+
+
+def test_a_camera_with_zones_gives_its_detectors_the_rules(tmp_path: Path):
+    site = tmp_path / "site.toml"
+    site.write_text(CAMERA + "motion_mask = [[[0, 0], [64, 0], [64, 48]]]\n"
+                    '[[cameras.zones]]\nname = "porch"\npoints = [[0, 300], [640, 300], '
+                    "[640, 480], [0, 480]]\nloitering_s = 30\n"
+                    "[cameras.filters.person]\nmin_area = 1500\n")  # fmt: skip
+    camera = load_config(site).cameras[0]
+    rules = camera.scene_rules()
+    assert rules.zones[0].name == "porch" and rules.zones[0].loitering_s == 30
+    assert rules.filter_for("person").min_area == 1500 and rules.filter_for("car").min_area == 0
+    assert rules.motion_mask == (((0.0, 0.0), (64.0, 0.0), (64.0, 48.0)),)
+
+
+def test_motion_in_the_motion_mask_does_not_count():
+    rules = SceneRules(motion_mask=(((0, 0), (320, 0), (320, 480), (0, 480)),))
+    plain, masked = detectors.create("motion"), detectors.create("motion")
+    found = {"plain": [], "masked": []}
+    for index in range(12):
+        image = np.zeros((480, 640, 3), np.uint8)
+        x = 40 + 10 * index  # a white square moving in the left half only
+        image[200:260, x : x + 60] = 255
+        for name, detector, given in (("plain", plain, NO_RULES), ("masked", masked, rules)):
+            context = FrameContext("cam1", index, index / FPS, rules=given)
+            found[name] += detector.detect(image, context)
+    assert found["plain"], "the square moves"
+    assert found["masked"] == [], "but where motion does not count"
+
+
+def players_through(filters: dict) -> list[Detection]:
+    """A photograph of two basketball players slid across the frame, 3 px a frame for
+    4 s, through a camera's ``objects`` and ``track`` as a worker runs them."""
+    from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
+    from pipeline.roles.chain import DetectorChain
+    from testkit.media import basketball
+
+    camera = CameraConfig(id="court", source=SourceSpec("synthetic", ""), filters=filters,
+                          detectors=(DetectorSpec("objects"), DetectorSpec("track")))  # fmt: skip
+    errors: list = []
+    chain = DetectorChain(camera, lambda name, error: errors.append((name, error)))
+    picture = cv2.resize(basketball(), (533, 400))
+    found = []
+    for index in range(40):
+        frame = np.full((480, 640, 3), 100, np.uint8)
+        x = 3 * index
+        frame[40:440, x : x + 533] = picture[:, : 640 - x]
+        context = FrameContext("court", index, 1000.0 + index / FPS)
+        found += chain.run(frame, context, {}, lambda _name, kept: kept).found
+    assert errors == []
+    return found
+
+
+def test_real_players_through_the_real_detector_are_one_object_each():
+    """The left player (NanoDet scores him 0.83) is one object and one ``person`` event,
+    not one a second; the right one (0.58) stays below the default threshold (0.7) until
+    the camera's filter for people lowers it, and then is another object."""
+    found = players_through({})
+    assert len([d for d in found if d.label == "person" and d.event]) == 1
+    assert all("object" in d.extra for d in found if d.label == "person"), "raw boxes replaced"
+    lowered = players_through({"person": FilterConfig(threshold=0.5)})
+    assert len([d for d in lowered if d.label == "person" and d.event]) == 2
+    shown = [d for d in lowered if d.label == "person" and not d.event]
+    assert len({d.extra["object"] for d in shown}) == 2, "each player keeps one id"

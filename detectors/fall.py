@@ -247,9 +247,9 @@ class FallDetector(Detector):
             measured = torso(keypoints, params.min_visibility)
             head = head_y(keypoints, params.min_visibility)
             if measured is not None and head is not None and person.box is not None:
-                people.append((person.box, measured, head))
+                people.append((person, measured, head))
         found = []
-        tracked = self.tracker.update([box for box, _, _ in people], now)
+        tracked = self._tracks(context, [person for person, _, _ in people], now)
         for (track_id, box), (_, (angle, hips, _length), head) in zip(tracked, people, strict=True):
             descent = self.descents.setdefault(track_id, Descent())
             descent.seen_at, descent.box = now, box
@@ -265,6 +265,18 @@ class FallDetector(Detector):
             tid: d for tid, d in self.descents.items() if now - d.seen_at <= params.lost_s
         }
         return found
+
+    def _tracks(
+        self, context: FrameContext, people: list[Detection], now: float
+    ) -> list[tuple[int, Box]]:
+        """(id, box) of each skeleton, in order: the camera's tracked objects' ids when
+        ``track`` ran before (one person is one object for every detector), else ours."""
+        boxes = [person.box for person in people if person.box is not None]
+        if "track" in context.ran and all("object" in person.extra for person in people):
+            return [
+                (person.extra["object"], box) for person, box in zip(people, boxes, strict=True)
+            ]
+        return self.tracker.update(boxes, now)
 
     def _follow(self, track_id: int, descent: Descent, now: float, drop: float,
                 hips: float, angle: float) -> list[Detection]:  # fmt: skip

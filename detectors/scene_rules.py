@@ -32,6 +32,39 @@ class Zone:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A counting line: objects whose feet cross it are counted, by direction. ``in``
+    is the crossing from its left to its right, looking from its first point to its
+    second (on screen, y down: for a line drawn left to right, from above to below)."""
+
+    name: str
+    start: Point
+    end: Point
+    labels: tuple[str, ...] = ()
+
+    def wants(self, label: str) -> bool:
+        return not self.labels or label in self.labels
+
+    def crossed(self, before: Point, after: Point) -> str | None:
+        """``"in"``, ``"out"`` or None for feet that moved from ``before`` to ``after``."""
+        side_before, side_after = (
+            _side(self.start, self.end, before),
+            _side(self.start, self.end, after),
+        )
+        # A point on the line counts with its left side, so that feet passing exactly
+        # through it are counted once, not twice or never.
+        if (side_before > 0) == (side_after > 0):
+            return None
+        if not _crossing(before, after, self.start, self.end):
+            return None  # it passed beside the line's ends
+        return "out" if side_before > 0 else "in"
+
+
+def _side(a: Point, b: Point, p: Point) -> float:
+    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+
+@dataclass(frozen=True)
 class LabelFilter:
     """What a box of one label must be to count (Frigate's per-object filters)."""
 
@@ -59,6 +92,7 @@ DEFAULT_FILTER = LabelFilter()
 @dataclass(frozen=True)
 class SceneRules:
     zones: tuple[Zone, ...] = ()
+    lines: tuple[Line, ...] = ()
     object_mask: tuple[Polygon, ...] = ()
     motion_mask: tuple[Polygon, ...] = ()
     filters: dict[str, LabelFilter] = field(default_factory=dict)

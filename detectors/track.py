@@ -19,6 +19,9 @@ expects (Frigate's):
 - it is **stationary** once it has not moved for ``stationary_s``: it stays an
   object (shown where it stood) through misses of up to ten times
   ``max_missing_s``;
+- its feet crossing a counting line (``lines``) count, by direction, and raise
+  a ``crossed`` event; every frame, a boxless ``line`` detection per line
+  carries the counts so far;
 - it **ends** when not seen for ``max_missing_s``: a ``gone`` event with its
   duration and the zones it visited. A track Norfair starts where an object
   went missing, of much its size, is that object seen again (people crossing
@@ -101,6 +104,9 @@ class TrackedObject:
     anchor: tuple[float, float] = (0.0, 0.0)  # where it stood when it last moved
     zones: dict[str, ZoneStay] = field(default_factory=dict)
     visited: list[str] = field(default_factory=list)
+    # What it was made of in the frame it was last seen: its extra (a skeleton's points,
+    # a code's text) and in-process arrays go on with it.
+    seen_as: Detection | None = None
 
     def in_zones(self) -> list[str]:
         return [name for name, stay in self.zones.items() if stay.entered_at is not None]
@@ -109,7 +115,8 @@ class TrackedObject:
 @register
 class TrackDetector(Detector):
     name = "track"
-    labels = ("loitering", "gone")  # and those it tracks, which earlier detectors report
+    # and those it tracks, which earlier detectors report
+    labels = ("loitering", "gone", "crossed", "line")
     description = (
         "tracked objects: a stable id per object, zones, filters; one event when an object "
         "comes, 'loitering' and 'gone' events"
@@ -135,6 +142,7 @@ class TrackDetector(Detector):
         )  # fmt: skip
         self.objects: dict[int, TrackedObject] = {}
         self.aliases: dict[int, int] = {}  # Norfair's track id: our object's id
+        self.crossed: dict[tuple[str, str], int] = {}  # (line, "in" | "out"): objects
 
     def replaces(self) -> tuple[str, ...]:
         return self.tracked_labels
@@ -166,7 +174,7 @@ class TrackDetector(Detector):
             seen.add(object_id)
             found += self._seen(object_id, last.data, now, rules)
         found += self._ended(seen, now)
-        return found
+        return found + self._counts(rules)
 
     def _identity(self, track_id: int, detection: Detection, seen: set[int]) -> int:
         """Our object for Norfair's track: a track Norfair started afresh where one of
@@ -204,11 +212,13 @@ class TrackDetector(Detector):
                 still_since=now, anchor=feet(detection.box),
             )  # fmt: skip
             self.objects[object_id] = obj
+        before = feet(obj.box)
         obj.last_seen, obj.box, obj.score = now, detection.box, detection.score
+        obj.seen_as = detection
         obj.scores.append(detection.score)
         obj.hits += 1
         self._moved(obj, now)
-        events = self._zones(obj, now, rules)
+        events = self._zones(obj, now, rules) + self._crossings(obj, before, now, rules)
         threshold = rules.filter_for(obj.label).threshold
         if not obj.started:
             if obj.hits < self.params.min_frames or statistics.median(obj.scores) < threshold:
@@ -257,6 +267,34 @@ class TrackDetector(Detector):
                 events.append(Detection("loitering", obj.score, obj.box, extra, event=True))
         return events
 
+    def _crossings(
+        self, obj: TrackedObject, before: tuple[float, float], now: float, rules: SceneRules
+    ) -> list[Detection]:
+        """Counting lines its feet crossed since the frame before: counted by direction,
+        and a 'crossed' event each (for an object that has started)."""
+        events = []
+        for line in rules.lines:
+            if not line.wants(obj.label) or not (way := line.crossed(before, feet(obj.box))):
+                continue
+            if not obj.started:
+                continue  # an object that is not one yet crosses nothing
+            key = (line.name, way)
+            self.crossed[key] = self.crossed.get(key, 0) + 1
+            extra = {**self._about(obj, now), "label": obj.label, "line": line.name,
+                     "direction": way}  # fmt: skip
+            events.append(Detection("crossed", obj.score, obj.box, extra, event=True))
+        return events
+
+    def _counts(self, rules: SceneRules) -> list[Detection]:
+        """Each line's crossings so far (since this worker took the camera), every frame."""
+        return [
+            Detection("line", 1.0, None, {"line": line.name,
+                                          "in": self.crossed.get((line.name, "in"), 0),
+                                          "out": self.crossed.get((line.name, "out"), 0)},
+                      quiet=True)
+            for line in rules.lines
+        ]  # fmt: skip
+
     def _ended(self, seen: set[int], now: float) -> list[Detection]:
         """Objects not seen this frame: shown while they may be back, ended when gone."""
         found = []
@@ -289,4 +327,8 @@ class TrackDetector(Detector):
                 "stationary": self._stationary(obj, now)}  # fmt: skip
 
     def _shown(self, obj: TrackedObject, now: float) -> Detection:
-        return Detection(obj.label, obj.score, obj.box, self._about(obj, now), quiet=True)
+        seen = obj.seen_as if obj.seen_as is not None and obj.last_seen == now else None
+        if seen is None:  # a stationary object not seen in this frame: where it stood
+            return Detection(obj.label, obj.score, obj.box, self._about(obj, now), quiet=True)
+        return Detection(obj.label, obj.score, obj.box, {**seen.extra, **self._about(obj, now)},
+                         quiet=True, internal=seen.internal)  # fmt: skip

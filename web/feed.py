@@ -250,6 +250,23 @@ class CameraFeed:
             return "stale"
         return "offline"
 
+    def line_counts(self) -> dict[str, dict[str, int]]:
+        """Each counting line's crossings by direction, as the latest frame carries them."""
+        latest = self.latest
+        return {
+            str(d["extra"]["line"]): {
+                "in": d["extra"].get("in", 0),
+                "out": d["extra"].get("out", 0),
+            }
+            for d in (latest.detections if latest is not None else [])
+            if d.get("label") == "line" and "line" in (d.get("extra") or {})
+        }
+
+    def occupancy(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Tracked objects in the latest frame: by label, and in each zone by label."""
+        latest = self.latest
+        return occupancy(latest.detections if latest is not None else [])
+
     def summary(self) -> dict[str, Any]:
         now = time.monotonic()
         latest = self.latest
@@ -279,3 +296,19 @@ class CameraFeed:
             "recent_detections": list(self.recent),
             "latency_series_ms": self.latency_written.series(60, now),
         }
+
+
+def occupancy(detections: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Tracked objects in view by label, and in each zone by label (from the latest frame)."""
+    in_view: dict[str, int] = {}
+    zones: dict[str, dict[str, int]] = {}
+    for detection in detections:
+        extra = detection.get("extra") or {}
+        if "object" not in extra or detection.get("event"):
+            continue  # not a tracked object, or its start event beside it
+        label = detection["label"]
+        in_view[label] = in_view.get(label, 0) + 1
+        for zone in extra.get("zones") or []:
+            counts = zones.setdefault(str(zone), {})
+            counts[label] = counts.get(label, 0) + 1
+    return in_view, zones

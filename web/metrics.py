@@ -100,7 +100,29 @@ class _FeedCollector:
             "Share of its configured frames capture publishes (below 1 while it sheds load)",
             labels=["camera"],
         )
+        objects = GaugeMetricFamily(
+            "rabbitcam_objects", "Tracked objects in view, by label", labels=["camera", "label"]
+        )
+        in_zones = GaugeMetricFamily(
+            "rabbitcam_zone_objects", "Tracked objects in a zone, by label ('all': any)",
+            labels=["camera", "zone", "label"],
+        )  # fmt: skip
+        crossings = GaugeMetricFamily(
+            "rabbitcam_line_crossings", "Objects across a counting line, by direction, since "
+            "the detector worker took the camera", labels=["camera", "line", "direction"],
+        )  # fmt: skip
         for camera_id, feed in hub.feeds.items():
+            for line, counts in sorted(feed.line_counts().items()):
+                for direction, count in counts.items():
+                    crossings.add_metric([camera_id, line, direction], count)
+            in_view, zones = feed.occupancy()
+            for label, count in sorted(in_view.items()):
+                objects.add_metric([camera_id, label], count)
+            for zone in feed.camera.zones:
+                counts = zones.get(zone.name, {})
+                in_zones.add_metric([camera_id, zone.name, "all"], sum(counts.values()))
+                for label, count in sorted(counts.items()):
+                    in_zones.add_metric([camera_id, zone.name, label], count)
             received.add_metric([camera_id], feed.received)
             written.add_metric([camera_id], feed.written)
             for reason, count in sorted(feed.dropped.items()):
@@ -115,7 +137,17 @@ class _FeedCollector:
             "rabbitcam_broker_reconnects", "Times the streamer reconnected to the broker"
         )
         reconnects.add_metric([], hub.reconnects)
-        yield from (received, written, dropped, viewers, state, share, reconnects)
+        yield from (
+            received,
+            written,
+            dropped,
+            viewers,
+            state,
+            share,
+            reconnects,
+            objects,
+            in_zones,
+        )
 
 
 prometheus = Blueprint("metrics", __name__)

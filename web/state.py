@@ -8,6 +8,7 @@ from typing import Any
 from flask import abort, current_app
 
 from pipeline.core.config import Config
+from pipeline.core.zones_config import ZoneConfig
 from web.feed import CameraFeed
 from web.hub import FrameHub
 from web.limits import StreamSlots
@@ -54,25 +55,18 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
         "ordered": camera.ordered,
         "annotate": camera.annotate,
         "drawing": camera.drawing,
-        "zones": [
-            {"name": zone.name, "points": [list(p) for p in zone.points]} for zone in camera.zones
+        "zones": [zone_settings(zone) for zone in camera.zones],
+        "lines": [
+            {"name": line.name, "points": [list(p) for p in line.points]} for line in camera.lines
         ],
     }
-    summary["objects"], summary["occupancy"] = occupancy(summary["last_detections"])
+    summary["objects"], summary["occupancy"] = feed.occupancy()
+    summary["lines"] = feed.line_counts()
     return summary
 
 
-def occupancy(detections: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Tracked objects in view by label, and in each zone by label (from the latest frame)."""
-    in_view: dict[str, int] = {}
-    zones: dict[str, dict[str, int]] = {}
-    for detection in detections:
-        extra = detection.get("extra") or {}
-        if "object" not in extra or detection.get("event"):
-            continue  # not a tracked object, or its start event beside it
-        label = detection["label"]
-        in_view[label] = in_view.get(label, 0) + 1
-        for zone in extra.get("zones") or []:
-            counts = zones.setdefault(str(zone), {})
-            counts[label] = counts.get(label, 0) + 1
-    return in_view, zones
+def zone_settings(zone: ZoneConfig) -> dict[str, Any]:
+    """Every setting of a zone, as the config writes it (the page's editor sends them back)."""
+    return {"name": zone.name, "points": [list(point) for point in zone.points],
+            "labels": list(zone.labels), "inertia": zone.inertia,
+            "loitering_s": zone.loitering_s}  # fmt: skip

@@ -15,6 +15,7 @@ from pipeline.core.settings import ConfigError, Section, base_dir, setting, tabl
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import (
     FilterConfig,
+    LineConfig,
     Polygons,
     ZoneConfig,
     problems_of_view,
@@ -240,6 +241,9 @@ class CameraConfig(Section):
         (),
         "named polygons; an object is in one while its box's bottom centre is ([[cameras.zones]])",
     )
+    lines: tables(LineConfig) = setting(
+        (), "named counting lines: objects crossing them counted by direction ([[cameras.lines]])"
+    )
     object_mask: Polygons = setting((), "polygons where no object is taken (its feet inside)")
     motion_mask: Polygons = setting((), "polygons where motion does not count (a tree, a clock)")
     filters: dict[str, FilterConfig] = setting(
@@ -278,7 +282,8 @@ class CameraConfig(Section):
 
         known = labels_of([spec.name for spec in self.detectors])
         masks = {"object_mask": self.object_mask, "motion_mask": self.motion_mask}
-        problems += problems_of_view(self.width, self.height, self.zones, masks, self.filters,
+        problems += problems_of_view(self.width, self.height, self.zones, self.lines, masks,
+                                     self.filters,
                                      None if known is None else set(known))  # fmt: skip
         if problems:
             raise refuse_all(problems)
@@ -299,7 +304,7 @@ class CameraConfig(Section):
 
     def scene_rules(self) -> SceneRules:
         """Zones, masks and filters as the detectors read them."""
-        return scene_rules(self.zones, self.object_mask, self.motion_mask, self.filters)
+        return scene_rules(self.zones, self.lines, self.object_mask, self.motion_mask, self.filters)
 
     @property
     def drawing(self) -> Drawing:

@@ -562,7 +562,11 @@ def read_camera_file(file: Path) -> CameraConfig:
 
     The camera id defaults to the file's name without ``.toml``.
     """
-    data = _read_toml(file)
+    return camera_from(_read_toml(file), file)
+
+
+def camera_from(data: dict[str, Any], file: Path) -> CameraConfig:
+    """The camera that drop-in ``file`` would hold with ``data`` in it."""
     try:
         return CameraConfig.model_validate(
             {"id": file.stem, **data}, context={"base_dir": file.parent}

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
-from detectors.scene_rules import LabelFilter, Polygon, SceneRules, Zone, polygon_problem
+from detectors.scene_rules import LabelFilter, Line, Polygon, SceneRules, Zone, polygon_problem
 from pipeline.core.config_problems import refuse, type_name
 from pipeline.core.settings import Section, matching, setting, words
 
@@ -73,6 +73,24 @@ class ZoneConfig(Section):
     )
 
 
+def _segment(value: Any) -> Polygon:
+    points = _polygon(value)
+    if len(points) != 2:
+        raise refuse(f"must be two [x, y] points, got {len(points)}")
+    return points
+
+
+SEGMENT_SCHEMA = {**POINTS_SCHEMA, "minItems": 2, "maxItems": 2}
+
+
+class LineConfig(Section):
+    name: Annotated[str, matching(ZONE_NAME_PATTERN)] = setting(..., "the line's name")
+    points: Annotated[Polygon, PlainValidator(_segment), WithJsonSchema(SEGMENT_SCHEMA)] = setting(
+        ..., "its two ends, [x, y] in frame pixels; 'in' is crossing from its left to its right"
+    )
+    labels: ZoneLabels = setting((), "labels it counts; empty: every tracked label")
+
+
 class FilterConfig(Section):
     min_area: int = setting(0, "smallest box, in pixels", 0, 100_000_000)
     max_area: int = setting(100_000_000, "largest box, in pixels", 0, 100_000_000)
@@ -88,6 +106,7 @@ def problems_of_view(
     width: int,
     height: int,
     zones: tuple[ZoneConfig, ...],
+    lines: tuple[LineConfig, ...],
     masks: dict[str, tuple[Polygon, ...]],
     filters: dict[str, FilterConfig],
     known_labels: set[str] | None,
@@ -105,6 +124,20 @@ def problems_of_view(
             problems.append((f"{where}.points" + (f"[{point}]" if point is not None else ""),
                              message))  # fmt: skip
         for label_index, label in enumerate(zone.labels):
+            if known_labels is not None and label not in known_labels:
+                problems.append((f"{where}.labels[{label_index}]", _unknown(label, known_labels)))
+    for index, line in enumerate(lines):
+        where = f"lines[{index}]"
+        if line.name in names:
+            problems.append((f"{where}.name", f"duplicate zone or line name {line.name!r}"))
+        names.add(line.name)
+        for point, (x, y) in enumerate(line.points):
+            if not (0 <= x <= width and 0 <= y <= height):
+                problems.append((f"{where}.points[{point}]",
+                                 f"({x}, {y}) is outside the {width}x{height} frame"))  # fmt: skip
+        if line.points[0] == line.points[1]:
+            problems.append((f"{where}.points", "its two ends are the same point"))
+        for label_index, label in enumerate(line.labels):
             if known_labels is not None and label not in known_labels:
                 problems.append((f"{where}.labels[{label_index}]", _unknown(label, known_labels)))
     for key, polygons in masks.items():
@@ -133,6 +166,7 @@ def _unknown(label: str, known: set[str]) -> str:
 
 def scene_rules(
     zones: tuple[ZoneConfig, ...],
+    lines: tuple[LineConfig, ...],
     object_mask: tuple[Polygon, ...],
     motion_mask: tuple[Polygon, ...],
     filters: dict[str, FilterConfig],
@@ -140,6 +174,7 @@ def scene_rules(
     """The rules the detectors read, from the camera's settings."""
     return SceneRules(
         zones=tuple(Zone(z.name, z.points, z.labels, z.inertia, z.loitering_s) for z in zones),
+        lines=tuple(Line(li.name, li.points[0], li.points[1], li.labels) for li in lines),
         object_mask=object_mask,
         motion_mask=motion_mask,
         filters={label: LabelFilter(**rule.model_dump()) for label, rule in filters.items()},

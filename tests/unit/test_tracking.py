@@ -136,7 +136,7 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
          "cameras[0].zones[0].points: crosses itself (edges 0 and 2)"),
         ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\nlabels = ["car"]\n',
          "cameras[0].zones[0].labels[0]: no detector of this camera reports 'car' (they report: "
-         "gone, loitering, motion, person)"),
+         "crossed, gone, line, loitering, motion, person)"),
         ('[[cameras.zones]]\nname = "a"\npoints = "everywhere"\n',
          "cameras[0].zones[0].points: must be an array of [x, y] points, got str"),
         ('[[cameras.zones]]\nname = "A B"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
@@ -149,8 +149,8 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
         ("[cameras.filters.person]\nmin_score = 2\n",
          "cameras[0].filters.person.min_score: must be between 0 and 1, got 2"),
         ("[cameras.filters.cat]\nmin_score = 0.2\n",
-         "cameras[0].filters.cat: no detector of this camera reports 'cat' (they report: gone, "
-         "loitering, motion, person)"),
+         "cameras[0].filters.cat: no detector of this camera reports 'cat' (they report: "
+         "crossed, gone, line, loitering, motion, person)"),
         ("[cameras.filters.person]\nmin_area = 9\nmax_area = 3\n",
          "cameras[0].filters.person.min_area: must not exceed max_area"),
     ],
@@ -225,3 +225,172 @@ def test_real_players_through_the_real_detector_are_one_object_each():
     assert len([d for d in lowered if d.label == "person" and d.event]) == 2
     shown = [d for d in lowered if d.label == "person" and not d.event]
     assert len({d.extra["object"] for d in shown}) == 2, "each player keeps one id"
+
+
+@pytest.fixture
+def site_with_a_drop_in(tmp_path: Path):
+    """A site whose 'porch' camera is a drop-in file, served by a streamer (no broker)."""
+    from web import create_app
+    from web.auth import Auth
+    from web.hub import FrameHub
+
+    (tmp_path / "cameras.d").mkdir()
+    porch = tmp_path / "cameras.d" / "porch.toml"
+    porch.write_text('# the porch\nsource = "synthetic"\ndetectors = ["motion", "track"]\n'
+                     'name = "Porch"\n')  # fmt: skip
+    site = tmp_path / "site.toml"
+    site.write_text('cameras_dir = "cameras.d"\n[[cameras]]\nid = "hall"\nsource = "synthetic"\n')
+    config = load_config(site)
+    hub = FrameHub(config)
+    client = create_app(config, hub, auth=Auth()).test_client()
+    yield client, porch
+    hub.close()
+
+
+SQUARE = [[100, 300], [300, 300], [300, 460], [100, 460]]
+
+
+def test_zones_drawn_on_the_page_are_saved_to_the_camera_file(site_with_a_drop_in):
+    client, porch = site_with_a_drop_in
+    steps = {"name": "steps", "points": SQUARE, "loitering_s": 20}
+    answer = client.put("/api/cameras/porch/zones", json={"zones": [steps]})
+    assert answer.status_code == 200, answer.json
+    camera = load_config(porch.parent.parent / "site.toml").camera("porch")
+    assert [(z.name, z.loitering_s) for z in camera.zones] == [("steps", 20.0)]
+    assert camera.title == "Porch" and [s.name for s in camera.detectors] == ["motion", "track"]
+    removed = client.put("/api/cameras/porch/zones", json={"zones": []})
+    assert removed.status_code == 200 and "zones" not in porch.read_text()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"zones": [{"name": "x", "points": [[5, 5]]}]}, "zones[0].points: must have at least 3"),
+        ({"zones": [{"name": "x", "points": [[0, 0], [100, 100], [100, 0], [0, 100]]}]},
+         "zones[0].points: crosses itself"),
+        ({"zones": [{"name": "x", "points": [[0, 0], [9999, 0], [0, 9]]}]},
+         "zones[0].points[1]: (9999.0, 0.0) is outside the 640x480 frame"),
+        ({"zones": [{"name": "<script>", "points": SQUARE}]}, "zones[0].name: must match"),
+        ({"zones": [{"name": "x", "points": SQUARE, "labels": ["unicorn"]}]},
+         "zones[0].labels[0]: no detector of this camera reports 'unicorn'"),
+        ({"zones": [{"name": "x", "points": [[0, 0], [float("nan"), 0], [0, 9]]}]},
+         "zones[0].points[1]: (nan, 0.0) is outside"),
+        ({"zones": "all of it"}, "zones: must be an array of zone tables"),
+        ({"zones": [], "extra": 1}, 'the body must be {"zones": [...]}'),
+    ],
+)  # fmt: skip
+def test_a_bad_zone_from_the_page_is_a_400_and_changes_nothing(site_with_a_drop_in, body, problem):
+    client, porch = site_with_a_drop_in
+    before = porch.read_bytes()
+    answer = client.put("/api/cameras/porch/zones", json=body)
+    assert answer.status_code == 400
+    assert any(problem in line for line in answer.json["problems"]), answer.json
+    assert porch.read_bytes() == before
+    assert not list(porch.parent.glob(".*")), "no scratch file left behind"
+
+
+def test_zones_of_a_camera_in_the_site_file_are_not_written_from_the_page(site_with_a_drop_in):
+    client, _ = site_with_a_drop_in
+    assert client.put("/api/cameras/hall/zones", json={"zones": []}).status_code == 409
+    assert client.put("/api/cameras/nowhere/zones", json={"zones": []}).status_code == 404
+
+
+def test_the_fall_detector_follows_the_cameras_tracked_objects():
+    """pose, track, fall on the demo's falling person: one fall, reported on the tracked
+    object's id; the skeleton goes on with the object (drawn, and read by fall)."""
+    from pipeline.operations.evaluation.chains import ChainRunner, build_chain
+    from testkit.datasets import FPS as SCENE_FPS
+    from testkit.datasets import fall_scene
+
+    runner = ChainRunner(build_chain(["pose", "track", "fall"]))
+    found = []
+    for index, image in enumerate(fall_scene(2.0, 7.0)):
+        found += runner.run(image, index, index / SCENE_FPS).detections
+    assert runner.errors == []
+    people = [d for d in found if d.label == "person" and not d.event]
+    assert people and all("keypoints" in d.extra and "object" in d.extra for d in people)
+    falls = [d for d in found if d.label == "fall"]
+    assert len(falls) == 1
+    assert falls[0].extra["track"] in {d.extra["object"] for d in people}
+
+
+def test_zone_occupancy_reaches_the_api_and_prometheus():
+    import time
+
+    from pipeline.core.messages import Result
+    from tests.conftest import make_config
+    from web import create_app
+    from web.auth import Auth
+    from web.hub import FrameHub
+    from web.metrics import StreamMetrics
+
+    config = make_config([{
+        "id": "porch", "source": "synthetic",
+        "detectors": ["motion", {"name": "track", "labels": "motion"}],
+        "zones": [{"name": "steps", "points": SQUARE}],
+    }])  # fmt: skip
+    metrics = StreamMetrics()
+    hub = FrameHub(config, observer=metrics)
+    try:
+        client = create_app(config, hub, auth=Auth(), metrics=metrics).test_client()
+        jpeg = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))[1].tobytes()
+        seen = [
+            {"label": "motion", "box": [120, 320, 40, 60],
+             "extra": {"object": 1, "zones": ["steps"]}},
+            {"label": "motion", "box": [400, 20, 40, 60], "extra": {"object": 2, "zones": []}},
+            {"label": "motion", "box": [400, 20, 40, 60], "extra": {"object": 2}, "event": True},
+            {"label": "qr", "box": [0, 0, 9, 9]},
+        ]  # fmt: skip
+        hub.feed("porch").offer(Result("porch", 1, time.time(), 640, 480, jpeg, seen, {}, "w"))
+        camera = client.get("/api/cameras/porch").json
+        assert camera["objects"] == {"motion": 2}, "the start event is not one more object"
+        assert camera["occupancy"] == {"steps": {"motion": 1}}
+        assert camera["config"]["zones"][0]["points"] == SQUARE
+        scraped = client.get("/metrics").text
+        assert 'rabbitcam_zone_objects{camera="porch",label="motion",zone="steps"} 1.0' in scraped
+        assert 'rabbitcam_zone_objects{camera="porch",label="all",zone="steps"} 1.0' in scraped
+        assert 'rabbitcam_objects{camera="porch",label="motion"} 2.0' in scraped
+    finally:
+        hub.close()
+
+
+def test_a_counting_line_counts_each_crossing_by_direction():
+    from detectors.scene_rules import Line
+
+    # A vertical line at x = 300 drawn downwards: looking along it, its left is x > 300,
+    # so walking to the right is "out", and back "in".
+    gate = Line("gate", (300, 0), (300, 480))
+    rules = SceneRules(lines=(gate,))
+    right = walking(60, start=(150, 200), step=(5, 0))  # feet from x = 180 to 475
+    back = walking(60, start=(445, 200), step=(-5, 0))
+    found = run(detectors.create("track"), right + [[]] * 30 + back, rules)
+    crossed = events(found, "crossed")
+    assert [d.extra["direction"] for d in crossed] == ["out", "in"]
+    assert len({d.extra["object"] for d in crossed}) == 2, "the one who comes back is another"
+    counts = [d.extra for _, d in found if d.label == "line"]
+    assert counts[-1] == {"line": "gate", "in": 1, "out": 1}
+    beam = Line("beam", (0, 100), (100, 100))
+    # Drawn left to right: from above it to below it is "in".
+    assert beam.crossed((50, 0), (50, 200)) == "in" and beam.crossed((50, 200), (50, 0)) == "out"
+    assert beam.crossed((150, 200), (150, 0)) is None, "past the line's end is no crossing"
+    steps = [beam.crossed(a, b) for a, b in (((50, 90), (50, 100)), ((50, 100), (50, 110)))]
+    assert steps.count(None) == 1, "feet stopping on the line are counted once"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [2, 2], [3, 3]]\n',
+         "cameras[0].lines[0].points: must be two [x, y] points, got 3"),
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1, 1]]\n',
+         "cameras[0].lines[0].points: its two ends are the same point"),
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1000, 1]]\n',
+         "cameras[0].lines[0].points[1]: (1000.0, 1.0) is outside the 640x480 frame"),
+    ],
+)  # fmt: skip
+def test_bad_lines_name_file_and_key(tmp_path: Path, text: str, line: str):
+    site = tmp_path / "site.toml"
+    site.write_text(CAMERA + text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(site)
+    assert raised.value.problems == [f"{site}: {line}"]

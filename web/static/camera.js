@@ -81,7 +81,114 @@ function render(camera) {
   });
   fillList(page.querySelector(".detections"), recent, "none yet");
   page.querySelector(".config").textContent = JSON.stringify(camera.config, null, 2);
+  zones = camera.config.zones || [];
+  lines = camera.config.lines || [];
+  drawZones();
+  const counts = zones.map((zone) => {
+    const inside = (camera.occupancy || {})[zone.name] || {};
+    const text = Object.entries(inside).map(([label, n]) => `${n} ${label}`).join(", ");
+    const item = element("li");
+    item.append(element("b", zone.name), ` ${text || "empty"}`);
+    return item;
+  });
+  const crossings = lines.map((line) => {
+    const counted = (camera.lines || {})[line.name] || { in: 0, out: 0 };
+    const item = element("li");
+    item.append(element("b", line.name), ` in ${counted.in} · out ${counted.out}`);
+    return item;
+  });
+  fillList(page.querySelector(".occupancy"), [...counts, ...crossings], "none");
 }
+
+// Zones: drawn over the picture in the camera's own pixels (the svg's viewBox), and
+// drawn anew with the mouse: click the corners, name the zone, save. The server
+// checks it as it checks any config and answers 400 with why for a bad one.
+const SVG = "http://www.w3.org/2000/svg";
+const zoneLayer = page.querySelector("svg.zones");
+const editor = page.querySelector(".zone-editor");
+let zones = [];
+let lines = [];  // counting lines, drawn beside the zones
+let draft = null;  // the corners clicked so far, or null when not drawing
+
+function svgElement(tag, attributes, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function drawZones() {
+  const shapes = zones.map((zone) => {
+    const group = svgElement("g", { class: "zone" });
+    group.append(svgElement("polygon", { points: zone.points.map((p) => p.join(",")).join(" ") }));
+    const [x, y] = zone.points[0];
+    group.append(svgElement("text", { x: x + 4, y: y + 16 }, zone.name));
+    return group;
+  });
+  for (const line of lines) {
+    const group = svgElement("g", { class: "line" });
+    group.append(svgElement("polyline", { points: line.points.map((p) => p.join(",")).join(" ") }));
+    const [x, y] = line.points[0];
+    group.append(svgElement("text", { x: x + 4, y: y + 16 }, line.name));
+    shapes.push(group);
+  }
+  if (draft) {
+    const points = draft.map((p) => p.join(",")).join(" ");
+    shapes.push(svgElement("polyline", { class: "draft", points }));
+  }
+  zoneLayer.replaceChildren(...shapes);
+}
+
+zoneLayer.addEventListener("click", (event) => {
+  if (!draft) return;
+  const box = zoneLayer.getBoundingClientRect();
+  const [width, height] = zoneLayer.getAttribute("viewBox").split(" ").slice(2).map(Number);
+  const x = Math.round(((event.clientX - box.left) / box.width) * width);
+  const y = Math.round(((event.clientY - box.top) / box.height) * height);
+  draft.push([Math.min(Math.max(x, 0), width), Math.min(Math.max(y, 0), height)]);
+  editor.querySelector(".save").disabled = draft.length < 3;
+  drawZones();
+});
+
+editor.querySelector(".draw").addEventListener("click", () => {
+  draft = [];
+  zoneLayer.classList.add("drawing");
+  editor.querySelector(".zone-message").textContent = "click the zone's corners on the picture";
+  drawZones();
+});
+
+async function saveZones(wanted) {
+  const message = editor.querySelector(".zone-message");
+  const response = await fetch(`../api/cameras/${cameraId}/zones`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ zones: wanted }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  message.textContent = response.ok ? `saved to ${answer.saved}` : (answer.problems || [response.statusText]).join("; ");
+  return response.ok;
+}
+
+function kept(zone) {
+  // Every setting of the zone as the config holds it (the page is given them all).
+  return { ...zone };
+}
+
+editor.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = editor.elements.zone.value;
+  const others = zones.filter((zone) => zone.name !== name).map(kept);
+  if (await saveZones([...others, { name, points: draft }])) {
+    draft = null;
+    zoneLayer.classList.remove("drawing");
+    editor.querySelector(".save").disabled = true;
+  }
+});
+
+editor.querySelector(".remove").addEventListener("click", async () => {
+  const name = editor.elements.zone.value;
+  await saveZones(zones.filter((zone) => zone.name !== name).map(kept));
+});
 
 async function poll() {
   try {

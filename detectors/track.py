@@ -14,8 +14,8 @@ expects (Frigate's):
   median of its last scores reaches its label's ``threshold`` (a one-frame
   false positive never becomes one): an event, the only one for its label;
 - it is in a zone while its feet are inside for ``inertia`` frames in a row
-  (and leaves after as many outside); staying longer than the zone's
-  ``loitering_s`` raises a ``loitering`` event;
+  (and leaves after as many outside): ``entered`` and ``left`` events; staying
+  longer than the zone's ``loitering_s`` raises a ``loitering`` event;
 - it is **stationary** once it has not moved for ``stationary_s``: it stays an
   object (shown where it stood) through misses of up to ten times
   ``max_missing_s``;
@@ -116,7 +116,7 @@ class TrackedObject:
 class TrackDetector(Detector):
     name = "track"
     # and those it tracks, which earlier detectors report
-    labels = ("loitering", "gone", "crossed", "line")
+    labels = ("loitering", "gone", "crossed", "line", "entered", "left")
     description = (
         "tracked objects: a stable id per object, zones, filters; one event when an object "
         "comes, 'loitering' and 'gone' events"
@@ -251,10 +251,12 @@ class TrackDetector(Detector):
                     stay.entered_at, stay.loitered = now, False
                     if zone.name not in obj.visited:
                         obj.visited.append(zone.name)
+                    events += self._passage("entered", obj, zone.name, now)
             else:
                 stay.outside_frames, stay.inside_frames = stay.outside_frames + 1, 0
                 if stay.entered_at is not None and stay.outside_frames >= zone.inertia:
                     stay.entered_at = None
+                    events += self._passage("left", obj, zone.name, now)
             stayed = now - stay.entered_at if stay.entered_at is not None else 0.0
             if (
                 zone.loitering_s
@@ -266,6 +268,14 @@ class TrackDetector(Detector):
                 extra = {**self._about(obj, now), "zone": zone.name, "stayed_s": round(stayed, 1)}
                 events.append(Detection("loitering", obj.score, obj.box, extra, event=True))
         return events
+
+    def _passage(self, what: str, obj: TrackedObject, zone: str, now: float) -> list[Detection]:
+        """An object entering or leaving a zone, once it is an object (its start event
+        says which zones it is in already)."""
+        if not obj.started:
+            return []
+        extra = {**self._about(obj, now), "label": obj.label, "zone": zone}
+        return [Detection(what, obj.score, obj.box, extra, event=True)]
 
     def _crossings(
         self, obj: TrackedObject, before: tuple[float, float], now: float, rules: SceneRules

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from pipeline.core.config import AlarmConfig
+from pipeline.core.config import AlarmConfig, CameraConfig
 from pipeline.core.urls import redact_url
+from pipeline.roles import home_assistant
 
 LOGGER = logging.getLogger(__name__)
 
@@ -76,7 +77,11 @@ class Target:
         raise NotImplementedError
 
     def observe(self, payload: dict[str, Any]) -> None:
-        pass
+        """An event this target alarms about, before its cooldown."""
+
+    def follow(self, payload: dict[str, Any]) -> None:
+        """Any event of the site, whether this target alarms about it or not (the
+        objects' comings and goings keep counts right)."""
 
     def tick(self) -> None:
         pass
@@ -185,16 +190,26 @@ class MqttTarget(Target):
       seen, ``OFF`` once it has not been for ``clear_s`` — a binary sensor;
     - ``<topic>/<camera>/state``: retained JSON, the labels active now and when
       each was last seen (the MQTT_LABELS_PER_CAMERA seen last);
-    - ``<topic>/status``: ``online`` (retained), ``offline`` as the will.
+    - ``<topic>/status``: ``online`` (retained), ``offline`` as the will;
+    - with the site's cameras given, Home Assistant's discovery of each camera's
+      sensors and the counts of tracked objects (see ``home_assistant``).
 
     ``mqtt://user:pass@host:1883`` or ``mqtts://…:8883`` (``?cacertfile=`` for
     a private CA). paho's own thread keeps the connection and reconnects.
     """
 
-    def __init__(self, alarm: AlarmConfig, client_id: str) -> None:
+    def __init__(
+        self,
+        alarm: AlarmConfig,
+        client_id: str,
+        cameras: tuple[CameraConfig, ...] = (),
+        site: str = "rabbitcam",
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         super().__init__(alarm)
+        self.discovery = home_assistant.discovery(alarm.topic, site, cameras) if cameras else []
+        self.occupancy = home_assistant.Occupancy()
         parts = urlsplit(alarm.url)
         self.topic = alarm.topic
         self.lock = threading.Lock()
@@ -243,6 +258,12 @@ class MqttTarget(Target):
         for camera in cameras:
             client.publish(self._camera_topic(camera), self._camera_state(camera), qos=1,
                            retain=True)  # fmt: skip
+        for topic, entity in self.discovery:
+            client.publish(topic, entity, qos=1, retain=True)
+        with self.lock:
+            counts = self.occupancy.counts()
+        for key, count in counts:
+            client.publish(self._count_topic(key), str(count), qos=1, retain=True)
         self.connected.set()  # only now: a tick before this would judge stale times
 
     def _on_disconnect(self, *_args: Any) -> None:
@@ -252,6 +273,19 @@ class MqttTarget(Target):
 
     def _state_topic(self, camera: str, label: str) -> str:
         return f"{self.topic}/{topic_level(camera)}/{topic_level(label)}/state"
+
+    def _count_topic(self, key: tuple[str, ...]) -> str:
+        """A camera's label count ``(camera, label)``, or a zone's ``(camera, zone, label)``."""
+        levels = [topic_level(part) for part in key]
+        if len(levels) == 2:
+            return f"{self.topic}/{levels[0]}/{levels[1]}/count"
+        return f"{self.topic}/{levels[0]}/zones/{levels[1]}/{levels[2]}/count"
+
+    def follow(self, payload: dict[str, Any]) -> None:
+        with self.lock:
+            changed = self.occupancy.follow(payload)
+        for key, count in changed:
+            self._publish(self._count_topic(key), str(count), retain=True)
 
     def _camera_topic(self, camera: str) -> str:
         return f"{self.topic}/{topic_level(camera)}/state"
@@ -335,7 +369,10 @@ class MqttTarget(Target):
         self.client.loop_stop()
 
 
-def make_target(alarm: AlarmConfig, namespace: str) -> Target:
+def make_target(
+    alarm: AlarmConfig, namespace: str, cameras: tuple[CameraConfig, ...] = ()
+) -> Target:
     if alarm.kind == "mqtt":
-        return MqttTarget(alarm, f"rabbitcam-{namespace}-{alarm.name}-{os.getpid()}")
+        client_id = f"rabbitcam-{namespace}-{alarm.name}-{os.getpid()}"
+        return MqttTarget(alarm, client_id, cameras, site=namespace)
     return WebhookTarget(alarm)

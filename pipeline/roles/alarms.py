@@ -166,13 +166,15 @@ class AlarmSender(broker.Role):
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
         event = unpack_event(body)
         camera, label = event["camera"], event["detection"]["label"]
+        payload = alarm_payload(self.config, event)
+        if not self.alarm.cameras or camera in self.alarm.cameras:
+            self.target.follow(payload)  # every event: counts of objects stay right
         if not self.alarm.wants(camera, label):
             return True
         if time.time() - event["captured_at"] > self.alarm.max_age_s:
             LOGGER.warning("%s: dropped a %s alarm of %s: older than %.0f s", self.role, label,
                            camera, self.alarm.max_age_s)  # fmt: skip
             return True
-        payload = alarm_payload(self.config, event)
         self.target.observe(payload)
         key = (camera, label)
         if time.monotonic() - self.sent_at.get(key, -1e18) < self.alarm.cooldown_s:
@@ -250,7 +252,9 @@ class AlarmSender(broker.Role):
 def run_alarms(config: Config, stop: threading.Event, alarms: list[AlarmConfig]) -> None:
     """Every target in a thread of its own; returns when ``stop`` is set."""
     senders = [
-        AlarmSender(config, alarm, make_target(alarm, config.broker.namespace), stop)
+        AlarmSender(
+            config, alarm, make_target(alarm, config.broker.namespace, config.cameras), stop
+        )
         for alarm in alarms
     ]
     for camera_list in (alarm.cameras for alarm in alarms):

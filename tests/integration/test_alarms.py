@@ -237,3 +237,70 @@ def test_mqtt_state_of_a_camera_keeps_a_bounded_number_of_labels(mosquitto):
         listener.close()
         clear_retained(prefix, ["status", "cam1/state",
                                 *(f"cam1/{label}/state" for label in labels)])  # fmt: skip
+
+
+def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mosquitto):
+    """What a Home Assistant that adds the broker reads: a device per camera with its
+    sensors (discovery, retained), and counts of tracked objects that follow the
+    objects' events, in view and per zone."""
+    import json
+
+    from pipeline.core.config import AlarmConfig
+    from pipeline.roles.alarm_targets import MqttTarget
+    from tests.conftest import make_config
+
+    site = f"t{uuid.uuid4().hex[:8]}"
+    prefix = f"rabbitcam-test/{site}"
+    config = make_config([{
+        "id": "porch", "source": "synthetic", "name": "Front porch",
+        "detectors": ["objects", {"name": "track", "labels": "person,car"}],
+        "zones": [{"name": "steps", "points": [[0, 240], [640, 240], [640, 480], [0, 480]],
+                   "labels": ["person"]}],
+    }])  # fmt: skip
+    discovered = Subscriber("homeassistant")
+    listener = Subscriber(prefix)
+    alarm = AlarmConfig(name="home", url=f"mqtt://{MQTT_HOST}:{MQTT_PORT}", topic=prefix)
+    target = MqttTarget(alarm, f"test-{uuid.uuid4().hex}", config.cameras, site=site)
+    ours = f"rabbitcam_{site}_porch"
+    configs: set[str] = set()
+    try:
+        wait_for(target.connected.is_set, timeout=10)
+        entity = f"homeassistant/binary_sensor/{ours}_person/config"
+        person = json.loads(wait_for(lambda: discovered.last(entity), timeout=10))
+        assert person["state_topic"] == f"{prefix}/porch/person/state"
+        assert person["availability_topic"] == f"{prefix}/status"
+        assert person["device"]["name"] == "Front porch" and person["device_class"] == "occupancy"
+        configs = {t for t in discovered.topics() if ours in t}
+        assert f"homeassistant/sensor/{ours}_car_count/config" in configs
+        assert f"homeassistant/sensor/{ours}_steps_person_count/config" in configs
+        assert f"homeassistant/binary_sensor/{ours}_steps_person/config" in configs
+        assert not any(f"{ours}_steps_car" in t for t in configs), "the zone counts people only"
+        assert not any(t.endswith(("_gone/config", "_line/config")) for t in configs)
+
+        def event(name: str, **extra) -> dict:
+            return {"camera": "porch", "label": name, "time": "2026-12-04T08:00:00.000Z",
+                    "extra": extra}  # fmt: skip
+
+        count = f"{prefix}/porch/person/count"
+        steps = f"{prefix}/porch/zones/steps/person/count"
+        target.follow(event("person", object=1, zones=["steps"]))
+        target.follow(event("person", object=2, zones=[]))
+        target.follow(event("car", object=3, zones=[]))
+        wait_for(lambda: listener.last(count) == "2" and listener.last(steps) == "1", timeout=10)
+        wait_for(lambda: listener.last(f"{prefix}/porch/car/count") == "1", timeout=10)
+        target.follow(event("entered", object=2, label="person", zone="steps"))
+        wait_for(lambda: listener.last(steps) == "2", timeout=10)
+        target.follow(event("left", object=1, label="person", zone="steps"))
+        target.follow(event("gone", object=2, label="person", zones=["steps"]))
+        wait_for(lambda: listener.last(steps) == "0" and listener.last(count) == "1", timeout=10)
+        home = json.loads(
+            discovered.last(f"homeassistant/binary_sensor/{ours}_steps_person/config")
+        )
+        assert home["state_topic"] == steps and "value_template" in home
+    finally:
+        target.close()
+        discovered.close()
+        listener.close()
+        clear_retained("homeassistant", [t[len("homeassistant/") :] for t in configs])
+        clear_retained(prefix, ["status", "porch/person/count", "porch/car/count",
+                                "porch/zones/steps/person/count"])  # fmt: skip

@@ -81,6 +81,10 @@ def test_zones_count_an_object_after_inertia_and_raise_loitering_once():
     found = run(detectors.create("track"), walking(60, start=(50, 100), step=(0, 4)), rules)
     zones_by_frame = {i: d.extra["zones"] for i, d in found if d.quiet}
     assert zones_by_frame[11] == [] and zones_by_frame[12] == ["door"], "in after 3 frames"
+    assert [(d.extra["zone"], d.extra["label"]) for d in events(found, "entered")] == [
+        ("door", "person")
+    ]
+    assert [d.extra["zone"] for d in events(found, "left")] == ["door"], "out past y = 480"
     loitering = events(found, "loitering")
     assert len(loitering) == 1 and loitering[0].extra["zone"] == "door"
     assert loitering[0].extra["stayed_s"] >= 2.0
@@ -136,7 +140,7 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
          "cameras[0].zones[0].points: crosses itself (edges 0 and 2)"),
         ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\nlabels = ["car"]\n',
          "cameras[0].zones[0].labels[0]: no detector of this camera reports 'car' (they report: "
-         "crossed, gone, line, loitering, motion, person)"),
+         "crossed, entered, gone, left, line, loitering, motion, person)"),
         ('[[cameras.zones]]\nname = "a"\npoints = "everywhere"\n',
          "cameras[0].zones[0].points: must be an array of [x, y] points, got str"),
         ('[[cameras.zones]]\nname = "A B"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
@@ -150,7 +154,7 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
          "cameras[0].filters.person.min_score: must be between 0 and 1, got 2"),
         ("[cameras.filters.cat]\nmin_score = 0.2\n",
          "cameras[0].filters.cat: no detector of this camera reports 'cat' (they report: "
-         "crossed, gone, line, loitering, motion, person)"),
+         "crossed, entered, gone, left, line, loitering, motion, person)"),
         ("[cameras.filters.person]\nmin_area = 9\nmax_area = 3\n",
          "cameras[0].filters.person.min_area: must not exceed max_area"),
     ],

@@ -118,8 +118,8 @@ class TrackDetector(Detector):
     # and those it tracks, which earlier detectors report
     labels = ("loitering", "gone", "crossed", "line", "entered", "left")
     description = (
-        "tracked objects: a stable id per object, zones, filters; one event when an object "
-        "comes, 'loitering' and 'gone' events"
+        "tracked objects: a stable id per object, zones, lines, filters; one event when an "
+        "object comes, then 'entered', 'left', 'loitering', 'crossed' and 'gone' events"
     )
     Params = TrackParams
     stateful = True
@@ -163,16 +163,23 @@ class TrackDetector(Detector):
             for d in wanted for x, y, w, h in [d.box]
         ]  # fmt: skip
         this_frame = {id(d) for d in wanted}  # norfair keeps each box's own detection as data
-        found: list[Detection] = []
-        seen: set[int] = set()
-        for tracked in self.tracker.update(points):
+        matched = [
+            (tracked.id, tracked.last_detection.data)
+            for tracked in self.tracker.update(points)
             # Objects not matched in this frame keep their last detection: not seen now.
-            last = tracked.last_detection
-            if tracked.id is None or last is None or id(last.data) not in this_frame:
-                continue
-            object_id = self._identity(tracked.id, last.data, seen)
+            if tracked.id is not None and tracked.last_detection is not None
+            and id(tracked.last_detection.data) in this_frame
+        ]  # fmt: skip
+        # Tracks we know first: a new track may only be an object none of them is.
+        known = [(self.aliases[t], d) for t, d in matched if t in self.aliases]
+        seen = {object_id for object_id, _ in known}
+        for track_id, detection in ((t, d) for t, d in matched if t not in self.aliases):
+            object_id = self._identity(track_id, detection, seen)
             seen.add(object_id)
-            found += self._seen(object_id, last.data, now, rules)
+            known.append((object_id, detection))
+        found: list[Detection] = []
+        for object_id, detection in known:
+            found += self._seen(object_id, detection, now, rules)
         found += self._ended(seen, now)
         return found + self._counts(rules)
 
@@ -180,8 +187,6 @@ class TrackDetector(Detector):
         """Our object for Norfair's track: a track Norfair started afresh where one of
         ours is still missing (a stationary object missed for longer than Norfair
         keeps a track) is that object again."""
-        if track_id in self.aliases:
-            return self.aliases[track_id]
         if track_id not in self.objects and detection.box is not None:
             for obj in self.objects.values():
                 if obj.id in seen or obj.label != detection.label:
@@ -195,7 +200,8 @@ class TrackDetector(Detector):
     @staticmethod
     def _same(obj: TrackedObject, box: Box) -> bool:
         """Whether a box where no track was is a missing object seen again: much the
-        same size, its feet within half its height of where the object was last."""
+        same size, its feet within ``REIDENTIFY_REACH`` of its height of where the
+        object was last."""
         (x0, y0), (x1, y1) = feet(obj.box), feet(box)
         height = max(obj.box[3], 1)
         similar = 1 / REIDENTIFY_SIZE <= box[3] / height <= REIDENTIFY_SIZE

@@ -10,15 +10,18 @@ worker an hour later.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from detectors.scene_rules import NO_RULES, SceneRules
+# Box (x, y, width, height in frame pixels) is defined with the scene's geometry.
+from detectors.scene_rules import NO_RULES, Box, SceneRules
 
-Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+# A detection label is one word of a topic routing key (``<camera>.<label>``).
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -97,9 +100,9 @@ class Detector:
     # using it is a config error until ``rabbitcam models fetch`` has them.
     models: ClassVar[tuple[str, ...]] = ()
 
-    # It stands in for earlier detectors' boxes of these labels (a tracker's objects
-    # for the boxes they were made of): the chain drops those from the frame's results.
     def replaces(self) -> tuple[str, ...]:
+        """Labels of earlier detectors' results this one stands in for (a tracker's
+        objects for the boxes they were made of): the chain drops those."""
         return ()
 
     def __init__(self, params: Any) -> None:

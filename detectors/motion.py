@@ -45,12 +45,10 @@ class MotionDetector(Detector):
     def _ignored(self, context: FrameContext, image: np.ndarray, small: np.ndarray) -> np.ndarray:
         """0 where the camera's motion mask says motion does not count (made once a size)."""
         key = (small.shape, context.rules.motion_mask)
-        if self.mask_key != key:
+        if self.mask is None or self.mask_key != key:
             height, width = (round(side / context.scale) for side in image.shape[:2])
-            factor = small.shape[1] / width
-            self.mask = mask_image(context.rules.motion_mask, width, height, factor)
-            self.mask = cv2.resize(self.mask, (small.shape[1], small.shape[0]),
-                                   interpolation=cv2.INTER_NEAREST)  # fmt: skip
+            picture = (small.shape[1], small.shape[0])
+            self.mask = mask_image(context.rules.motion_mask, (width, height), picture)
             self.mask_key = key
         return self.mask
 

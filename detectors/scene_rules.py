@@ -9,6 +9,7 @@ a zone drawn on the floor means.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -16,7 +17,7 @@ import numpy as np
 
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
 
 @dataclass(frozen=True)
@@ -116,18 +117,28 @@ def feet(box: Box) -> Point:
 
 def inside(point: Point, polygon: Polygon) -> bool:
     """Whether ``point`` is inside ``polygon`` (on its edge counts as inside)."""
-    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
-    return cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), False) >= 0
+    return cv2.pointPolygonTest(_contour(polygon), (float(point[0]), float(point[1])), False) >= 0
 
 
-def polygon_problem(points: Polygon, width: int, height: int) -> tuple[int | None, str] | None:
-    """Why ``points`` cannot be a zone or mask in a ``width`` x ``height`` frame, as
-    (index of the point to blame or None, message); None when it can."""
-    if len(points) < 3:
+# Asked for every object and zone of every frame, of the few polygons a camera has.
+@functools.lru_cache(maxsize=256)
+def _contour(polygon: Polygon) -> np.ndarray:
+    return np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+
+
+def polygon_problem(
+    points: Polygon, width: int, height: int, *, segment: bool = False
+) -> tuple[int | None, str] | None:
+    """Why ``points`` cannot be a zone or mask (a counting line, with ``segment``) in a
+    ``width`` x ``height`` frame, as (index of the point to blame or None, message);
+    None when it can."""
+    if not segment and len(points) < 3:
         return None, f"must have at least 3 points, got {len(points)}"
     for index, (x, y) in enumerate(points):
         if not (0 <= x <= width and 0 <= y <= height):
             return index, f"({x}, {y}) is outside the {width}x{height} frame"
+    if segment:
+        return (None, "its two ends are the same point") if points[0] == points[1] else None
     edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
     for i, first in enumerate(edges):
         for j in range(i + 1, len(edges)):
@@ -150,15 +161,12 @@ def _area(points: Polygon) -> float:
 def _crossing(a: Point, b: Point, c: Point, d: Point) -> bool:
     """Whether segments ab and cd meet (touching counts)."""
 
-    def side(p: Point, q: Point, r: Point) -> float:
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
     def between(p: Point, q: Point, r: Point) -> bool:
         return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
             p[1], q[1]
         )
 
-    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    d1, d2, d3, d4 = _side(c, d, a), _side(c, d, b), _side(a, b, c), _side(a, b, d)
     if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
         return True
     return (
@@ -169,11 +177,13 @@ def _crossing(a: Point, b: Point, c: Point, d: Point) -> bool:
     )
 
 
-def mask_image(polygons: tuple[Polygon, ...], width: int, height: int, scale: float) -> np.ndarray:
-    """255 where a picture ``scale`` times the frame's size is to be looked at, 0 in
-    the polygons."""
-    mask = np.full((max(1, round(height * scale)), max(1, round(width * scale))), 255, np.uint8)
+def mask_image(
+    polygons: tuple[Polygon, ...], frame: tuple[int, int], picture: tuple[int, int]
+) -> np.ndarray:
+    """A ``picture``-sized (width, height) mask of a ``frame``-sized view: 255 where it
+    is to be looked at, 0 in the polygons (given in frame pixels)."""
+    mask = np.full((picture[1], picture[0]), 255, np.uint8)
+    factor = np.array([picture[0] / frame[0], picture[1] / frame[1]])
     for polygon in polygons:
-        points = np.round(np.asarray(polygon, dtype=np.float64) * scale).astype(np.int32)
-        cv2.fillPoly(mask, [points], 0)
+        cv2.fillPoly(mask, [np.round(np.asarray(polygon) * factor).astype(np.int32)], 0)
     return mask

@@ -35,7 +35,6 @@ shown, not an event), in place of the boxes it was made of.
 from __future__ import annotations
 
 import logging
-import re
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import (
+    LABEL_PATTERN,
     Box,
     Detection,
     Detector,
@@ -54,7 +54,6 @@ from detectors.base import (
 )
 from detectors.scene_rules import SceneRules, feet, inside
 
-LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SCORES_KEPT = 10  # the median that makes an object real is over its last this many scores
 # A new track is a missing object seen again when its box is within this factor of the
 # object's height and its feet within this many heights of where the object was last
@@ -187,15 +186,13 @@ class TrackDetector(Detector):
         """Our object for Norfair's track: a track Norfair started afresh where one of
         ours is still missing (a stationary object missed for longer than Norfair
         keeps a track) is that object again."""
-        if track_id not in self.objects and detection.box is not None:
-            for obj in self.objects.values():
-                if obj.id in seen or obj.label != detection.label:
-                    continue
-                if self._same(obj, detection.box):
-                    self.aliases[track_id] = obj.id
-                    return obj.id
-        self.aliases[track_id] = track_id
-        return track_id
+        assert detection.box is not None  # only boxes are tracked
+        missing = (
+            o for o in self.objects.values() if o.id not in seen and o.label == detection.label
+        )
+        found = next((o.id for o in missing if self._same(o, detection.box)), track_id)
+        self.aliases[track_id] = found
+        return found
 
     @staticmethod
     def _same(obj: TrackedObject, box: Box) -> bool:
@@ -288,12 +285,12 @@ class TrackDetector(Detector):
     ) -> list[Detection]:
         """Counting lines its feet crossed since the frame before: counted by direction,
         and a 'crossed' event each (for an object that has started)."""
+        if not obj.started:
+            return []  # an object that is not one yet crosses nothing
         events = []
         for line in rules.lines:
             if not line.wants(obj.label) or not (way := line.crossed(before, feet(obj.box))):
                 continue
-            if not obj.started:
-                continue  # an object that is not one yet crosses nothing
             key = (line.name, way)
             self.crossed[key] = self.crossed.get(key, 0) + 1
             extra = {**self._about(obj, now), "label": obj.label, "line": line.name,

@@ -11,13 +11,15 @@ from pydantic import PlainValidator, WithJsonSchema, model_validator
 
 from detectors.scene_rules import SceneRules
 from pipeline.core.config_problems import refuse, refuse_all, type_name
-from pipeline.core.settings import ConfigError, Section, base_dir, setting, tables, words
+from pipeline.core.settings import ConfigError, Section, base_dir, setting, tables
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import (
     FilterConfig,
+    Labels,
     LineConfig,
     Polygons,
     ZoneConfig,
+    labels_problems,
     problems_of_view,
     scene_rules,
 )
@@ -25,9 +27,6 @@ from pipeline.core.zones_config import (
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-# A detection label is one word of a topic routing key (``<camera>.<label>``).
-LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-Labels = words(LABEL_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -277,30 +276,17 @@ class CameraConfig(Section):
                     and self.source.kind != "synthetic"]  # fmt: skip
         if self.direct and self.detectors:
             problems.append(("direct", "a camera with detectors sends its frames to them"))
-        problems += self._unreported_labels()
         from detectors import labels_of
 
+        # None: a plugin that does not say what it reports (its labels taken on trust)
         known = labels_of([spec.name for spec in self.detectors])
+        problems += labels_problems("record", self.record, known)
         masks = {"object_mask": self.object_mask, "motion_mask": self.motion_mask}
         problems += problems_of_view(self.width, self.height, self.zones, self.lines, masks,
-                                     self.filters,
-                                     None if known is None else set(known))  # fmt: skip
+                                     self.filters, known)  # fmt: skip
         if problems:
             raise refuse_all(problems)
         return self
-
-    def _unreported_labels(self) -> list[tuple[str, str]]:
-        """``record`` labels no detector of this camera reports."""
-        from detectors import labels_of
-
-        known = labels_of([spec.name for spec in self.detectors])
-        if known is None:  # a plugin that does not say what it reports: take the labels on trust
-            return []
-        return [
-            (f"record[{index}]", f"no detector of this camera reports {label!r} "
-             f"(they report: {', '.join(sorted(known)) or 'nothing'})")
-            for index, label in enumerate(self.record) if label not in known
-        ]  # fmt: skip
 
     def scene_rules(self) -> SceneRules:
         """Zones, masks and filters as the detectors read them."""

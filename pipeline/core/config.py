@@ -29,14 +29,13 @@ from pydantic import (
     model_validator,
 )
 
+from detectors.base import LABEL_PATTERN
 from pipeline.core.camera_config import (
     CAMERA_ID_PATTERN,
     DEVICE_PATH_PATTERN,
-    LABEL_PATTERN,
     URL_SCHEMES,
     CameraConfig,
     DetectorSpec,
-    Labels,
     SourceSpec,
     check_camera_id,
     parse_source,
@@ -54,6 +53,7 @@ from pipeline.core.settings import (
     words,
 )
 from pipeline.core.urls import amqp_url_problem, redact_url
+from pipeline.core.zones_config import Labels
 
 # Names other modules read from here.
 __all__ = [

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
+from detectors.base import LABEL_PATTERN
 from detectors.scene_rules import LabelFilter, Line, Polygon, SceneRules, Zone, polygon_problem
 from pipeline.core.config_problems import refuse, type_name
 from pipeline.core.settings import Section, matching, setting, words
 
 ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
-LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _polygon(value: Any) -> Polygon:
@@ -58,13 +58,13 @@ Polygons = Annotated[
 ]
 
 
-ZoneLabels = words(LABEL_PATTERN)
+Labels = words(LABEL_PATTERN)
 
 
 class ZoneConfig(Section):
     name: Annotated[str, matching(ZONE_NAME_PATTERN)] = setting(..., "the zone's name")
     points: PolygonPoints = setting(..., "its corners: [x, y] in frame pixels, at least 3")
-    labels: ZoneLabels = setting((), "labels it counts; empty: every tracked label")
+    labels: Labels = setting((), "labels it counts; empty: every tracked label")
     inertia: int = setting(
         3, "frames an object's feet must be inside (outside) before it enters (leaves)", 1, 100
     )
@@ -88,7 +88,7 @@ class LineConfig(Section):
     points: Annotated[Polygon, PlainValidator(_segment), WithJsonSchema(SEGMENT_SCHEMA)] = setting(
         ..., "its two ends, [x, y] in frame pixels; 'in' is crossing from its left to its right"
     )
-    labels: ZoneLabels = setting((), "labels it counts; empty: every tracked label")
+    labels: Labels = setting((), "labels it counts; empty: every tracked label")
 
 
 class FilterConfig(Section):
@@ -114,43 +114,23 @@ def problems_of_view(
     """Zones, masks and filters that do not fit the frame or the camera's labels."""
     problems = []
     names: set[str] = set()
-    for index, zone in enumerate(zones):
-        where = f"zones[{index}]"
-        if zone.name in names:
-            problems.append((f"{where}.name", f"duplicate zone name {zone.name!r}"))
-        names.add(zone.name)
-        if found := polygon_problem(zone.points, width, height):
-            point, message = found
-            problems.append((f"{where}.points" + (f"[{point}]" if point is not None else ""),
-                             message))  # fmt: skip
-        for label_index, label in enumerate(zone.labels):
-            if known_labels is not None and label not in known_labels:
-                problems.append((f"{where}.labels[{label_index}]", _unknown(label, known_labels)))
-    for index, line in enumerate(lines):
-        where = f"lines[{index}]"
-        if line.name in names:
-            problems.append((f"{where}.name", f"duplicate zone or line name {line.name!r}"))
-        names.add(line.name)
-        for point, (x, y) in enumerate(line.points):
-            if not (0 <= x <= width and 0 <= y <= height):
-                problems.append((f"{where}.points[{point}]",
-                                 f"({x}, {y}) is outside the {width}x{height} frame"))  # fmt: skip
-        if line.points[0] == line.points[1]:
-            problems.append((f"{where}.points", "its two ends are the same point"))
-        for label_index, label in enumerate(line.labels):
-            if known_labels is not None and label not in known_labels:
-                problems.append((f"{where}.labels[{label_index}]", _unknown(label, known_labels)))
+    for kind, shapes in (("zones", zones), ("lines", lines)):
+        for index, shape in enumerate(shapes):
+            where = f"{kind}[{index}]"
+            if shape.name in names:
+                problems.append((f"{where}.name", f"duplicate zone or line name {shape.name!r}"))
+            names.add(shape.name)
+            problem = polygon_problem(shape.points, width, height, segment=kind == "lines")
+            problems += _at(f"{where}.points", problem)
+            problems += labels_problems(f"{where}.labels", shape.labels, known_labels)
     for key, polygons in masks.items():
         for index, polygon in enumerate(polygons):
-            if found := polygon_problem(polygon, width, height):
-                point, message = found
-                suffix = f"[{point}]" if point is not None else ""
-                problems.append((f"{key}[{index}]{suffix}", message))
+            problems += _at(f"{key}[{index}]", polygon_problem(polygon, width, height))
     for label in filters:
         if not LABEL_PATTERN.fullmatch(label):
             problems.append((f"filters.{label}", f"must be a label ({LABEL_PATTERN.pattern})"))
         elif known_labels is not None and label not in known_labels:
-            problems.append((f"filters.{label}", _unknown(label, known_labels)))
+            problems.append((f"filters.{label}", unreported(label, known_labels)))
     for label, rule in filters.items():
         if rule.min_area > rule.max_area:
             problems.append((f"filters.{label}.min_area", "must not exceed max_area"))
@@ -159,7 +139,26 @@ def problems_of_view(
     return problems
 
 
-def _unknown(label: str, known: set[str]) -> str:
+def labels_problems(
+    where: str, labels: tuple[str, ...], known: set[str] | None
+) -> list[tuple[str, str]]:
+    """Labels at ``where`` that no detector of the camera reports (``known``)."""
+    if known is None:  # a plugin that does not say what it reports: take the labels on trust
+        return []
+    return [(f"{where}[{index}]", unreported(label, known))
+            for index, label in enumerate(labels) if label not in known]  # fmt: skip
+
+
+def _at(where: str, problem: tuple[int | None, str] | None) -> list[tuple[str, str]]:
+    """A shape's problem under its key (and the index of the point to blame, if one is)."""
+    if problem is None:
+        return []
+    point, message = problem
+    return [(where + (f"[{point}]" if point is not None else ""), message)]
+
+
+def unreported(label: str, known: set[str]) -> str:
+    """What is wrong with a label no detector of the camera reports."""
     return (f"no detector of this camera reports {label!r} "
             f"(they report: {', '.join(sorted(known)) or 'nothing'})")  # fmt: skip
 

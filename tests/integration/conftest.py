@@ -84,13 +84,9 @@ def result_tap(broker_url: str, namespace: str) -> Iterator[Callable[[str], Resu
 
 def queue_counts(connection: pika.BlockingConnection, queue: str) -> tuple[int, int] | None:
     """(messages, consumers) of a queue, or None while it does not exist yet."""
-    channel = connection.channel()
-    try:
-        method = channel.queue_declare(queue, passive=True).method
-    except pika.exceptions.ChannelClosedByBroker:
-        return None  # a failed passive declare closes the channel: use a fresh one each time
-    channel.close()
-    return method.message_count, method.consumer_count
+    from pipeline.core.broker import queue_counts as counts_of
+
+    return counts_of(connection, [queue])[queue]
 
 
 def wait_for_consumers(connection: pika.BlockingConnection, queue: str, count: int = 1) -> None:

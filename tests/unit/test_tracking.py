@@ -147,7 +147,7 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
          "cameras[0].zones[0].name: must match [a-z0-9_-]{1,64}"),
         ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n'
          '[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
-         "cameras[0].zones[1].name: duplicate zone name 'a'"),
+         "cameras[0].zones[1].name: duplicate zone or line name 'a'"),
         ("object_mask = [[[0, 0], [1, 1]]]\n",
          "cameras[0].object_mask[0]: must have at least 3 points, got 2"),
         ("[cameras.filters.person]\nmin_score = 2\n",
@@ -157,9 +157,18 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
          "crossed, entered, gone, left, line, loitering, motion, person)"),
         ("[cameras.filters.person]\nmin_area = 9\nmax_area = 3\n",
          "cameras[0].filters.person.min_area: must not exceed max_area"),
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [2, 2], [3, 3]]\n',
+         "cameras[0].lines[0].points: must be two [x, y] points, got 3"),
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1, 1]]\n',
+         "cameras[0].lines[0].points: its two ends are the same point"),
+        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1000, 1]]\n',
+         "cameras[0].lines[0].points[1]: (1000.0, 1.0) is outside the 640x480 frame"),
+        ('[[cameras.zones]]\nname = "g"\npoints = [[0, 0], [9, 0], [0, 9]]\n'
+         '[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [5, 5]]\n',
+         "cameras[0].lines[0].name: duplicate zone or line name 'g'"),
     ],
 )  # fmt: skip
-def test_bad_zones_masks_and_filters_name_file_and_key(tmp_path: Path, text: str, line: str):
+def test_bad_zones_lines_masks_and_filters_name_file_and_key(tmp_path: Path, text: str, line: str):
     site = tmp_path / "site.toml"
     site.write_text(CAMERA + text)
     with pytest.raises(ConfigError) as raised:
@@ -379,22 +388,3 @@ def test_a_counting_line_counts_each_crossing_by_direction():
     assert beam.crossed((150, 200), (150, 0)) is None, "past the line's end is no crossing"
     steps = [beam.crossed(a, b) for a, b in (((50, 90), (50, 100)), ((50, 100), (50, 110)))]
     assert steps.count(None) == 1, "feet stopping on the line are counted once"
-
-
-@pytest.mark.parametrize(
-    ("text", "line"),
-    [
-        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [2, 2], [3, 3]]\n',
-         "cameras[0].lines[0].points: must be two [x, y] points, got 3"),
-        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1, 1]]\n',
-         "cameras[0].lines[0].points: its two ends are the same point"),
-        ('[[cameras.lines]]\nname = "g"\npoints = [[1, 1], [1000, 1]]\n',
-         "cameras[0].lines[0].points[1]: (1000.0, 1.0) is outside the 640x480 frame"),
-    ],
-)  # fmt: skip
-def test_bad_lines_name_file_and_key(tmp_path: Path, text: str, line: str):
-    site = tmp_path / "site.toml"
-    site.write_text(CAMERA + text)
-    with pytest.raises(ConfigError) as raised:
-        load_config(site)
-    assert raised.value.problems == [f"{site}: {line}"]

@@ -72,6 +72,7 @@ CASES = {
     "pose": ("people", []),
     "objects": ("people", []),
     "fall+pose": ("people", ["pose"]),
+    "track": ("people", ["objects"]),
 }
 # HOG settings compared on the pedestrian clip: (scale, pyramid step)
 PEOPLE_SETTINGS = [(0.5, 1.05), (1.0, 1.05), (1.0, 1.2), (1.25, 1.1), (1.5, 1.2), (2.0, 1.2)]

@@ -107,8 +107,9 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         assert set(HOSTILE_LABELS) <= sent
         assert not [t for t in listener.topics() if "+" in t or "#" in t]
 
-        # The garbage endpoint recovers: its alarms, retried, all arrive.
-        assert garbage.requests >= 1
+        # The garbage endpoint recovers: its alarms, retried, all arrive. Its
+        # target runs on its own, so its first try may come after the others'.
+        wait_for(lambda: garbage.requests >= 1, timeout=20)
         garbage.stop()
         recovered.start()
         wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS), timeout=30)

@@ -39,6 +39,9 @@ class Detection:
     # For later detectors of the same frame only, never sent: full-precision
     # arrays (a face mesh, a skeleton) that the wire carries rounded, if at all.
     internal: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # An event's picture of what it is about (a tracked object's crop, a JPEG):
+    # sent with the event, never with results.
+    snapshot: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"label": self.label, "score": round(float(self.score), 4)}

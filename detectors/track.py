@@ -23,7 +23,9 @@ expects (Frigate's):
   a ``crossed`` event; every frame, a boxless ``line`` detection per line
   carries the counts so far;
 - it **ends** when not seen for ``max_missing_s``: a ``gone`` event with its
-  duration and the zones it visited. A track Norfair starts where an object
+  first and last sighting, the zones it visited, its path and its best
+  snapshot (a crop around its sighting of highest score x size; its start
+  event carries the crop it had then). A track Norfair starts where an object
   went missing, of much its size, is that object seen again (people crossing
   behind each other keep their ids).
 
@@ -60,6 +62,16 @@ SCORES_KEPT = 10  # the median that makes an object real is over its last this m
 # (on the pedestrian clip, 0.3 -> 0.8 -> 1.5: IDF1 0.804, 0.829, 0.829; switches 8, 6, 7).
 REIDENTIFY_SIZE = 1.5
 REIDENTIFY_REACH = 0.8  # a walker covers about 0.8 of their height a second
+# An object's path: where its feet were, a point at most every this often, and at most
+# this many points (when full, every other one goes: the whole way, less finely).
+PATH_EVERY_S = 0.5
+PATH_POINTS = 64
+# Its best snapshot: the sighting of highest score x size, cropped with this margin
+# around the box, at most this many pixels a side. A new one is encoded only when it
+# beats the best by this factor (a JPEG on a few frames of an object's life, not on all).
+CROP_MARGIN = 0.15
+CROP_SIDE = 320
+CROP_BETTER = 1.15
 
 
 @dataclass
@@ -103,6 +115,10 @@ class TrackedObject:
     anchor: tuple[float, float] = (0.0, 0.0)  # where it stood when it last moved
     zones: dict[str, ZoneStay] = field(default_factory=dict)
     visited: list[str] = field(default_factory=list)
+    path: list[list[int]] = field(default_factory=list)  # feet, [x, y] in frame pixels
+    path_at: float = -1e18
+    best: float = 0.0  # score x size of its best sighting
+    snapshot: bytes | None = None  # ... cropped, a JPEG
     # What it was made of in the frame it was last seen: its extra (a skeleton's points,
     # a code's text) and in-process arrays go on with it.
     seen_as: Detection | None = None
@@ -178,7 +194,7 @@ class TrackDetector(Detector):
             known.append((object_id, detection))
         found: list[Detection] = []
         for object_id, detection in known:
-            found += self._seen(object_id, detection, now, rules)
+            found += self._seen(object_id, detection, image, context)
         found += self._ended(seen, now)
         return found + self._counts(rules)
 
@@ -205,9 +221,10 @@ class TrackDetector(Detector):
         return similar and ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 <= REIDENTIFY_REACH * height
 
     def _seen(
-        self, object_id: int, detection: Detection, now: float, rules: SceneRules
+        self, object_id: int, detection: Detection, image: np.ndarray, context: FrameContext
     ) -> list[Detection]:
         assert detection.box is not None
+        now, rules = context.captured_at, context.rules
         obj = self.objects.get(object_id)
         if obj is None:
             obj = TrackedObject(
@@ -221,6 +238,12 @@ class TrackDetector(Detector):
         obj.scores.append(detection.score)
         obj.hits += 1
         self._moved(obj, now)
+        self._sighting(obj, image, context.scale)
+        if now - obj.path_at >= PATH_EVERY_S:
+            obj.path_at = now
+            obj.path.append([round(v) for v in feet(obj.box)])
+            if len(obj.path) > PATH_POINTS:
+                obj.path = obj.path[::2]
         events = self._zones(obj, now, rules) + self._crossings(obj, before, now, rules)
         threshold = rules.filter_for(obj.label).threshold
         if not obj.started:
@@ -228,8 +251,20 @@ class TrackDetector(Detector):
                 return []
             obj.started = True
             events.append(Detection(obj.label, obj.score, obj.box, self._about(obj, now),
-                                    event=True))  # fmt: skip
+                                    event=True, snapshot=obj.snapshot))  # fmt: skip
         return [*events, self._shown(obj, now)]
+
+    @staticmethod
+    def _sighting(obj: TrackedObject, image: np.ndarray, scale: float) -> None:
+        """Keep the object's best snapshot: its crop where score x size is highest (a
+        person seen whole and near, not a sliver at the edge)."""
+        _, _, w, h = obj.box
+        quality = obj.score * (w * h) ** 0.5
+        if obj.snapshot is not None and quality < obj.best * CROP_BETTER:
+            return
+        snapshot = crop(image, obj.box, scale)
+        if snapshot is not None:
+            obj.best, obj.snapshot = quality, snapshot
 
     def _moved(self, obj: TrackedObject, now: float) -> None:
         """Stationary: its feet stayed within a tenth of its height since ``still_since``."""
@@ -330,10 +365,19 @@ class TrackDetector(Detector):
             ]
             if obj.started:
                 extra = {**self._about(obj, obj.last_seen), "label": obj.label,
+                         "started_at": round(obj.first_seen, 3),
+                         "ended_at": round(obj.last_seen, 3),
                          "duration_s": round(obj.last_seen - obj.first_seen, 1),
-                         "zones": list(obj.visited)}  # fmt: skip
-                found.append(Detection("gone", obj.score, obj.box, extra, event=True))
+                         "zones": list(obj.visited), "path": self._path(obj)}  # fmt: skip
+                found.append(Detection("gone", obj.score, obj.box, extra, event=True,
+                                       snapshot=obj.snapshot))  # fmt: skip
         return found
+
+    @staticmethod
+    def _path(obj: TrackedObject) -> list[list[int]]:
+        """Where its feet went, ending where it was last seen."""
+        last = [round(v) for v in feet(obj.box)]
+        return obj.path if obj.path and obj.path[-1] == last else [*obj.path, last]
 
     def _about(self, obj: TrackedObject, now: float) -> dict[str, Any]:
         return {"object": obj.id, "zones": obj.in_zones(),
@@ -345,3 +389,28 @@ class TrackDetector(Detector):
             return Detection(obj.label, obj.score, obj.box, self._about(obj, now), quiet=True)
         return Detection(obj.label, obj.score, obj.box, {**seen.extra, **self._about(obj, now)},
                          quiet=True, internal=seen.internal)  # fmt: skip
+
+
+def crop(image: np.ndarray, box: Box, scale: float) -> bytes | None:
+    """A JPEG of the box and a margin around it, from the picture the detectors read
+    (``scale`` of the frame); None for an empty crop or a picture that is no 8-bit one."""
+    import cv2
+
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        return None
+    x, y, w, h = box
+    margin = CROP_MARGIN * max(w, h)
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int((x - margin) * scale)), max(0, int((y - margin) * scale))
+    x1 = min(width, int((x + w + margin) * scale))
+    y1 = min(height, int((y + h + margin) * scale))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    piece = image[y0:y1, x0:x1]
+    side = max(piece.shape[:2])
+    if side > CROP_SIDE:
+        factor = CROP_SIDE / side
+        size = (max(1, round(piece.shape[1] * factor)), max(1, round(piece.shape[0] * factor)))
+        piece = cv2.resize(piece, size, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", piece, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg.tobytes() if ok else None

@@ -15,6 +15,7 @@ class Subscriber:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
+        self.payloads: dict[str, bytes] = {}  # topic: its last payload as sent (a JPEG)
         self.lock = threading.Lock()
         self.ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, f"test-{uuid.uuid4().hex}")
@@ -26,7 +27,13 @@ class Subscriber:
 
     def _on_message(self, _client, _userdata, message) -> None:
         with self.lock:
-            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
+            text = message.payload.decode(errors="replace")
+            self.messages.append((message.topic, text, bool(message.retain)))
+            self.payloads[message.topic] = bytes(message.payload)
+
+    def last_bytes(self, topic: str) -> bytes | None:
+        with self.lock:
+            return self.payloads.get(topic)
 
     def last(self, topic: str) -> str | None:
         with self.lock:

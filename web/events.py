@@ -30,7 +30,13 @@ from flask import (
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN
-from pipeline.core.eventstore import MAX_PAGE, EventQuery, EventStore, StoredEvent
+from pipeline.core.eventstore import (
+    MAX_PAGE,
+    EventQuery,
+    EventStore,
+    StoredEvent,
+    StoredObject,
+)
 from web import state
 
 events = Blueprint("events", __name__)
@@ -90,6 +96,25 @@ def event_json(event: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
         "clip_frames": event.clip_frames,
         "pre_roll_s": pre_roll,
         "bytes": event.bytes,
+        "objects": [object_json(event.id, seen) for seen in event.objects],
+    }
+
+
+def object_json(event_id: int, seen: StoredObject) -> dict[str, Any]:
+    """A tracked object of an event: how long it stayed, the zones it visited, its path."""
+    duration = None if seen.ended_at is None else round(seen.ended_at - seen.started_at, 1)
+    snapshot = None
+    if seen.snapshot:
+        snapshot = url_for("events.object_snapshot", event_id=event_id, object_id=seen.object)
+    return {
+        "object": seen.object,
+        "label": seen.label,
+        "started_at": seen.started_at,
+        "ended_at": seen.ended_at,
+        "duration_s": duration,
+        "zones": seen.zones,
+        "path": seen.path,
+        "snapshot": snapshot,
     }
 
 
@@ -177,6 +202,20 @@ def media(event_id: int, name: str) -> Response:
     kind, mimetype = MEDIA[name]
     event = store().get(event_id)
     present = event is not None and (event.has_clip if kind == "clip" else event.snapshot)
+    return _send(event_id, kind, mimetype, present)
+
+
+@events.get(f"/events/{EVENT_ROUTE}/object-<int(max={MAX_EVENT_ID}):object_id>.jpg")
+def object_snapshot(event_id: int, object_id: int) -> Response:
+    """A tracked object's best snapshot: cropped around it."""
+    event = store().get(event_id)
+    present = event is not None and any(
+        seen.object == object_id and seen.snapshot for seen in event.objects
+    )
+    return _send(event_id, f"object-{object_id}", "image/jpeg", present)
+
+
+def _send(event_id: int, kind: str, mimetype: str, present: bool) -> Response:
     file = store().open_file(event_id, kind) if present else None
     if file is None:
         abort(404, description=f"event {event_id} has no {kind}")

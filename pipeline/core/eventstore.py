@@ -37,6 +37,8 @@ SCRATCH = ".partial"
 FILE_MODE = 0o640
 DIRECTORY_MODE = 0o750
 MAX_PAGE = 200
+# A tracked object's best snapshot: ``<event>.object-<id>.jpg``.
+OBJECT_FILE = "object-{}.jpg"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -66,7 +68,31 @@ CREATE TABLE IF NOT EXISTS event_labels (
     PRIMARY KEY (event_id, label)
 );
 CREATE INDEX IF NOT EXISTS labels_by_label ON event_labels (label);
+CREATE TABLE IF NOT EXISTS objects (      -- tracked objects that started in the event
+    event_id   INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    object     INTEGER NOT NULL,          -- the tracker's id on the camera
+    label      TEXT NOT NULL,
+    started_at REAL NOT NULL,             -- capture time of its first sighting
+    ended_at   REAL,                      -- ... of its last; NULL while in view
+    zones      TEXT NOT NULL DEFAULT '[]', -- the zones it visited, in order (JSON)
+    path       TEXT NOT NULL DEFAULT '[]', -- where its feet went, [[x, y], ...] (JSON)
+    snapshot   INTEGER NOT NULL DEFAULT 0, -- its best snapshot is on disk
+    PRIMARY KEY (event_id, object)
+);
 """
+
+
+@dataclass
+class StoredObject:
+    """A tracked object that came during an event: how long it stayed, where it went."""
+
+    object: int
+    label: str
+    started_at: float
+    ended_at: float | None
+    zones: list[str]
+    path: list[list[int]]
+    snapshot: bool
 
 
 @dataclass
@@ -89,6 +115,7 @@ class StoredEvent:
     clip_frames: int
     bytes: int
     created_at: float
+    objects: list[StoredObject] = field(default_factory=list)
 
     @property
     def has_clip(self) -> bool:
@@ -150,7 +177,9 @@ class EventStore:
     # --- files ---------------------------------------------------------------------
 
     def file(self, event_id: int, kind: str) -> Path:
-        return self.media / f"{event_id}.{KINDS[kind]}"
+        """``kind``: one of ``KINDS``, or ``object-<id>`` for a tracked object's snapshot."""
+        name = KINDS.get(kind) or OBJECT_FILE.format(int(kind.removeprefix("object-")))
+        return self.media / f"{event_id}.{name}"
 
     def scratch(self, event_id: int, kind: str) -> Path:
         """Where a file is written before it is renamed into place (same suffix,
@@ -183,6 +212,9 @@ class EventStore:
         for kind in KINDS:
             for path in (self.file(event_id, kind), self.scratch(event_id, kind)):
                 _remove(path)
+        for pattern in (f"{event_id}.{OBJECT_FILE}", f"{SCRATCH}-{event_id}.{OBJECT_FILE}"):
+            for path in self.media.glob(pattern.format("*")):
+                _remove(path)
 
     # --- the recorder's side -----------------------------------------------------------
 
@@ -211,6 +243,59 @@ class EventStore:
                 (captured_at, score, event_id),
             )
             db.execute("INSERT OR IGNORE INTO event_labels VALUES (?, ?)", (event_id, label))
+
+    def add_object(self, event_id: int, object_id: int, label: str, started_at: float) -> None:
+        """A tracked object that started during the event (its start event)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO objects (event_id, object, label, started_at)"
+                " VALUES (?, ?, ?, ?)",
+                (event_id, object_id, label, started_at),
+            )
+
+    def end_object(
+        self,
+        camera: str,
+        object_id: int,
+        label: str,
+        seen: tuple[float | None, float],
+        *,
+        zones: list[str],
+        path: list[list[int]],
+        snapshot: bytes | None,
+    ) -> int | None:
+        """A tracked object gone: when it was first and last seen (``seen``; None for
+        the first: as its start event said), the zones it visited and its path, and
+        its best snapshot. The event it is listed in, or None if it is in none (it
+        came before the recorder, or its event was deleted)."""
+        first_seen, ended_at = seen
+        row = (
+            self._db()
+            .execute(
+                "SELECT o.event_id FROM objects o JOIN events e ON e.id = o.event_id"
+                " WHERE e.camera = ? AND o.object = ? AND o.label = ? AND o.ended_at IS NULL"
+                " ORDER BY o.event_id DESC LIMIT 1",
+                (camera, object_id, label),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        event_id = int(row[0])
+        kind = f"object-{object_id}"
+        size = self._put(event_id, kind, snapshot) if snapshot is not None else 0
+        with self.transaction() as db:
+            updated = db.execute(
+                "UPDATE objects SET started_at = coalesce(?, started_at), ended_at = ?,"
+                " zones = ?, path = ?, snapshot = ? WHERE event_id = ? AND object = ?",
+                (first_seen, ended_at, json.dumps(zones), json.dumps(path), int(size > 0),
+                 event_id, object_id),
+            ).rowcount  # fmt: skip
+            db.execute("UPDATE events SET bytes = bytes + ? WHERE id = ?", (size, event_id))
+        if not updated:  # the event was deleted meanwhile
+            _remove(self.file(event_id, kind))
+            return None
+        return event_id
 
     def save_snapshot(self, event_id: int, snapshot: bytes, thumb: bytes) -> bool:
         """The event's frame and its thumbnail; False if the event was deleted meanwhile."""
@@ -379,6 +464,22 @@ class EventStore:
             ids,
         ):
             labels[event_id].append(label)
+        objects: dict[int, list[StoredObject]] = {i: [] for i in ids}
+        for row in self._db().execute(
+            f"SELECT * FROM objects WHERE event_id IN ({placeholders}) ORDER BY started_at",
+            ids,
+        ):
+            objects[row["event_id"]].append(
+                StoredObject(
+                    object=row["object"],
+                    label=row["label"],
+                    started_at=row["started_at"],
+                    ended_at=row["ended_at"],
+                    zones=json.loads(row["zones"]),
+                    path=json.loads(row["path"]),
+                    snapshot=bool(row["snapshot"]),
+                )
+            )
         return [
             StoredEvent(
                 id=row["id"],
@@ -399,6 +500,7 @@ class EventStore:
                 clip_frames=row["clip_frames"],
                 bytes=row["bytes"],
                 created_at=row["created_at"],
+                objects=objects[row["id"]],
             )
             for row in rows
         ]

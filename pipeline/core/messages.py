@@ -44,6 +44,9 @@ MAX_EXTRA_LIST_ITEMS = 1500  # enough for a face mesh: 468 points
 MAX_POINT_ITEMS = 4  # an inner list is a point or a box: a handful of numbers
 MAX_BOX_VALUE = 4 * MAX_DIMENSION
 MAX_REASON_CHARS = 500
+# An event may carry a picture of what it is about (a tracked object's crop): small.
+MAX_SNAPSHOT_BYTES = 512 * 1024
+MAX_SNAPSHOT_SIDE = 1024
 # C0 and C1 control characters (terminal escapes among them), DEL, and the
 # bidirectional overrides that make a line read differently from what it holds.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -173,18 +176,26 @@ def pack_status(status: Status) -> bytes:
     )
 
 
-def pack_event(camera: str, seq: int, captured_at: float, detection: dict[str, Any]) -> bytes:
-    """A detection event: small metadata for alarms, without the picture."""
-    return _pack(
-        {
-            "v": WIRE_VERSION,
-            "type": "event",
-            "camera": camera,
-            "seq": seq,
-            "captured_at": captured_at,
-            "detection": detection,
-        }
-    )
+def pack_event(
+    camera: str,
+    seq: int,
+    captured_at: float,
+    detection: dict[str, Any],
+    snapshot: bytes | None = None,
+) -> bytes:
+    """A detection event: small metadata for alarms, without the frame; with
+    ``snapshot``, a small JPEG of what it is about (a tracked object's crop)."""
+    body = {
+        "v": WIRE_VERSION,
+        "type": "event",
+        "camera": camera,
+        "seq": seq,
+        "captured_at": captured_at,
+        "detection": detection,
+    }
+    if snapshot is not None:
+        body["snapshot"] = snapshot
+    return _pack(body)
 
 
 # --- unpacking -----------------------------------------------------------------------
@@ -517,4 +528,20 @@ def unpack_event(payload: bytes) -> dict[str, Any]:
     _seq(body)
     _timestamp(body, "captured_at")
     check_detection(_field(body, "detection", dict))
+    if "snapshot" in body:
+        _event_snapshot(body)
     return body
+
+
+def _event_snapshot(body: dict[str, Any]) -> None:
+    """An event's picture: a JPEG, small in bytes and in the size its header claims."""
+    from pipeline.core.jpeg import jpeg_size  # it words its errors with ours: imported late
+
+    snapshot = _field(body, "snapshot", bytes)
+    if len(snapshot) > MAX_SNAPSHOT_BYTES:
+        raise MessageError(f"event snapshot of {len(snapshot)} bytes exceeds {MAX_SNAPSHOT_BYTES}")
+    width, height = jpeg_size(snapshot)
+    if max(width, height) > MAX_SNAPSHOT_SIDE:
+        raise MessageError(
+            f"event snapshot of {width}x{height} is larger than {MAX_SNAPSHOT_SIDE} px a side"
+        )

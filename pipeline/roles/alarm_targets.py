@@ -79,9 +79,10 @@ class Target:
     def observe(self, payload: dict[str, Any]) -> None:
         """An event this target alarms about, before its cooldown."""
 
-    def follow(self, payload: dict[str, Any]) -> None:
+    def follow(self, payload: dict[str, Any], snapshot: bytes | None = None) -> None:
         """Any event of the site, whether this target alarms about it or not (the
-        objects' comings and goings keep counts right)."""
+        objects' comings and goings keep counts right); ``snapshot``, the picture
+        the event carries (a tracked object's crop)."""
 
     def tick(self) -> None:
         pass
@@ -281,16 +282,20 @@ class MqttTarget(Target):
             return f"{self.topic}/{levels[0]}/{levels[1]}/count"
         return f"{self.topic}/{levels[0]}/zones/{levels[1]}/{levels[2]}/count"
 
-    def follow(self, payload: dict[str, Any]) -> None:
+    def follow(self, payload: dict[str, Any], snapshot: bytes | None = None) -> None:
         with self.lock:
             changed = self.occupancy.follow(payload)
         for key, count in changed:
             self._publish(self._count_topic(key), str(count), retain=True)
+        if snapshot is not None:  # an object's start or end: the label's last snapshot
+            label = str((payload.get("extra") or {}).get("label", payload["label"]))
+            topic = f"{self.topic}/{topic_level(payload['camera'])}/{topic_level(label)}/snapshot"
+            self._publish(topic, snapshot, retain=True)
 
     def _camera_topic(self, camera: str) -> str:
         return f"{self.topic}/{topic_level(camera)}/state"
 
-    def _publish(self, topic: str, payload: str, retain: bool = False) -> Attempt:
+    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> Attempt:
         if not (self.connected.is_set() and self.client.is_connected()):
             # Not queued by paho for later: the retry is ours, so nothing goes twice.
             return Attempt(False, "not connected to the MQTT broker")

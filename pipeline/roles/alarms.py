@@ -168,7 +168,8 @@ class AlarmSender(broker.Role):
         camera, label = event["camera"], event["detection"]["label"]
         payload = alarm_payload(self.config, event)
         if not self.alarm.cameras or camera in self.alarm.cameras:
-            self.target.follow(payload)  # every event: counts of objects stay right
+            # every event: counts of objects stay right, snapshots of them are the last
+            self.target.follow(payload, event.get("snapshot"))
         if not self.alarm.wants(camera, label):
             return True
         if time.time() - event["captured_at"] > self.alarm.max_age_s:

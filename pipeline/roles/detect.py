@@ -536,7 +536,8 @@ class DetectorWorker(broker.Role):
                     continue
                 self.last_event_at[key] = now
             routing_key = f"{frame.camera}.{ROUTING_UNSAFE.sub('_', detection.label)}"
-            body = pack_event(frame.camera, frame.seq, frame.captured_at, detection.to_dict())
+            body = pack_event(frame.camera, frame.seq, frame.captured_at, detection.to_dict(),
+                              detection.snapshot)  # fmt: skip
             events.append((routing_key, body))
             self.counters.events += 1
         return events

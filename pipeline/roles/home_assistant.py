@@ -10,6 +10,9 @@ device per camera with:
   (``<topic>/<camera>/<label>/count``), and per zone a sensor counting those in
   it and a binary sensor that is on while any is
   (``<topic>/<camera>/zones/<zone>/<label>/count``);
+- for each such label, an MQTT camera showing the last object's snapshot (cropped
+  around it: its first at its start, its best when it has gone;
+  ``<topic>/<camera>/<label>/snapshot``, a retained JPEG);
 - availability from ``<topic>/status`` (``online``; ``offline`` as the will).
 
 Counts follow the objects' own events (an object's start, ``entered``, ``left``,
@@ -60,6 +63,8 @@ def discovery(topic: str, site: str, cameras: tuple[CameraConfig, ...]) -> list[
             count = {**common, "name": f"{label} count", "state_topic": f"{base}/{label}/count",
                      "state_class": "measurement"}  # fmt: skip
             messages.append(_entity("sensor", site, camera, f"{label}_count", count))
+            snapshot = {**common, "name": f"{label} snapshot", "topic": f"{base}/{label}/snapshot"}
+            messages.append(_entity("camera", site, camera, f"{label}_snapshot", snapshot))
             for zone in camera.zones:
                 if zone.labels and label not in zone.labels:
                     continue

@@ -58,6 +58,8 @@ EVENT_AHEAD_OF_CLOCK_S = 60.0
 # wall clock may close incidents. Until then the events' own time does (a recorder
 # catching up on a backlog must not cut one incident into many).
 EVENTS_QUIET_S = 1.0
+# A tracked object's stay as its end event states it is believed up to this long.
+MAX_OBJECT_S = 7 * 86_400.0
 
 
 @dataclass
@@ -205,11 +207,48 @@ class Recorder(broker.Role):
                 raise MessageError(f"captured_at is {ahead:.0f} s ahead of the recorder's clock")
             camera = self.cameras.get(event["camera"])
             detection = event["detection"]
-            if camera is None or detection["label"] not in camera.record:
+            if camera is None:
                 return
-            self._take(connection, camera, event, detection)
+            if detection["label"] == "gone":
+                self._object_gone(camera, event, detection)
+            if detection["label"] not in camera.record:
+                return
+            event_id = self._take(connection, camera, event, detection)
+            object_id = (detection.get("extra") or {}).get("object")
+            if event_id is not None and _is_id(object_id):
+                self.store.add_object(event_id, object_id, detection["label"],
+                                      event["captured_at"])  # fmt: skip
 
         return on_event
+
+    def _object_gone(
+        self, camera: CameraConfig, event: dict[str, Any], detection: dict[str, Any]
+    ) -> None:
+        """A tracked object of a recorded label has gone: its event lists how long it
+        stayed, the zones it visited, its path and its best snapshot."""
+        extra = detection.get("extra") or {}
+        label, object_id = extra.get("label"), extra.get("object")
+        if label not in camera.record or not _is_id(object_id):
+            return
+        zones = [zone for zone in extra.get("zones") or [] if isinstance(zone, str)]
+        path = [
+            [int(v) for v in point] for point in extra.get("path") or []
+            if isinstance(point, list) and len(point) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+        ]  # fmt: skip
+        # Seen from first to last sighting (the event comes max_missing_s after the last).
+        gone_at = event["captured_at"]
+        started_at, ended_at = extra.get("started_at"), extra.get("ended_at")
+        if not (_is_time(started_at) and _is_time(ended_at)
+                and gone_at - MAX_OBJECT_S <= started_at <= ended_at <= gone_at):  # fmt: skip
+            started_at, ended_at = None, gone_at
+        event_id = self.store.end_object(
+            camera.id, object_id, label, (started_at, ended_at),
+            zones=zones, path=path, snapshot=event.get("snapshot"),
+        )  # fmt: skip
+        if event_id is not None:
+            LOGGER.info("record: event %d: %s %d on %s has gone", event_id, label, object_id,
+                        camera.id, **about(camera.id))  # fmt: skip
 
     def _take(
         self,
@@ -217,7 +256,9 @@ class Recorder(broker.Role):
         camera: CameraConfig,
         event: dict[str, Any],
         detection: dict[str, Any],
-    ) -> None:
+    ) -> int | None:
+        """The event this detection is recorded in (a new one, or the camera's open
+        one it merges into); None if it is not kept."""
         captured_at = event["captured_at"]
         label = detection["label"]
         self.events_clock = max(self.events_clock, captured_at)
@@ -231,14 +272,14 @@ class Recorder(broker.Role):
                 self.rejections.warning("record: an event of %s came %.1f s after the clip it "
                                         "belongs to had started", camera.id,
                                         incident.started_at - captured_at)  # fmt: skip
-                return
+                return None
             if within and captured_at - incident.started_at <= self.record.max_clip_s:
                 self.store.extend(
                     incident.event_id, label, captured_at, float(detection.get("score", 1))
                 )
                 incident.last_at = max(incident.last_at, captured_at)
                 self.counters.merged += 1
-                return
+                return incident.event_id
             self._close(incident)
         event_id = self.store.open_event(camera.id, label, event["seq"], captured_at, detection)
         self.counters.events += 1
@@ -246,6 +287,7 @@ class Recorder(broker.Role):
             "record: event %d: %s on %s; recording", event_id, label, camera.id, **about(camera.id)
         )
         self._start(connection, event_id, camera, captured_at, captured_at, event["seq"])
+        return event_id
 
     def _resume(self, connection: broker.Connection, stored: StoredEvent) -> None:
         camera = self.cameras.get(stored.camera)
@@ -408,3 +450,13 @@ class Recorder(broker.Role):
 
 def run_record(config: Config, stop: threading.Event) -> None:
     Recorder(config, stop, ConfigWatcher(config, "record")).run()
+
+
+def _is_time(value: Any) -> bool:
+    """A time in seconds from the wire (its finiteness the message check made sure of)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_id(value: Any) -> bool:
+    """A tracked object's id: an integer (JSON's, so no boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63

@@ -119,3 +119,48 @@ def test_the_camera_page_links_to_its_events(browser, site):
     browser.get(site["base"] + "/camera/square")
     link = browser.find_element("link text", "events of this camera")
     assert link.get_attribute("href") == site["base"] + "/events?camera=square"
+
+
+def test_a_tracked_objects_stay_path_and_best_snapshot_show_on_its_event(browser, site):
+    """An event with a person who stayed 42 s, walked through a zone (its name markup
+    from the wire) and left a best snapshot: the card lists them, as text, with the
+    crop, and draws the path over the thumbnail."""
+    import cv2
+    import numpy as np
+
+    from pipeline.core.eventstore import EventStore
+
+    store = EventStore(site["store"])
+    frame = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
+    crop = cv2.imencode(".jpg", np.full((200, 90, 3), 180, np.uint8))[1].tobytes()
+    event_id = store.open_event("square", "person", 1, 1_000_000.0, {"label": "person"})
+    store.save_snapshot(event_id, frame, frame)
+    store.add_object(event_id, 7, "person", 1_000_000.0)
+    path = [[60, 400], [200, 380], [330, 300], [600, 260]]
+    store.end_object("square", 7, "person", (999_999.0, 1_000_041.0), zones=[PAYLOAD],
+                     path=path, snapshot=crop)  # fmt: skip
+    store.close()
+
+    browser.get(f"{site['base']}/events?label=person")
+    selector = f'article.event[data-id="{event_id}"]'
+    shown = wait_for(
+        lambda: browser.execute_script(
+            f"const card = document.querySelector('{selector}');"
+            "const item = card && card.querySelector('li.object');"
+            "const crop = item && item.querySelector('img.crop');"
+            "const line = card && card.querySelector('svg.paths polyline');"
+            "return item && crop.complete && crop.naturalWidth && line && "
+            "[item.textContent, crop.naturalWidth, crop.naturalHeight,"
+            " line.getAttribute('points'),"
+            " card.querySelector('svg.paths').getAttribute('viewBox')];"
+        ),
+        timeout=20,
+        interval=0.25,
+    )
+    text, width, height, points, view = shown
+    assert "person 7" in text and "stayed 42 s" in text and f"zones: {PAYLOAD}" in text
+    assert (width, height) == (90, 200), "its best snapshot, cropped around it"
+    assert points == "60,400 200,380 330,300 600,260" and view == "0 0 640 480"
+    assert browser.execute_script("return window.pwned") is None, "the zone's name ran nothing"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "events-page-objects.png"))

@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 
+import cv2
+import numpy as np
 import pika
 
 from pipeline.core.topology import Topology
@@ -276,6 +278,8 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         assert f"homeassistant/binary_sensor/{ours}_steps_person/config" in configs
         assert not any(f"{ours}_steps_car" in t for t in configs), "the zone counts people only"
         assert not any(t.endswith(("_gone/config", "_line/config")) for t in configs)
+        camera = json.loads(discovered.last(f"homeassistant/camera/{ours}_person_snapshot/config"))
+        assert camera["topic"] == f"{prefix}/porch/person/snapshot"
 
         def event(name: str, **extra) -> dict:
             return {"camera": "porch", "label": name, "time": "2026-12-04T08:00:00.000Z",
@@ -283,7 +287,9 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
 
         count = f"{prefix}/porch/person/count"
         steps = f"{prefix}/porch/zones/steps/person/count"
-        target.follow(event("person", object=1, zones=["steps"]))
+        first = cv2.imencode(".jpg", np.full((90, 40, 3), 60, np.uint8))[1].tobytes()
+        best = cv2.imencode(".jpg", np.full((180, 80, 3), 200, np.uint8))[1].tobytes()
+        target.follow(event("person", object=1, zones=["steps"]), first)
         target.follow(event("person", object=2, zones=[]))
         target.follow(event("car", object=3, zones=[]))
         wait_for(lambda: listener.last(count) == "2" and listener.last(steps) == "1", timeout=10)
@@ -291,8 +297,12 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         target.follow(event("entered", object=2, label="person", zone="steps"))
         wait_for(lambda: listener.last(steps) == "2", timeout=10)
         target.follow(event("left", object=1, label="person", zone="steps"))
-        target.follow(event("gone", object=2, label="person", zones=["steps"]))
+        snapshot = f"{prefix}/porch/person/snapshot"
+        assert wait_for(lambda: listener.last_bytes(snapshot), timeout=10) == first
+        target.follow(event("gone", object=2, label="person", zones=["steps"]), best)
         wait_for(lambda: listener.last(steps) == "0" and listener.last(count) == "1", timeout=10)
+        # What Home Assistant's MQTT camera shows: the last object's best picture.
+        wait_for(lambda: listener.last_bytes(snapshot) == best, timeout=10)
         home = json.loads(
             discovered.last(f"homeassistant/binary_sensor/{ours}_steps_person/config")
         )
@@ -303,4 +313,5 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         listener.close()
         clear_retained("homeassistant", [t[len("homeassistant/") :] for t in configs])
         clear_retained(prefix, ["status", "porch/person/count", "porch/car/count",
-                                "porch/zones/steps/person/count"])  # fmt: skip
+                                "porch/zones/steps/person/count",
+                                "porch/person/snapshot"])  # fmt: skip

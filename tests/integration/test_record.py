@@ -239,3 +239,92 @@ def test_an_event_from_the_future_is_refused_and_recording_goes_on(namespace, br
     finally:
         stop.set()
         thread.join(10)
+
+
+def players_come_and_go(path: Path, fps: float = 10.0) -> Path:
+    """A video of two basketball players (a photograph) sliding in for 3 s, then an
+    empty court for 4 s: people who come, walk and go."""
+    from testkit.media import basketball
+
+    picture = cv2.resize(basketball(), (400, 300))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for index in range(int(7 * fps)):
+        frame = np.full((480, 640, 3), 100, np.uint8)
+        if index < 3 * fps:
+            x = 4 * index
+            frame[120:420, x : x + 400] = picture
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_snapshot(
+    namespace, roles, tmp_path, mosquitto
+):
+    """Through capture, ``objects`` + ``track``, the recorder and Home Assistant's MQTT:
+    the event lists the person as an object with its end, duration and path, and its
+    best snapshot (cropped around the person); the events API serves both; the MQTT
+    camera's topic gets the same picture."""
+    from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
+
+    video = players_come_and_go(tmp_path / "court.avi")
+    prefix = f"rabbitcam-test/{namespace}"
+    config = make_config(
+        [{"id": "cam1", "source": str(video), "fps": 10, "record": ["person"],
+          "detectors": ["objects", "track"]}],
+        namespace=namespace,
+        record={"dir": str(tmp_path / "store"), "pre_s": 1, "post_s": 1},
+        alarms=[{"name": "home", "url": f"mqtt://{MQTT_HOST}:{MQTT_PORT}", "topic": prefix,
+                 "labels": ["person"]}],
+    )  # fmt: skip
+    camera = config.cameras[0]
+    listener = Subscriber(prefix)
+    try:
+        from pipeline.roles.alarms import run_alarms
+
+        recorder = Recorder(config, roles.stop)
+        roles.start(recorder.run, "record")
+        roles.start(lambda: run_alarms(config, roles.stop, list(config.alarms)), "alarms")
+        wait_for(recorder.subscribed.is_set, timeout=15)
+        wait_for(lambda: listener.last(f"{prefix}/status") == "online", timeout=15)
+        roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
+        roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
+
+        store = EventStore(config.store_dir)
+
+        def ended() -> list:
+            return [(e, o) for e in store.query(EventQuery()) for o in e.objects
+                    if o.ended_at is not None]  # fmt: skip
+
+        event, person = wait_for(ended, timeout=60, interval=0.25)[0]
+        assert event.labels == ["person"] and person.label == "person"
+        assert 2.0 <= person.ended_at - person.started_at <= 3.5, "in view for about 3 s"
+        assert len(person.path) >= 3 and person.path[-1][0] > person.path[0][0], "rightwards"
+        crop = cv2.imdecode(
+            np.frombuffer(store.file(event.id, f"object-{person.object}").read_bytes(), np.uint8),
+            cv2.IMREAD_COLOR,
+        )
+        assert max(crop.shape[:2]) <= 320
+        assert crop.shape[1] < 0.8 * crop.shape[0], "one standing person, not the (wide) frame"
+
+        from web.app import create_app
+        from web.auth import Auth
+
+        client = create_app(config, auth=Auth()).test_client()
+        (shown,) = [e for e in client.get("/api/events").get_json()["events"]
+                    if e["id"] == event.id]  # fmt: skip
+        listed = next(o for o in shown["objects"] if o["object"] == person.object)
+        assert listed["duration_s"] == round(person.ended_at - person.started_at, 1)
+        assert listed["path"] == person.path
+        picture = client.get(listed["snapshot"])
+        assert picture.status_code == 200 and picture.mimetype == "image/jpeg"
+        assert client.get(f"/events/{event.id}/object-999999.jpg").status_code == 404
+
+        # Home Assistant's MQTT camera: the last picture of a person, a JPEG.
+        snapshot = wait_for(lambda: listener.last_bytes(f"{prefix}/cam1/person/snapshot"),
+                            timeout=15)  # fmt: skip
+        assert snapshot[:2] == b"\xff\xd8"
+    finally:
+        listener.close()
+        clear_retained(prefix, ["status", "cam1/person/snapshot", "cam1/person/state",
+                                "cam1/person/count", "cam1/state"])  # fmt: skip

@@ -120,6 +120,39 @@ def test_sweep_removes_scratch_files_and_files_no_event_names(store):
     ]  # fmt: skip
 
 
+def test_a_tracked_object_is_listed_with_its_event_and_ended_with_its_path(store):
+    event_id = store.open_event("door", "person", 7, 1000.0, {"label": "person", "score": 0.8})
+    store.add_object(event_id, 3, "person", 1000.0)
+    store.add_object(event_id, 3, "person", 1000.0)  # its start redelivered: once
+    store.add_object(event_id, 4, "person", 1001.0)
+    (seen, other) = store.get(event_id).objects
+    assert (seen.object, seen.ended_at, seen.snapshot) == (3, None, False), "still in view"
+    crop = jpeg(np.full((90, 40, 3), 200, np.uint8))
+    assert store.end_object("door", 3, "person", (999.5, 1042.5), zones=["porch"],
+                            path=[[10, 20], [30, 40]], snapshot=crop) == event_id  # fmt: skip
+    assert (
+        store.end_object("door", 99, "person", (None, 1043.0), zones=[], path=[], snapshot=None)
+        is None
+    )
+    assert (
+        store.end_object("yard", 4, "person", (None, 1043.0), zones=[], path=[], snapshot=None)
+        is None
+    )
+    (seen, other) = store.get(event_id).objects
+    assert (seen.started_at, seen.ended_at, seen.zones, seen.path, seen.snapshot) == (
+        999.5, 1042.5, ["porch"], [[10, 20], [30, 40]], True,
+    )  # fmt: skip
+    assert other.ended_at is None, "another camera's object 4 is not this one"
+    assert store.file(event_id, "object-3").read_bytes() == crop
+    assert store.get(event_id).bytes == len(crop)
+    assert store.delete(event_id)
+    assert list(store.media.iterdir()) == [], "its objects' snapshots go with it"
+    assert (
+        store.end_object("door", 4, "person", (None, 1044.0), zones=[], path=[], snapshot=crop)
+        is None
+    )
+
+
 def test_a_second_connection_sees_what_the_first_wrote(tmp_path):
     writer, reader = EventStore(tmp_path / "s"), EventStore(tmp_path / "s")
     event_id = writer.open_event("door", "qr", 1, 1000.0, {"label": "qr"})

@@ -1,6 +1,8 @@
 import struct
 
+import cv2
 import msgpack
+import numpy as np
 import pytest
 
 from pipeline.core.messages import (
@@ -71,6 +73,32 @@ def test_result_status_and_event_round_trips():
     assert unpack_status(pack_status(shedding)).share == 0.75
     event = unpack_event(pack_event("cam1", 3, 10.0, {"label": "motion"}))
     assert event["detection"]["label"] == "motion" and event["seq"] == 3
+    crop = cv2.imencode(".jpg", np.zeros((90, 40, 3), np.uint8))[1].tobytes()
+    event = unpack_event(pack_event("cam1", 3, 10.0, {"label": "person"}, crop))
+    assert event["snapshot"] == crop
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A JPEG's start and a SOF segment that claims this size, and nothing else."""
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + sof
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "reason"),
+    [
+        (b"<script>alert(1)</script>", "no SOI marker"),
+        (_jpeg_claiming(30000, 30000), "larger than 1024 px a side"),
+        (b"\xff\xd8" + b"\0" * (600 * 1024), "exceeds"),
+        ("a string", "must be bytes"),
+    ],
+)
+def test_an_events_snapshot_is_a_small_jpeg_or_the_event_is_refused(snapshot, reason):
+    body = msgpack.packb({"v": 1, "type": "event", "camera": "cam1", "seq": 1,
+                          "captured_at": 10.0, "detection": {"label": "person"},
+                          "snapshot": snapshot})  # fmt: skip
+    with pytest.raises(MessageError, match=reason):
+        unpack_event(body)
 
 
 @pytest.mark.parametrize(

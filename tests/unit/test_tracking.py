@@ -1,5 +1,6 @@
 """Tracked objects, zones, masks and filters: boxes in, objects and their events out."""
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,39 @@ def test_a_person_who_walks_through_is_one_object_one_event_and_one_gone():
     gone = events(found, "gone")
     assert len(gone) == 1 and gone[0].extra["label"] == "person"
     assert 7.5 <= gone[0].extra["duration_s"] <= 8.0
+
+
+def test_an_object_ends_with_its_path_its_zones_and_its_best_snapshot():
+    """The person comes small and far (dim, score 0.75), then nearer and whole (larger,
+    brighter, surer): the snapshot sent when it goes is a near one, cropped around it."""
+    track = detectors.create("track")
+    porch = Zone("porch", ((0, 300), (640, 300), (640, 480), (0, 480)), inertia=2)
+    found = []
+    for index in range(60):
+        x, y, w, h = 40 + 7 * index, 150, 30 + index, 90 + 3 * index
+        image = np.zeros((480, 640, 3), np.uint8)
+        image[y : y + h, x : x + w] = (20, 20 + 3 * index, 20)
+        box, score = (x, y, w, h), 0.75 + index / 300
+        context = FrameContext("cam1", index, 1000.0 + index / FPS,
+                               found=[Detection("person", score, box)],
+                               rules=SceneRules(zones=(porch,)))  # fmt: skip
+        found += track.detect(image, context)
+    for index in range(60, 90):
+        found += track.detect(IMAGE, FrameContext("cam1", index, 1000.0 + index / FPS))
+    came = [d for d in found if d.event and d.label == "person"]
+    assert len(came) == 1 and came[0].snapshot is not None, "its start carries a picture"
+    gone = next(d for d in found if d.label == "gone")
+    assert gone.extra["started_at"] == 1000.0
+    assert gone.extra["zones"] == ["porch"]
+    path = gone.extra["path"]
+    assert path[0] == [55, 240] and path[-1] == [498, 417], path  # first feet to last
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(path))
+    assert len(path) <= 65
+    best = cv2.imdecode(np.frombuffer(gone.snapshot, np.uint8), cv2.IMREAD_COLOR)
+    assert max(best.shape[:2]) <= 320
+    assert best.shape[0] > best.shape[1], "cropped around a standing person"
+    green = best[best.shape[0] // 2, best.shape[1] // 2]
+    assert green[1] > 140, f"a near sighting, not the first one: {green}"
 
 
 def test_an_object_starts_only_after_min_frames_and_a_good_median_score():

@@ -9,6 +9,8 @@ const list = document.getElementById("events");
 const form = document.getElementById("filters");
 const older = document.getElementById("older");
 const template = document.getElementById("event-template");
+const objectTemplate = document.getElementById("object-template");
+const SVG = "http://www.w3.org/2000/svg";
 const summary = document.getElementById("summary");
 let nextPage = null;
 let newestShown = null;
@@ -70,6 +72,50 @@ function describe(event) {
   return parts.join(" · ");
 }
 
+// A tracked object of the event: its best snapshot, how long it stayed, where it went.
+function objectItem(seen) {
+  const node = objectTemplate.content.firstElementChild.cloneNode(true);
+  node.dataset.object = String(seen.object);
+  node.dataset.inView = String(seen.duration_s === null);
+  const what = `${seen.label} ${seen.object}`;
+  node.querySelector(".what").textContent = what;
+  const stay = [];
+  if (seen.duration_s === null) stay.push("still in view");
+  else stay.push(`stayed ${seen.duration_s < 10 ? seen.duration_s.toFixed(1) : Math.round(seen.duration_s)} s`);
+  if (seen.zones.length) stay.push(`zones: ${seen.zones.join(", ")}`);
+  node.querySelector(".stay").textContent = stay.join(" · ");
+  const crop = node.querySelector("img.crop");
+  crop.alt = what;
+  if (seen.snapshot) crop.src = seen.snapshot;
+  return node;
+}
+
+// The objects' paths over the thumbnail, in the frame's pixels (the snapshot's size).
+function drawPaths(button, event) {
+  const walked = event.objects.filter((seen) => seen.path.length > 1);
+  if (!walked.length || !event.snapshot) return;
+  const frame = new Image();
+  frame.addEventListener("load", () => {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.classList.add("paths");
+    svg.setAttribute("viewBox", `0 0 ${frame.naturalWidth} ${frame.naturalHeight}`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    for (const seen of walked) {
+      const line = document.createElementNS(SVG, "polyline");
+      line.setAttribute("points", seen.path.map(([x, y]) => `${Number(x)},${Number(y)}`).join(" "));
+      line.dataset.object = String(seen.object);
+      const [x, y] = seen.path[seen.path.length - 1];
+      const end = document.createElementNS(SVG, "circle");
+      end.setAttribute("cx", String(Number(x)));
+      end.setAttribute("cy", String(Number(y)));
+      end.setAttribute("r", String(Math.max(frame.naturalWidth / 120, 2)));
+      svg.append(line, end);
+    }
+    button.append(svg);
+  });
+  frame.src = event.snapshot;
+}
+
 function card(event) {
   const node = template.content.firstElementChild.cloneNode(true);
   node.dataset.id = String(event.id);
@@ -84,6 +130,7 @@ function card(event) {
   badge.textContent = event.state;
   badge.classList.add(event.state);
   node.querySelector(".details").textContent = describe(event);
+  node.querySelector(".objects").append(...event.objects.map(objectItem));
   const thumb = node.querySelector("img.thumb");
   thumb.alt = `${event.labels.join(", ")} on ${event.camera_name}`;
   if (event.thumb) thumb.src = event.thumb;
@@ -94,6 +141,7 @@ function card(event) {
   if (event.snapshot) snapshot.href = event.snapshot; else snapshot.hidden = true;
   if (event.clip) download.href = event.clip; else download.hidden = true;
   const open = node.querySelector("button.open");
+  drawPaths(open, event);
   open.addEventListener("click", () => {
     const opening = player.hidden;
     player.hidden = !opening;
@@ -143,7 +191,9 @@ async function load({ append = false } = {}) {
 async function refresh() {
   try {
     const watching = [...list.querySelectorAll(".player")].some((p) => !p.hidden);
-    const changing = [...list.querySelectorAll(".event")].some((n) => n.dataset.state === "recording");
+    // An event still recording, or with an object still in view, changes: reloaded.
+    const changing = [...list.querySelectorAll(".event")].some((n) => n.dataset.state === "recording") ||
+      [...list.querySelectorAll(".object")].some((n) => n.dataset.inView === "true");
     const query = filters();
     if (!watching && !query.has("until")) {
       const page = await fetchPage(`api/events?${query}&limit=1`);

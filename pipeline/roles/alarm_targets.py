@@ -87,6 +87,9 @@ class Target:
     def tick(self) -> None:
         pass
 
+    def cameras_changed(self, cameras: tuple[CameraConfig, ...]) -> None:
+        """The site's cameras as they are now (a camera file added, changed, removed)."""
+
     def close(self) -> None:
         pass
 
@@ -209,6 +212,7 @@ class MqttTarget(Target):
         import paho.mqtt.client as mqtt
 
         super().__init__(alarm)
+        self.site = site
         self.discovery = home_assistant.discovery(alarm.topic, site, cameras) if cameras else []
         self.occupancy = home_assistant.Occupancy()
         parts = urlsplit(alarm.url)
@@ -259,10 +263,11 @@ class MqttTarget(Target):
         for camera in cameras:
             client.publish(self._camera_topic(camera), self._camera_state(camera), qos=1,
                            retain=True)  # fmt: skip
-        for topic, entity in self.discovery:
-            client.publish(topic, entity, qos=1, retain=True)
         with self.lock:
+            discovery = list(self.discovery)
             counts = self.occupancy.counts()
+        for topic, entity in discovery:
+            client.publish(topic, entity, qos=1, retain=True)
         for key, count in counts:
             client.publish(self._count_topic(key), str(count), qos=1, retain=True)
         self.connected.set()  # only now: a tick before this would judge stale times
@@ -352,6 +357,19 @@ class MqttTarget(Target):
                 with self.lock:
                     self.active.pop((camera, label), None)
                 self._publish(self._camera_topic(camera), self._camera_state(camera), retain=True)
+
+    def cameras_changed(self, cameras: tuple[CameraConfig, ...]) -> None:
+        """Home Assistant discovers a camera added while this runs, sees a changed one's
+        entities as they are now, and removes those of a camera that has gone (an
+        empty retained config deletes an entity)."""
+        now = home_assistant.discovery(self.topic, self.site, cameras)
+        with self.lock:
+            before, self.discovery = dict(self.discovery), now
+        for topic, entity in now:
+            if before.get(topic) != entity:
+                self._publish(topic, entity, retain=True)
+        for topic in set(before) - {topic for topic, _ in now}:
+            self._publish(topic, "", retain=True)
 
     def _camera_state(self, camera: str) -> str:
         with self.lock:

@@ -28,6 +28,7 @@ from pipeline.core.backoff import Backoff
 from pipeline.core.config import AlarmConfig, Config
 from pipeline.core.logs import Throttled
 from pipeline.core.messages import MessageError, unpack_event
+from pipeline.core.reload import ConfigWatcher
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.alarm_targets import Attempt, Target, make_target
@@ -95,6 +96,7 @@ class AlarmSender(broker.Role):
         self.held_back = 0
         self.rejections = Throttled(LOGGER)
         self.subscribed = threading.Event()
+        self.watcher = ConfigWatcher(config, self.role)
 
     def run(self) -> None:
         LOGGER.info("%s: to %s (%s)", self.role, self.target.describe(), self._filters())
@@ -138,9 +140,12 @@ class AlarmSender(broker.Role):
                         self.held_back)  # fmt: skip
 
     def _tick(self) -> None:
-        """Time passing for the target (MQTT states clearing); its failure is logged,
-        never the end of the target."""
+        """Time passing for the target (MQTT states clearing) and the cameras changing
+        (Home Assistant's discovery); a failure is logged, never the end of the target."""
         try:
+            if self.watcher.poll():
+                self.config = self.watcher.config
+                self.target.cameras_changed(self.config.cameras)
             self.target.tick()
         except Exception as error:
             self.rejections.warning("%s: keeping the target's states failed: %s: %s",

@@ -18,7 +18,7 @@ from pipeline.roles.alarms import run_alarms
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from testkit.processes import free_port, wait_for
-from tests.conftest import make_config
+from tests.conftest import amqp_url, make_config
 from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
 from tests.tcp_proxy import SilentCutProxy
 from tests.webhook_server import WebhookEndpoint
@@ -315,3 +315,42 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         clear_retained(prefix, ["status", "porch/person/count", "porch/car/count",
                                 "porch/zones/steps/person/count",
                                 "porch/person/snapshot"])  # fmt: skip
+
+
+def test_home_assistant_discovers_a_camera_added_while_the_alarm_role_runs(
+    namespace, roles, tmp_path, mosquitto
+):
+    """A camera file dropped into ``cameras.d/`` is discovered without a restart; its
+    removal removes its entities (an empty retained config)."""
+    from pipeline.core.config import load_config
+
+    (tmp_path / "cameras.d").mkdir()
+    site = tmp_path / "site.toml"
+    site.write_text(
+        f'cameras_dir = "cameras.d"\n[broker]\nurl = "{amqp_url()}"\nnamespace = "{namespace}"\n'
+        '[[cameras]]\nid = "porch"\nsource = "synthetic"\ndetectors = ["motion"]\n'
+        f'[[alarms]]\nname = "home"\nurl = "mqtt://{MQTT_HOST}:{MQTT_PORT}"\n'
+        f'topic = "rabbitcam-test/{namespace}"\n'
+    )
+    config = load_config(site)
+    discovered = Subscriber("homeassistant")
+    garage = f"rabbitcam_{namespace}_garage"
+    count = f"homeassistant/sensor/{garage}_person_count/config"
+    try:
+        roles.start(lambda: run_alarms(config, roles.stop, list(config.alarms)), "alarms")
+        wait_for(lambda: discovered.last(
+            f"homeassistant/binary_sensor/rabbitcam_{namespace}_porch_motion/config"),
+            timeout=15)  # fmt: skip
+        assert discovered.last(count) is None
+        (tmp_path / "cameras.d" / "garage.toml").write_text(
+            'source = "synthetic"\ndetectors = ["objects", "track"]\n'
+        )
+        entity = json.loads(wait_for(lambda: discovered.last(count), timeout=15))
+        assert entity["state_topic"] == f"rabbitcam-test/{namespace}/garage/person/count"
+        (tmp_path / "cameras.d" / "garage.toml").unlink()
+        wait_for(lambda: discovered.last(count) == "", timeout=15)
+    finally:
+        discovered.close()
+        topics = [t[len("homeassistant/") :] for t in discovered.topics() if namespace in t]
+        clear_retained("homeassistant", topics)
+        clear_retained(f"rabbitcam-test/{namespace}", ["status"])

@@ -316,7 +316,9 @@ class MqttTarget(Target):
 
     def send(self, payload: dict[str, Any]) -> Attempt:
         topic = f"{self.topic}/{topic_level(payload['camera'])}/{topic_level(payload['label'])}"
-        return self._publish(topic, json.dumps(payload, allow_nan=False))
+        # The picture goes to its own topic, as a JPEG (``follow``), not in every event.
+        event = {key: value for key, value in payload.items() if key != "snapshot_jpeg"}
+        return self._publish(topic, json.dumps(event, allow_nan=False))
 
     def observe(self, payload: dict[str, Any]) -> None:
         camera, label = payload["camera"], payload["label"]

@@ -17,6 +17,7 @@ and label.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -67,6 +68,8 @@ def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
     for key in ("box", "extra"):
         if key in detection:
             payload[key] = detection[key]
+    if "snapshot" in event:  # a tracked object's crop: a phone's notification can show it
+        payload["snapshot_jpeg"] = base64.b64encode(event["snapshot"]).decode("ascii")
     if config.web.public_url:
         base = config.web.public_url
         payload["links"] = {

@@ -3,6 +3,8 @@ seconds before the event, snapshots, crashes and retention."""
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import threading
 import time
@@ -18,8 +20,9 @@ from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.record import Recorder
 from testkit.media import box_is_drawn, pedestrians_with_a_code, shows_code
-from testkit.processes import Rabbitcam, wait_for
+from testkit.processes import Rabbitcam, free_port, wait_for
 from tests.conftest import make_config
+from tests.webhook_server import WebhookEndpoint
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
@@ -268,6 +271,8 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
     from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
 
     video = players_come_and_go(tmp_path / "court.avi")
+    hook = WebhookEndpoint(free_port())
+    hook.start()
     prefix = f"rabbitcam-test/{namespace}"
     config = make_config(
         [{"id": "cam1", "source": str(video), "fps": 10, "record": ["person"],
@@ -275,7 +280,8 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
         namespace=namespace,
         record={"dir": str(tmp_path / "store"), "pre_s": 1, "post_s": 1},
         alarms=[{"name": "home", "url": f"mqtt://{MQTT_HOST}:{MQTT_PORT}", "topic": prefix,
-                 "labels": ["person"]}],
+                 "labels": ["person"]},
+                {"name": "phone", "url": hook.url, "labels": ["person", "gone"]}],
     )  # fmt: skip
     camera = config.cameras[0]
     listener = Subscriber(prefix)
@@ -324,7 +330,21 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
         snapshot = wait_for(lambda: listener.last_bytes(f"{prefix}/cam1/person/snapshot"),
                             timeout=15)  # fmt: skip
         assert snapshot[:2] == b"\xff\xd8"
+
+        # A webhook (a phone's notification service) gets the person's picture with the
+        # alarm when it comes, and the best one when it has gone.
+        def by_label() -> dict:
+            got = {alarm["label"]: alarm for alarm in hook.alarms()}
+            return got if {"person", "gone"} <= got.keys() else {}
+
+        alarms = wait_for(by_label, timeout=15)
+        for label in ("person", "gone"):
+            jpeg = base64.b64decode(alarms[label]["snapshot_jpeg"])
+            assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
+        mqtt_event = json.loads(listener.last(f"{prefix}/cam1/person"))
+        assert "snapshot_jpeg" not in mqtt_event, "MQTT has the picture on its own topic"
     finally:
+        hook.stop()
         listener.close()
         clear_retained(prefix, ["status", "cam1/person/snapshot", "cam1/person/state",
                                 "cam1/person/count", "cam1/state"])  # fmt: skip

@@ -73,6 +73,8 @@ def test_a_delete_from_another_origin_is_refused(events_site):
         "/api/events/9223372036854775808",
         "/api/events/99999999999999999999999",
         "/events/9223372036854775808/snapshot.jpg",
+        "/events/1/object-9223372036854775808.jpg",
+        "/events/1/object--1.jpg",
     ],
 )
 def test_forged_numbers_are_4xx_never_500(events_site, path):
@@ -121,3 +123,62 @@ def test_a_folder_in_the_media_folder_does_not_stop_the_store(tmp_path):
     scratch.symlink_to(target)
     store._put(2, "snapshot", PHOTO)
     assert target.read_bytes() == b"keep" and store.file(2, "snapshot").read_bytes() == PHOTO
+
+
+TRACKING_SITE = """
+[record]
+dir = "{store}"
+
+[[cameras]]
+id = "cam1"
+source = "synthetic"
+detectors = ["objects", "track"]
+record = ["person"]
+"""
+
+
+def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_site, tmp_path):
+    """An object's end from the wire: a snapshot whose header claims 30000x30000 is
+    dead-lettered with why (the message check refuses a path of anything but numbers);
+    points of the wrong length, zones that are no names and a stay that ends before it
+    starts are kept only as far as they make sense; the recorder goes on."""
+    from pipeline.core.messages import pack_event
+    from testkit.processes import wait_for
+    from tests.security.conftest import now_seq
+
+    store_dir = tmp_path / "store"
+    site, publisher = make_site(TRACKING_SITE.format(store=store_dir))
+    recorder = site.start(["record", str(site.config)])
+    wait_for(lambda: "record: connected to" in recorder.tail(), timeout=20)
+    exchange = publisher.topology.events_exchange
+    start = time.time()
+    came = {"label": "person", "score": 0.9, "extra": {"object": 5}}
+    store = EventStore(store_dir)
+
+    def recorded() -> list:  # its queue is bound a moment after it connects: until then, again
+        publisher.raw(exchange, "cam1.person", pack_event("cam1", now_seq(), start, came))
+        time.sleep(0.3)
+        return store.query(EventQuery())
+
+    (event,) = wait_for(recorded, timeout=20)
+    wait_for(lambda: store.get(event.id).objects, timeout=10)
+
+    bomb = b"\xff\xd8\xff\xc0" + (11).to_bytes(2, "big") + b"\x08" + (30000).to_bytes(2, "big") * 2
+    gone = {"label": "gone", "score": 0.9,
+            "extra": {"object": 5, "label": "person", "zones": [1, "porch", None],
+                      "path": [[1, 2], [1, 2, 3], [5.5, 6], [7]],
+                      "started_at": start + 50, "ended_at": start + 10}}  # fmt: skip
+    evil = pack_event("cam1", now_seq(), start + 12, gone, bomb + b"\x01\x11\x00")
+    publisher.raw(exchange, "cam1.gone", evil)
+    reasons = wait_for(publisher.dead_letters, timeout=15)
+    assert any("larger than 1024 px" in reason for _source, reason in reasons), reasons
+    assert store.get(event.id).objects[0].ended_at is None, "the refused end changed nothing"
+
+    publisher.raw(exchange, "cam1.gone", pack_event("cam1", now_seq(), start + 12, gone))
+    ended = wait_for(lambda: [o for o in store.get(event.id).objects if o.ended_at], timeout=15)
+    (person,) = ended
+    assert person.zones == ["porch"] and person.path == [[1, 2], [5, 6]]
+    assert (person.started_at, person.ended_at) == (start, start + 12), "a stay that ends "
+    "before it starts is not believed: from its start event to its end event"
+    assert recorder.process.poll() is None, recorder.tail()
+    store.close()

@@ -8,6 +8,7 @@ every wanted event, also those the cooldown holds back, so that MQTT states
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -73,7 +74,9 @@ class Target:
     def describe(self) -> str:
         return f"{self.alarm.kind} {redact_url(self.alarm.url)}"
 
-    def send(self, payload: dict[str, Any]) -> Attempt:
+    def send(self, payload: dict[str, Any], snapshot: bytes | None = None) -> Attempt:
+        """Deliver one alarm; ``snapshot``, the picture its event carries (a tracked
+        object's crop), sent as the target's kind of message can carry it."""
         raise NotImplementedError
 
     def observe(self, payload: dict[str, Any]) -> None:
@@ -112,7 +115,9 @@ class WebhookTarget(Target):
     def describe(self) -> str:
         return f"webhook {endpoint_of(self.alarm.url)}"
 
-    def send(self, payload: dict[str, Any]) -> Attempt:
+    def send(self, payload: dict[str, Any], snapshot: bytes | None = None) -> Attempt:
+        if snapshot is not None:  # JSON carries it as base64; a phone's notification shows it
+            payload = {**payload, "snapshot_jpeg": base64.b64encode(snapshot).decode("ascii")}
         body = json.dumps(payload, allow_nan=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         headers.update(dict(self.alarm.headers))
@@ -314,11 +319,10 @@ class MqttTarget(Target):
                                   f"{self.alarm.timeout_s} s (rc {info.rc})")  # fmt: skip
         return Attempt(True)
 
-    def send(self, payload: dict[str, Any]) -> Attempt:
+    def send(self, payload: dict[str, Any], snapshot: bytes | None = None) -> Attempt:
+        """The event's JSON; its picture has a topic of its own, as a JPEG (``follow``)."""
         topic = f"{self.topic}/{topic_level(payload['camera'])}/{topic_level(payload['label'])}"
-        # The picture goes to its own topic, as a JPEG (``follow``), not in every event.
-        event = {key: value for key, value in payload.items() if key != "snapshot_jpeg"}
-        return self._publish(topic, json.dumps(event, allow_nan=False))
+        return self._publish(topic, json.dumps(payload, allow_nan=False))
 
     def observe(self, payload: dict[str, Any]) -> None:
         camera, label = payload["camera"], payload["label"]

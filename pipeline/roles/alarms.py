@@ -17,7 +17,6 @@ and label.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -68,8 +67,6 @@ def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
     for key in ("box", "extra"):
         if key in detection:
             payload[key] = detection[key]
-    if "snapshot" in event:  # a tracked object's crop: a phone's notification can show it
-        payload["snapshot_jpeg"] = base64.b64encode(event["snapshot"]).decode("ascii")
     if config.web.public_url:
         base = config.web.public_url
         payload["links"] = {
@@ -189,7 +186,7 @@ class AlarmSender(broker.Role):
         if time.monotonic() - self.sent_at.get(key, -1e18) < self.alarm.cooldown_s:
             self.held_back += 1
             return True
-        outcome = self._deliver(session, payload)
+        outcome = self._deliver(session, payload, event.get("snapshot"))
         if outcome is None:
             return False
         if outcome.ok:
@@ -202,12 +199,14 @@ class AlarmSender(broker.Role):
         broker.dead_letter(session.channel, self.topology, body, reason, self.role, properties)
         return True
 
-    def _deliver(self, session: broker.Session, payload: dict[str, Any]) -> Attempt | None:
+    def _deliver(
+        self, session: broker.Session, payload: dict[str, Any], snapshot: bytes | None
+    ) -> Attempt | None:
         """Attempts with a doubling backoff; the last Attempt, or None if stopped."""
         backoff = Backoff(initial=RETRY_FIRST_S, maximum=RETRY_MAX_S)
         outcome = Attempt(False, "not tried")
         for attempt in range(1, self.alarm.attempts + 1):
-            outcome = self._attempt(session, payload)
+            outcome = self._attempt(session, payload, snapshot)
             if outcome is None or outcome.ok or outcome.final:
                 if outcome is not None and outcome.ok and attempt > 1:
                     LOGGER.info("%s: delivered a %s alarm of %s at attempt %d", self.role,
@@ -223,7 +222,9 @@ class AlarmSender(broker.Role):
                 return None
         return Attempt(False, f"{outcome.why} (after {self.alarm.attempts} attempts)")
 
-    def _attempt(self, session: broker.Session, payload: dict[str, Any]) -> Attempt | None:
+    def _attempt(
+        self, session: broker.Session, payload: dict[str, Any], snapshot: bytes | None
+    ) -> Attempt | None:
         """One send, on a thread of its own, while this one keeps the broker's heartbeats.
 
         The send thread is a daemon: a stop never waits for it. Whatever the send
@@ -232,7 +233,7 @@ class AlarmSender(broker.Role):
 
         def send() -> None:
             try:
-                outcome.append(self.target.send(payload))
+                outcome.append(self.target.send(payload, snapshot))
             except Exception as error:  # a target's bug or a library's surprise
                 LOGGER.exception("%s: a send failed unexpectedly", self.role)
                 outcome.append(Attempt(False, f"{type(error).__name__}: {error}"[:300]))

@@ -156,11 +156,12 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
     store = EventStore(store_dir)
 
     def recorded() -> list:  # its queue is bound a moment after it connects: until then, again
-        publisher.raw(exchange, "cam1.person", pack_event("cam1", now_seq(), start, came))
-        time.sleep(0.3)
-        return store.query(EventQuery())
+        found = store.query(EventQuery())
+        if not found:
+            publisher.raw(exchange, "cam1.person", pack_event("cam1", now_seq(), start, came))
+        return found
 
-    (event,) = wait_for(recorded, timeout=20)
+    (event,) = wait_for(recorded, timeout=20, interval=0.3)
     wait_for(lambda: store.get(event.id).objects, timeout=10)
 
     bomb = b"\xff\xd8\xff\xc0" + (11).to_bytes(2, "big") + b"\x08" + (30000).to_bytes(2, "big") * 2

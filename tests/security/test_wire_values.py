@@ -113,9 +113,11 @@ def test_a_restarted_capture_with_a_lower_seq_is_followed(make_site):
     publisher.result(seq=high)
     wait_for(lambda: site.camera()["last_seq"] == high, timeout=10)
     publisher.result(seq=high - 60_000)  # a minute back, at once: a late frame, refused
-    time.sleep(0.3)
-    assert site.camera()["last_seq"] == high
-    time.sleep(0.5)  # now the frame on show is older than max_age_ms
+    wait_for(lambda: site.camera()["dropped"]["out_of_order"] == 1, timeout=10)
+    shown = site.camera()
+    assert shown["last_seq"] == high and shown["seq_restarts"] == 0
+    # Once the frame on show is older than max_age_ms, the lower seq is a restart.
+    wait_for(lambda: time.time() - shown["last_captured_at"] > 0.5, timeout=5, interval=0.05)
     publisher.result(seq=high - 60_000)
     camera = wait_for(lambda: (c := site.camera())["last_seq"] == high - 60_000 and c, timeout=10)
     assert camera["seq_restarts"] == 1
@@ -137,8 +139,7 @@ def test_events_tail_survives_evil_events(make_site):
 
         def probe_rejected() -> bool:
             publisher.raw(topology.events_exchange, "cam1.probe", b"not msgpack")
-            time.sleep(0.2)
-            return bool(publisher.dead_letters())
+            return bool(publisher.dead_letters())  # the previous probe's, if it was taken
 
         wait_for(probe_rejected, timeout=20, interval=0.3)
         for detection in list(EVIL_DETECTIONS.values())[:4]:

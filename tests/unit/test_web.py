@@ -1,6 +1,5 @@
 """The streamer's routes, with the hub fed directly (no broker needed)."""
 
-import threading
 import time
 
 import cv2
@@ -45,31 +44,47 @@ def result(seq: int, camera: str = "cam1", age_s: float = 0.01) -> Result:
     return Result(camera, seq, time.time() - age_s, 160, 120, jpeg, [{"label": "qr"}], {}, "w1")
 
 
-def read_parts(response, count: int) -> list[tuple[dict[str, str], bytes]]:
-    """Parse ``count`` MJPEG parts from a streamed response, by Content-Length."""
-    stream = response.response
-    buffer = b""
-    parts = []
-    for chunk in stream:
-        buffer += chunk
+class PartReader:
+    """MJPEG parts of a streamed response, one at a time, by Content-Length. The
+    test client runs the stream's generator only while a part is asked for, so a
+    test can offer frames between parts and know what the viewer was ready for."""
+
+    def __init__(self, response) -> None:
+        self.response = response
+        self.chunks = iter(response.response)
+        self.buffer = b""
+
+    def next(self) -> tuple[dict[str, str], bytes]:
         while True:
-            head_end = buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                break
-            lines = buffer[:head_end].decode().split("\r\n")
-            assert lines[0] == "--frame"
-            headers = dict(line.split(": ", 1) for line in lines[1:])
-            length = int(headers["Content-Length"])
-            end = head_end + 4 + length
-            if len(buffer) < end + 2:
-                break
-            parts.append((headers, buffer[head_end + 4 : end]))
-            assert buffer[end : end + 2] == b"\r\n"
-            buffer = buffer[end + 2 :]
-            if len(parts) == count:
-                response.close()
-                return parts
-    raise AssertionError("stream ended early")
+            part = self._parse()
+            if part is not None:
+                return part
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                raise AssertionError("stream ended early")
+            self.buffer += chunk
+
+    def _parse(self) -> tuple[dict[str, str], bytes] | None:
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        lines = self.buffer[:head_end].decode().split("\r\n")
+        assert lines[0] == "--frame"
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        end = head_end + 4 + int(headers["Content-Length"])
+        if len(self.buffer) < end + 2:
+            return None
+        assert self.buffer[end : end + 2] == b"\r\n"
+        jpeg, self.buffer = self.buffer[head_end + 4 : end], self.buffer[end + 2 :]
+        return headers, jpeg
+
+
+def read_parts(response, count: int) -> list[tuple[dict[str, str], bytes]]:
+    """The first ``count`` parts of a streamed response, which is then closed."""
+    reader = PartReader(response)
+    parts = [reader.next() for _ in range(count)]
+    response.close()
+    return parts
 
 
 def test_stream_starts_with_a_placeholder_then_shows_frames_in_order(hub, client):
@@ -77,19 +92,16 @@ def test_stream_starts_with_a_placeholder_then_shows_frames_in_order(hub, client
     assert response.status_code == 200
     assert response.mimetype == "multipart/x-mixed-replace"
 
-    def feed():
-        time.sleep(0.3)
-        for seq in (10, 11, 9, 12):  # 9 arrives late and must never be shown
-            hub.feed("cam1").offer(result(seq))
-            time.sleep(0.05)
-
-    threading.Thread(target=feed, daemon=True).start()
-    parts = read_parts(response, 4)
-    placeholder, frames = parts[0], parts[1:]
+    reader = PartReader(response)
+    placeholder = reader.next()  # nothing offered yet
+    frames = []
+    for seq in (10, 11, 9, 12):  # 9 arrives late and must never be shown
+        if hub.feed("cam1").offer(result(seq)):
+            frames.append(reader.next())
+    response.close()
     assert placeholder[0]["X-Placeholder"] == "waiting"
     assert cv2.imdecode(np.frombuffer(placeholder[1], np.uint8), 1) is not None
-    seqs = [int(headers["X-Frame-Seq"]) for headers, _ in frames]
-    assert seqs == sorted(seqs) and 9 not in seqs and seqs[-1] == 12
+    assert [int(headers["X-Frame-Seq"]) for headers, _ in frames] == [10, 11, 12]
     for headers, jpeg in frames:
         assert abs(float(headers["X-Captured-At"]) - time.time()) < 5
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1).shape == (120, 160, 3)
@@ -169,21 +181,19 @@ def test_mux_carries_every_camera_in_one_stream_each_part_named(hub, client):
     response = client.get("/mux?cameras=cam1,cam2", buffered=False)
     assert response.status_code == 200
 
-    def feed():
-        time.sleep(0.2)
-        for seq in range(1, 4):
-            hub.feed("cam1").offer(result(seq, "cam1"))
-            hub.feed("cam2").offer(result(100 + seq, "cam2"))
-            time.sleep(0.05)
-
-    threading.Thread(target=feed, daemon=True).start()
-    parts = read_parts(response, 8)
-    real = [(h["X-Camera"], int(h["X-Frame-Seq"])) for h, _ in parts if "X-Placeholder" not in h]
-    placeholders = {h["X-Camera"] for h, _ in parts if "X-Placeholder" in h}
-    assert placeholders == {"cam1", "cam2"}, "each camera starts with its placeholder"
+    reader = PartReader(response)
+    placeholders = [reader.next() for _ in range(2)]  # nothing offered yet
+    assert {h["X-Camera"] for h, _ in placeholders} == {"cam1", "cam2"}
+    assert all("X-Placeholder" in h for h, _ in placeholders), "each camera starts with one"
+    real = []
+    for seq in range(1, 4):
+        hub.feed("cam1").offer(result(seq, "cam1"))
+        hub.feed("cam2").offer(result(100 + seq, "cam2"))
+        real += [(h["X-Camera"], int(h["X-Frame-Seq"])) for h, _ in (reader.next(), reader.next())]
+    response.close()
     for camera in ("cam1", "cam2"):
         seqs = [seq for cam, seq in real if cam == camera]
-        assert seqs and seqs == sorted(seqs), (camera, real)
+        assert seqs == sorted(seqs) and len(seqs) == 3, (camera, real)
 
 
 def test_mux_rejects_unknown_cameras(client):

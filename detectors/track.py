@@ -42,6 +42,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from detectors.base import (
@@ -125,6 +126,10 @@ class TrackedObject:
 
     def in_zones(self) -> list[str]:
         return [name for name, stay in self.zones.items() if stay.entered_at is not None]
+
+    def feet(self) -> list[int]:
+        """Where its feet are now, [x, y] in whole frame pixels (a point of its path)."""
+        return [round(v) for v in feet(self.box)]
 
 
 @register
@@ -241,7 +246,7 @@ class TrackDetector(Detector):
         self._sighting(obj, image, context.scale)
         if now - obj.path_at >= PATH_EVERY_S:
             obj.path_at = now
-            obj.path.append([round(v) for v in feet(obj.box)])
+            obj.path.append(obj.feet())
             if len(obj.path) > PATH_POINTS:
                 obj.path = obj.path[::2]
         events = self._zones(obj, now, rules) + self._crossings(obj, before, now, rules)
@@ -376,7 +381,7 @@ class TrackDetector(Detector):
     @staticmethod
     def _path(obj: TrackedObject) -> list[list[int]]:
         """Where its feet went, ending where it was last seen."""
-        last = [round(v) for v in feet(obj.box)]
+        last = obj.feet()
         return obj.path if obj.path and obj.path[-1] == last else [*obj.path, last]
 
     def _about(self, obj: TrackedObject, now: float) -> dict[str, Any]:
@@ -394,8 +399,6 @@ class TrackDetector(Detector):
 def crop(image: np.ndarray, box: Box, scale: float) -> bytes | None:
     """A JPEG of the box and a margin around it, from the picture the detectors read
     (``scale`` of the frame); None for an empty crop or a picture that is no 8-bit one."""
-    import cv2
-
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         return None
     x, y, w, h = box

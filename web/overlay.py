@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 from pipeline.core.labels import caption, label_colour
+from pipeline.core.messages import is_number
 
 # For one frame, all detections together: four face meshes, sixteen skeletons.
 MAX_ITEMS = 64
@@ -38,9 +39,7 @@ def _ints(values: Any, count: int) -> list[int] | None:
         return None
     out = []
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        if not math.isfinite(value) or abs(value) > 1_000_000:
+        if not is_number(value) or not math.isfinite(value) or abs(value) > 1_000_000:
             return None
         out.append(round(value))
     return out

@@ -267,8 +267,13 @@ def printable(text: str, limit: int | None = None) -> str:
     return _UNPRINTABLE.sub("\ufffd", text)
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float as msgpack or JSON gives it (a boolean is none)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _finite(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise MessageError(f"{what} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):

@@ -35,7 +35,7 @@ from pipeline.core.config import CameraConfig, Config
 from pipeline.core.eventstore import EventStore, StoredEvent
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import MessageError, unpack_event, unpack_result
+from pipeline.core.messages import MessageError, is_number, unpack_event, unpack_result
 from pipeline.core.reload import ConfigWatcher
 from pipeline.core.topology import MB, Topology
 from pipeline.roles.clips import ClipWriter, thumbnail
@@ -231,15 +231,16 @@ class Recorder(broker.Role):
         if label not in camera.record or not _is_id(object_id):
             return
         zones = [zone for zone in extra.get("zones") or [] if isinstance(zone, str)]
+        points = extra.get("path") or []
         path = [
-            [int(v) for v in point] for point in extra.get("path") or []
-            if isinstance(point, list) and len(point) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
-        ]  # fmt: skip
+            [int(v) for v in point]
+            for point in points
+            if isinstance(point, list) and len(point) == 2 and all(map(is_number, point))
+        ]
         # Seen from first to last sighting (the event comes max_missing_s after the last).
         gone_at = event["captured_at"]
         started_at, ended_at = extra.get("started_at"), extra.get("ended_at")
-        if not (_is_time(started_at) and _is_time(ended_at)
+        if not (is_number(started_at) and is_number(ended_at)
                 and gone_at - MAX_OBJECT_S <= started_at <= ended_at <= gone_at):  # fmt: skip
             started_at, ended_at = None, gone_at
         event_id = self.store.end_object(
@@ -450,11 +451,6 @@ class Recorder(broker.Role):
 
 def run_record(config: Config, stop: threading.Event) -> None:
     Recorder(config, stop, ConfigWatcher(config, "record")).run()
-
-
-def _is_time(value: Any) -> bool:
-    """A time in seconds from the wire (its finiteness the message check made sure of)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_id(value: Any) -> bool:

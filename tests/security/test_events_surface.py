@@ -179,7 +179,8 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
     ended = wait_for(lambda: [o for o in store.get(event.id).objects if o.ended_at], timeout=15)
     (person,) = ended
     assert person.zones == ["porch"] and person.path == [[1, 2], [5, 6]]
-    assert (person.started_at, person.ended_at) == (start, start + 12), "a stay that ends "
-    "before it starts is not believed: from its start event to its end event"
+    assert (person.started_at, person.ended_at) == (start, start + 12), (
+        "a stay that ends before it starts is not believed: from its start event to its end event"
+    )
     assert recorder.process.poll() is None, recorder.tail()
     store.close()

@@ -272,10 +272,16 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         assert person["state_topic"] == f"{prefix}/porch/person/state"
         assert person["availability_topic"] == f"{prefix}/status"
         assert person["device"]["name"] == "Front porch" and person["device_class"] == "occupancy"
+        # Discovery is one retained message per entity, arriving one after another.
+        wanted = {f"homeassistant/sensor/{ours}_car_count/config",
+                  f"homeassistant/sensor/{ours}_steps_person_count/config",
+                  f"homeassistant/binary_sensor/{ours}_steps_person/config",
+                  f"homeassistant/camera/{ours}_person_snapshot/config"}  # fmt: skip
+        try:
+            wait_for(lambda: wanted <= set(discovered.topics()), timeout=10)
+        except AssertionError:
+            raise AssertionError(f"missing {wanted - set(discovered.topics())}") from None
         configs = {t for t in discovered.topics() if ours in t}
-        assert f"homeassistant/sensor/{ours}_car_count/config" in configs
-        assert f"homeassistant/sensor/{ours}_steps_person_count/config" in configs
-        assert f"homeassistant/binary_sensor/{ours}_steps_person/config" in configs
         assert not any(f"{ours}_steps_car" in t for t in configs), "the zone counts people only"
         assert not any(t.endswith(("_gone/config", "_line/config")) for t in configs)
         camera = json.loads(discovered.last(f"homeassistant/camera/{ours}_person_snapshot/config"))

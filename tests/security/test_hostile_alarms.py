@@ -81,8 +81,8 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         alarm = site.start(["alarm", str(site.config)])
         wait_for(lambda: listener.last(f"{prefix}/status") == "online", timeout=20)
         topology = Topology(site.namespace)
-        # Every target's queue exists once the process has subscribed.
-        wait_for(lambda: _queues_exist(broker_url, topology), timeout=20)
+        # Every target's queue is bound and consumed once the process has subscribed.
+        wait_for(lambda: _queues_consumed(broker_url, topology), timeout=20)
         for label in HOSTILE_LABELS:
             body = pack_event("cam1", now_seq(), time.time(), {"label": label, "score": 0.9})
             publisher.raw(topology.events_exchange, "cam1.event", body)
@@ -158,13 +158,17 @@ def _state(prefix: str, label: str) -> str:
     return f"{prefix}/cam1/{topic_level(label)}/state"
 
 
-def _queues_exist(url: str, topology: Topology) -> bool:
+def _queues_consumed(url: str, topology: Topology) -> bool:
+    """Every target's queue exists and is consumed: a target binds its queue after
+    declaring it and consumes after binding, so an event published now reaches it."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         for name in ALARMS:
             channel = connection.channel()
-            channel.queue_declare(topology.alarm_queue(name), passive=True)
+            declared = channel.queue_declare(topology.alarm_queue(name), passive=True)
             channel.close()
+            if declared.method.consumer_count < 1:
+                return False
         return True
     except pika.exceptions.ChannelClosedByBroker:
         return False

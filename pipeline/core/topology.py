@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.config import AlarmConfig, CameraConfig, RecordConfig
+from pipeline.core.alarm_config import AlarmConfig
+from pipeline.core.config import CameraConfig, RecordConfig
 
 DEAD_QUEUE_LENGTH = 10_000
 MB = 1024 * 1024

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.config import (
-    AlarmConfig,
     BrokerConfig,
     CameraConfig,
     CaptureConfig,

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from pipeline.core.config import AlarmConfig, CameraConfig
+from pipeline.core.alarm_config import AlarmConfig
+from pipeline.core.config import CameraConfig
 from pipeline.core.urls import redact_url
 from pipeline.roles import home_assistant
 

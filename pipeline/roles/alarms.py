@@ -24,8 +24,9 @@ import uuid
 from typing import Any
 
 from pipeline.core import broker
+from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.backoff import Backoff
-from pipeline.core.config import AlarmConfig, Config
+from pipeline.core.config import Config
 from pipeline.core.logs import Throttled
 from pipeline.core.messages import MessageError, unpack_event
 from pipeline.core.reload import ConfigWatcher

@@ -167,7 +167,7 @@ def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace,
 
 
 def _mqtt_target(url: str, prefix: str, clear_s: float = 30.0):
-    from pipeline.core.config import AlarmConfig
+    from pipeline.core.alarm_config import AlarmConfig
     from pipeline.roles.alarm_targets import MqttTarget
 
     alarm = AlarmConfig(name="home", url=url, topic=prefix, clear_s=clear_s)
@@ -247,7 +247,7 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
     objects' events, in view and per zone."""
     import json
 
-    from pipeline.core.config import AlarmConfig
+    from pipeline.core.alarm_config import AlarmConfig
     from pipeline.roles.alarm_targets import MqttTarget
     from tests.conftest import make_config
 

@@ -664,9 +664,21 @@ def wake(connection: Connection) -> None:
 
 
 def close_quietly(connection: Connection | None) -> None:
-    if connection is None or not connection.is_open:
-        return
-    # Closing a connection that is already failing may raise anything pika-ish;
-    # there is nothing left to clean up on our side.
-    with contextlib.suppress(BrokerError, OSError, AssertionError):
-        connection.close()
+    """Close a connection, whatever state it and its channels are in; never raises."""
+    for _walk in range(3):
+        if connection is None or not connection.is_open:
+            return
+        try:
+            connection.close()
+        except AttributeError:
+            # pika closes a snapshot of its channels one by one, reading as it goes;
+            # a channel already closing (a stream reader let go) may finish meanwhile,
+            # and its entry has no channel left when the walk reaches it. The
+            # connection is still open, with that channel gone: walk again.
+            continue
+        except (BrokerError, OSError, AssertionError):
+            # A connection that is already failing: nothing left to clean up here.
+            return
+    if connection is not None and connection.is_open:
+        with contextlib.suppress(Exception):
+            connection._impl._adapter_disconnect()  # abort the socket rather than leak it

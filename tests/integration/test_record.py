@@ -304,7 +304,9 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
 
         event, person = wait_for(ended, timeout=60, interval=0.25)[0]
         assert event.labels == ["person"] and person.label == "person"
-        assert 2.0 <= person.ended_at - person.started_at <= 3.5, "in view for about 3 s"
+        # In view for 3 s of video (a loaded machine plays a file a little slower);
+        # the stay ends at the last sighting, checked against the gone event below.
+        assert 2.0 <= person.ended_at - person.started_at <= 4.5, "in view for about 3 s"
         assert len(person.path) >= 3 and person.path[-1][0] > person.path[0][0], "rightwards"
         crop = cv2.imdecode(
             np.frombuffer(store.file(event.id, f"object-{person.object}").read_bytes(), np.uint8),
@@ -338,6 +340,8 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
             return got if {"person", "gone"} <= got.keys() else {}
 
         alarms = wait_for(by_label, timeout=15)
+        judged_gone_after = alarms["gone"]["captured_at"] - person.ended_at
+        assert judged_gone_after >= 2.0, "ended when last seen, gone max_missing_s later"
         for label in ("person", "gone"):
             jpeg = base64.b64decode(alarms[label]["snapshot_jpeg"])
             assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is not None

@@ -498,8 +498,7 @@ def pump(
         return
     silent_s = now - heard[1]
     if silent_s > SILENT_AFTER_HEARTBEATS * heartbeat_s:
-        with contextlib.suppress(Exception):
-            connection._impl._adapter_disconnect()  # abort the socket: no goodbye on a dead link
+        abort(connection)  # no goodbye on a dead link
         raise BrokerSilent(
             f"nothing from the broker for {silent_s:.1f}s (heartbeat {heartbeat_s}s)"
         )
@@ -665,8 +664,10 @@ def wake(connection: Connection) -> None:
 
 def close_quietly(connection: Connection | None) -> None:
     """Close a connection, whatever state it and its channels are in; never raises."""
+    if connection is None:
+        return
     for _walk in range(3):
-        if connection is None or not connection.is_open:
+        if not connection.is_open:
             return
         try:
             connection.close()
@@ -679,6 +680,11 @@ def close_quietly(connection: Connection | None) -> None:
         except (BrokerError, OSError, AssertionError):
             # A connection that is already failing: nothing left to clean up here.
             return
-    if connection is not None and connection.is_open:
-        with contextlib.suppress(Exception):
-            connection._impl._adapter_disconnect()  # abort the socket rather than leak it
+    if connection.is_open:
+        abort(connection)  # rather than leak its socket
+
+
+def abort(connection: Connection) -> None:
+    """Drop the connection's socket at once, without AMQP's closing handshake."""
+    with contextlib.suppress(Exception):
+        connection._impl._adapter_disconnect()

@@ -139,16 +139,45 @@ def polygon_problem(
             return index, f"({x}, {y}) is outside the {width}x{height} frame"
     if segment:
         return (None, "its two ends are the same point") if points[0] == points[1] else None
-    edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
-    for i, first in enumerate(edges):
-        for j in range(i + 1, len(edges)):
-            if j == i + 1 or (i == 0 and j == len(edges) - 1):
-                continue  # neighbours share a corner
-            if _crossing(*first, *edges[j]):
-                return None, f"crosses itself (edges {i} and {j})"
+    if crossing := _self_crossing(points):
+        return None, f"crosses itself (edges {crossing[0]} and {crossing[1]})"
     if abs(_area(points)) < 1.0:
         return None, "encloses no area"
     return None
+
+
+def _self_crossing(points: Polygon) -> tuple[int, int] | None:
+    """The first two edges of the polygon that meet, other than neighbours at their
+    shared corner (as ``_crossing`` judges a pair, for every pair at once)."""
+    corners = np.asarray(points, dtype=np.float64)
+    count = len(corners)
+    a, b = corners, np.roll(corners, -1, axis=0)  # edge i runs from a[i] to b[i]
+    i, j = np.triu_indices(count, k=2)
+    keep = ~((i == 0) & (j == count - 1))  # the first and last edges share a corner too
+    i, j = i[keep], j[keep]
+    if i.size == 0:
+        return None
+    p, q, r, t = a[i], b[i], a[j], b[j]
+
+    def side(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return (v[:, 0] - u[:, 0]) * (w[:, 1] - u[:, 1]) - (v[:, 1] - u[:, 1]) * (w[:, 0] - u[:, 0])
+
+    def between(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return (
+            (np.minimum(u[:, 0], v[:, 0]) <= w[:, 0]) & (w[:, 0] <= np.maximum(u[:, 0], v[:, 0]))
+            & (np.minimum(u[:, 1], v[:, 1]) <= w[:, 1]) & (w[:, 1] <= np.maximum(u[:, 1], v[:, 1]))
+        )  # fmt: skip
+
+    d1, d2, d3, d4 = side(r, t, p), side(r, t, q), side(p, q, r), side(p, q, t)
+    proper = (((d1 > 0) & (d2 < 0)) | ((d1 < 0) & (d2 > 0))) & (
+        ((d3 > 0) & (d4 < 0)) | ((d3 < 0) & (d4 > 0))
+    )
+    touching = (
+        ((d1 == 0) & between(r, t, p)) | ((d2 == 0) & between(r, t, q))
+        | ((d3 == 0) & between(p, q, r)) | ((d4 == 0) & between(p, q, t))
+    )  # fmt: skip
+    hits = np.flatnonzero(proper | touching)
+    return (int(i[hits[0]]), int(j[hits[0]])) if hits.size else None
 
 
 def _area(points: Polygon) -> float:

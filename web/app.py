@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from pipeline.core.config import Config
+from web.account import account
 from web.api import api
 from web.auth import Auth
 from web.events import events
@@ -41,6 +42,8 @@ SECURITY_HEADERS = {
     # A ?token= must not travel to other sites in a Referer header.
     "Referrer-Policy": "no-referrer",
 }
+# The largest request body: a camera's zones at their bounds are a few tens of KB.
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(
@@ -53,7 +56,10 @@ def create_app(
     metrics = metrics or StreamMetrics()
     hub = hub or FrameHub(config, observer=metrics)
     metrics.hub = hub
-    auth = auth if auth is not None else Auth.from_environment()
+    auth = auth if auth is not None else Auth.for_site(config)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES
+    app.extensions["rabbitcam.auth"] = auth
     app.extensions["rabbitcam.config"] = config
     app.extensions["rabbitcam.hub"] = hub
     app.extensions["rabbitcam.metrics"] = metrics
@@ -63,8 +69,9 @@ def create_app(
     app.before_request(HostCheck(config.web).guard)  # before auth: a rebinding page learns nothing
     app.before_request(auth.guard)
     app.after_request(security_headers)
+    app.context_processor(lambda: {"visitor": g.get("visitor")})
     app.register_error_handler(HTTPException, http_error)
-    for blueprint in (pages, streams, api, events, prometheus):
+    for blueprint in (account, pages, streams, api, events, prometheus):
         app.register_blueprint(blueprint)
     return app
 

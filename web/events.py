@@ -126,8 +126,10 @@ def _query() -> EventQuery:
         abort(400, description="camera must be a camera id")
     if label is not None and not LABEL_PATTERN.fullmatch(label):
         abort(400, description="label must be a label (letters, digits, '_', '-')")
+    who = state.visitor()
     return EventQuery(
         camera=camera,
+        cameras=None if who.is_admin or who.cameras is None else who.cameras,
         label=label,
         since=_number(args, "since"),
         until=_number(args, "until"),
@@ -160,8 +162,8 @@ def _integer(args: Any, key: str) -> int | None:
 
 @events.get("/events")
 def page() -> str:
-    cameras = [feed.camera for feed in state.hub().feeds.values()]
-    recording = [camera.id for camera in state.config().recording]
+    cameras = [feed.camera for feed in state.visible_feeds()]
+    recording = [camera.id for camera in state.config().recording if state.may_see(camera.id)]
     return render_template(
         "events.html", cameras=cameras, recording=recording, labels=store().labels()
     )
@@ -183,7 +185,7 @@ def listing() -> Response:
 @events.get(f"/api/events/{EVENT_ROUTE}")
 def one(event_id: int) -> Response:
     event = store().get(event_id)
-    if event is None:
+    if event is None or not state.may_see(event.camera):
         abort(404, description=f"no event {event_id}")
     return jsonify(event_json(event, _camera_names()))
 
@@ -200,23 +202,21 @@ def delete(event_id: int) -> Response:
 @events.get(f'/events/{EVENT_ROUTE}/<any("snapshot.jpg", "thumb.jpg", "clip.mp4"):name>')
 def media(event_id: int, name: str) -> Response:
     kind, mimetype = MEDIA[name]
-    event = store().get(event_id)
-    present = event is not None and (event.has_clip if kind == "clip" else event.snapshot)
-    return _send(event_id, kind, mimetype, present)
+    return _send(event_id, kind, mimetype)
 
 
 @events.get(f"/events/{EVENT_ROUTE}/object-<int(max={MAX_EVENT_ID}):object_id>.jpg")
 def object_snapshot(event_id: int, object_id: int) -> Response:
     """A tracked object's best snapshot: cropped around it."""
-    event = store().get(event_id)
-    present = event is not None and any(
-        seen.object == object_id and seen.snapshot for seen in event.objects
-    )
-    return _send(event_id, f"object-{object_id}", "image/jpeg", present)
+    return _send(event_id, f"object-{object_id}", "image/jpeg")
 
 
-def _send(event_id: int, kind: str, mimetype: str, present: bool) -> Response:
-    file = store().open_file(event_id, kind) if present else None
+def _send(event_id: int, kind: str, mimetype: str) -> Response:
+    """One of an event's files, read from its row alone (not its objects)."""
+    events_ = store()
+    camera = events_.camera_of(event_id)
+    present = camera is not None and state.may_see(camera) and events_.has_media(event_id, kind)
+    file = events_.open_file(event_id, kind) if present else None
     if file is None:
         abort(404, description=f"event {event_id} has no {kind}")
     # Sent from the file opened above (a regular file, no link followed), with

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, g
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -155,5 +155,8 @@ prometheus = Blueprint("metrics", __name__)
 
 @prometheus.get("/metrics")
 def scrape() -> Response:
+    who = g.get("visitor")
+    if who is None or not (who.is_admin or who.cameras is None):
+        abort(403, description="the metrics speak of every camera: for admins and viewers of all")
     metrics: StreamMetrics = current_app.extensions["rabbitcam.metrics"]
     return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

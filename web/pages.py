@@ -11,7 +11,7 @@ pages = Blueprint("pages", __name__)
 
 @pages.get("/")
 def index() -> str:
-    cameras = [feed.camera for feed in state.hub().feeds.values()]
+    cameras = [feed.camera for feed in state.visible_feeds()]
     return render_template("index.html", cameras=cameras)
 
 

@@ -116,7 +116,12 @@ def serve(config: Config, stop: threading.Event, bind: str | None = None) -> Non
     metrics = StreamMetrics()
     hub = FrameHub(config, observer=metrics, watcher=ConfigWatcher(config, "stream"))
     hub.start()
-    auth = Auth.from_environment()
+    auth = Auth.for_site(config, bind)
+    address = bind or config.web.bind
+    try:
+        auth.prepare(f"{config.web.public_url or 'http://' + address}/login")
+    except (OSError, ValueError) as error:  # the site runs; nobody logs in until it is fixed
+        LOGGER.error("stream: the users file %s cannot be used: %s", config.users_path, error)
     app = create_app(config, hub, auth=auth, metrics=metrics)
     server = create_server(app, config, bind)
     thread = threading.Thread(target=server.run, name="stream:http", daemon=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 
 from pipeline.core.config import Config
+from pipeline.core.users import User
 from pipeline.core.zones_config import ZoneConfig
 from web.feed import CameraFeed
 from web.hub import FrameHub
@@ -31,10 +32,29 @@ def metrics() -> StreamMetrics:
     return current_app.extensions["rabbitcam.metrics"]
 
 
+def visitor() -> User:
+    """Who asks (``web.auth`` found them before the request reached a route)."""
+    found = g.get("visitor")
+    if found is None:  # a route outside the guard's reach: nobody may see anything
+        abort(401)
+    return found
+
+
+def may_see(camera_id: str) -> bool:
+    return visitor().may_see(camera_id)
+
+
+def visible_feeds() -> list[CameraFeed]:
+    """The feeds of the cameras the visitor may see."""
+    who = visitor()
+    return [feed for feed in hub().feeds.values() if who.may_see(feed.camera.id)]
+
+
 def feed_or_404(camera_id: str) -> CameraFeed:
-    """Only configured camera ids reach a feed; anything else is a plain 404."""
+    """Only configured camera ids the visitor may see reach a feed; anything else is
+    a plain 404 (a camera one may not see is as absent as one that is not there)."""
     feed = hub().feed(camera_id)
-    if feed is None:
+    if feed is None or not may_see(camera_id):
         abort(404, description=f"no camera {camera_id!r}")
     return feed
 

@@ -60,7 +60,11 @@ def video(camera_id: str) -> Response:
 def mux() -> Response:
     hub = state.hub()
     wanted = request.args.get("cameras", "")
-    ids = [c for c in wanted.split(",") if c] if wanted else list(hub.feeds)
+    ids = (
+        [c for c in wanted.split(",") if c]
+        if wanted
+        else [feed.camera.id for feed in state.visible_feeds()]
+    )
     if len(ids) > len(hub.feeds):
         abort(404, description="more cameras asked for than there are")
     feeds = [state.feed_or_404(camera_id) for camera_id in dict.fromkeys(ids)]

@@ -14,6 +14,7 @@ from pipeline.core.config_problems import refuse, refuse_all, type_name
 from pipeline.core.settings import ConfigError, Section, base_dir, setting, tables
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import (
+    MOST_SHAPES,
     FilterConfig,
     Labels,
     LineConfig,
@@ -236,11 +237,11 @@ class CameraConfig(Section):
     record: Labels = setting(
         (), "labels whose events are recorded (snapshot, clip, the events page)"
     )
-    zones: tables(ZoneConfig) = setting(
+    zones: tables(ZoneConfig, MOST_SHAPES) = setting(
         (),
         "named polygons; an object is in one while its box's bottom centre is ([[cameras.zones]])",
     )
-    lines: tables(LineConfig) = setting(
+    lines: tables(LineConfig, MOST_SHAPES) = setting(
         (), "named counting lines: objects crossing them counted by direction ([[cameras.lines]])"
     )
     object_mask: Polygons = setting((), "polygons where no object is taken (its feet inside)")

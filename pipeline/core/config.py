@@ -73,6 +73,14 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 HostNames = words(HOST_NAME_PATTERN)
 
 
+ANONYMOUS_VIEWING = ("loopback", "never")
+FILE_SCHEMA = WithJsonSchema({"type": "string", "description": "a file"})
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
 def _bind_problem(value: str) -> str | None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -182,6 +190,20 @@ class WebConfig(Section):
         (),
         "host names answered besides IP addresses, localhost and public_url's host "
         '("*": any, behind a proxy that checks)',
+    )
+    users_file: Annotated[Path | None, PlainValidator(path_in_config), FILE_SCHEMA] = setting(
+        None, "who may log in (`rabbitcam users`); default: users.json in the events' folder"
+    )
+    anonymous: Annotated[str, checked(_one_of(ANONYMOUS_VIEWING))] = setting(
+        "loopback",
+        '"loopback": anyone on this machine may watch (not change) when the streamer '
+        'binds to a loopback address only; "never": everyone logs in',
+    )
+    session_hours: float = setting(12.0, "a login lasts this long", 0.05, 24 * 90)
+    proxy_user_header: str = setting(
+        "",
+        "a header (e.g. Remote-User) naming the user a reverse proxy authenticated; "
+        "believed only from trusted_proxy",
     )
 
     @model_validator(mode="after")
@@ -378,6 +400,11 @@ class Config:
     def store_dir(self) -> Path:
         """Where the events database, snapshots and clips are kept."""
         return self.record.store_dir(self.broker.namespace)
+
+    @property
+    def users_path(self) -> Path:
+        """The users file (``rabbitcam users``)."""
+        return self.web.users_file or self.store_dir / "users.json"
 
 
 def broker_from_environment() -> BrokerConfig:

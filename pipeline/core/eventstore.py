@@ -37,6 +37,12 @@ SCRATCH = ".partial"
 FILE_MODE = 0o640
 DIRECTORY_MODE = 0o750
 MAX_PAGE = 200
+# What one event may list of tracked objects: a few dozen in a busy scene. The bounds
+# hold whatever the wire claims (zones are the camera's, a path is the tracker's).
+MOST_OBJECTS_PER_EVENT = 200
+MOST_ZONES_PER_OBJECT = 32
+MOST_PATH_POINTS = 64
+OBJECT_ROW_BYTES = 128  # what an object's row costs before its zones and path
 # A tracked object's best snapshot: ``<event>.object-<id>.jpg``.
 OBJECT_FILE = "object-{}.jpg"
 
@@ -125,6 +131,7 @@ class StoredEvent:
 @dataclass
 class EventQuery:
     camera: str | None = None
+    cameras: tuple[str, ...] | None = None  # only these (a viewer's); None: every camera
     label: str | None = None
     since: float | None = None  # started at or after (unix seconds)
     until: float | None = None  # started before
@@ -244,14 +251,23 @@ class EventStore:
             )
             db.execute("INSERT OR IGNORE INTO event_labels VALUES (?, ?)", (event_id, label))
 
-    def add_object(self, event_id: int, object_id: int, label: str, started_at: float) -> None:
-        """A tracked object that started during the event (its start event)."""
+    def add_object(self, event_id: int, object_id: int, label: str, started_at: float) -> bool:
+        """A tracked object that started during the event (its start event); False when
+        the event lists MOST_OBJECTS_PER_EVENT already (a crowd, or a forger)."""
         with self.transaction() as db:
-            db.execute(
+            (listed,) = db.execute(
+                "SELECT count(*) FROM objects WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if listed >= MOST_OBJECTS_PER_EVENT:
+                return False
+            added = db.execute(
                 "INSERT OR IGNORE INTO objects (event_id, object, label, started_at)"
                 " VALUES (?, ?, ?, ?)",
                 (event_id, object_id, label, started_at),
-            )
+            ).rowcount
+            db.execute("UPDATE events SET bytes = bytes + ? WHERE id = ?",
+                       (OBJECT_ROW_BYTES * added, event_id))  # fmt: skip
+        return True
 
     def end_object(
         self,
@@ -284,14 +300,18 @@ class EventStore:
         event_id = int(row[0])
         kind = f"object-{object_id}"
         size = self._put(event_id, kind, snapshot) if snapshot is not None else 0
+        zones_json = json.dumps(zones[:MOST_ZONES_PER_OBJECT])
+        path_json = json.dumps(path[-MOST_PATH_POINTS:])
         with self.transaction() as db:
             updated = db.execute(
                 "UPDATE objects SET started_at = coalesce(?, started_at), ended_at = ?,"
                 " zones = ?, path = ?, snapshot = ? WHERE event_id = ? AND object = ?",
-                (first_seen, ended_at, json.dumps(zones), json.dumps(path), int(size > 0),
+                (first_seen, ended_at, zones_json, path_json, int(size > 0),
                  event_id, object_id),
             ).rowcount  # fmt: skip
-            db.execute("UPDATE events SET bytes = bytes + ? WHERE id = ?", (size, event_id))
+            # What the object's record holds counts in the events' size budget.
+            held = size + len(zones_json) + len(path_json)
+            db.execute("UPDATE events SET bytes = bytes + ? WHERE id = ?", (held, event_id))
         if not updated:  # the event was deleted meanwhile
             _remove(self.file(event_id, kind))
             return None
@@ -355,6 +375,30 @@ class EventStore:
         row = self._db().execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
         return self._with_labels([row])[0] if row is not None else None
 
+    def camera_of(self, event_id: int) -> str | None:
+        """The camera of an event (and nothing else of it: a file route needs no more)."""
+        row = self._db().execute("SELECT camera FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row[0] if row is not None else None
+
+    def has_media(self, event_id: int, kind: str) -> bool:
+        """Whether the event has this file: ``snapshot``, ``thumb``, ``clip`` or
+        ``object-<id>`` (read from its row, its objects not loaded)."""
+        db = self._db()
+        if kind.startswith("object-"):
+            row = db.execute(
+                "SELECT snapshot FROM objects WHERE event_id = ? AND object = ?",
+                (event_id, int(kind.removeprefix("object-"))),
+            ).fetchone()
+            return bool(row and row[0])
+        row = db.execute(
+            "SELECT snapshot, clip_frames, state FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        if kind == "clip":
+            return bool(row["clip_frames"]) and row["state"] == "ready"
+        return bool(row["snapshot"])
+
     def query(self, query: EventQuery) -> list[StoredEvent]:
         """Newest first; page on with ``before_id`` = the last id of the previous page."""
         states = ",".join("?" * len(query.states))
@@ -362,6 +406,9 @@ class EventStore:
         if query.camera is not None:
             where.append("camera = ?")
             args.append(query.camera)
+        if query.cameras is not None:
+            where.append(f"camera IN ({','.join('?' * len(query.cameras))})")
+            args.extend(query.cameras)
         if query.label is not None:
             where.append("id IN (SELECT event_id FROM event_labels WHERE label = ?)")
             args.append(query.label)

@@ -85,10 +85,18 @@ def words(pattern: re.Pattern[str]) -> Any:
     return Annotated[tuple[str, ...], PlainValidator(validate), WithJsonSchema(schema)]
 
 
-def tables(model: type[BaseModel]) -> Any:
-    """An array of tables (``[[cameras]]``), each validated by ``model``."""
-    as_tuple = BeforeValidator(lambda value: tuple(value) if isinstance(value, list) else value)
-    return Annotated[tuple[model, ...], as_tuple]
+def tables(model: type[BaseModel], most: int | None = None) -> Any:
+    """An array of tables (``[[cameras]]``), each validated by ``model``; at most
+    ``most`` of them (checked before any is)."""
+
+    def as_tuple(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        if most is not None and len(value) > most:
+            raise refuse(f"must have at most {most} tables, got {len(value)}")
+        return tuple(value)
+
+    return Annotated[tuple[model, ...], BeforeValidator(as_tuple), Field(max_length=most)]
 
 
 def path_in_config(value: Any, info: ValidationInfo, *, must_exist: bool = False) -> Path:

@@ -19,6 +19,12 @@ from pipeline.core.config_problems import refuse, type_name
 from pipeline.core.settings import Section, matching, setting, words
 
 ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+# Bounds on what a camera's view may hold. A zone is drawn by hand: a few to a few
+# dozen corners. The checks of a polygon compare its edges pairwise, so its corners
+# are bounded, and so are the shapes a camera may have (each is checked on every
+# load, and each becomes Home Assistant entities and Prometheus series).
+MOST_POINTS = 64
+MOST_SHAPES = 32
 
 
 def _polygon(value: Any) -> Polygon:
@@ -31,12 +37,15 @@ def _polygon(value: Any) -> Polygon:
         for point in value
     ):  # fmt: skip
         raise refuse(f"must be an array of [x, y] points, got {type_name(value)}")
+    if len(value) > MOST_POINTS:
+        raise refuse(f"must have at most {MOST_POINTS} points, got {len(value)}")
     return tuple((float(x), float(y)) for x, y in value)
 
 
 POINTS_SCHEMA = {
     "type": "array",
     "minItems": 3,
+    "maxItems": MOST_POINTS,
     "items": {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2,
               "maxItems": 2},
 }  # fmt: skip
@@ -48,13 +57,15 @@ def _polygons(value: Any) -> tuple[Polygon, ...]:
         return value
     if not isinstance(value, list):
         raise refuse(f"must be an array of polygons, got {type_name(value)}")
+    if len(value) > MOST_SHAPES:
+        raise refuse(f"must have at most {MOST_SHAPES} polygons, got {len(value)}")
     return tuple(_polygon(polygon) for polygon in value)
 
 
 Polygons = Annotated[
     tuple[Polygon, ...],
     PlainValidator(_polygons),
-    WithJsonSchema({"type": "array", "items": POINTS_SCHEMA}),
+    WithJsonSchema({"type": "array", "items": POINTS_SCHEMA, "maxItems": MOST_SHAPES}),
 ]
 
 

@@ -15,6 +15,7 @@ from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
 from pipeline.core.logs import setup_logging
 from pipeline.core.signals import ThreadEnded, stop_on_signals
 from pipeline.operations.evaluation.dataset import KINDS
+from pipeline.operations.users_cli import add_users_command, run_users
 
 LOGGER = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ def _add_camera_commands(commands: argparse._SubParsersAction) -> None:
     remove = cameras_do.add_parser("remove", help="delete a camera's drop-in file")
     remove.add_argument("id")
     remove.add_argument("--config", help=CONFIG_HELP)
+    add_users_command(commands)
 
 
 def _yield_to_delivery() -> None:
@@ -472,6 +474,12 @@ def _list_detectors() -> int:
     return 0
 
 
+def _default_config() -> str:
+    from pipeline.operations.onboard import default_config_path
+
+    return str(default_config_path())
+
+
 def _cameras(args: argparse.Namespace) -> int:
     from pipeline.operations.onboard import (
         NewCamera,
@@ -642,6 +650,7 @@ TOOLS = {
     "models": _models,
     "events": _tail_events,
     "cameras": _cameras,
+    "users": lambda args: run_users(args, _default_config()),
     "probe": _probe,
     "status": _status,
 }

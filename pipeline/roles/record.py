@@ -32,7 +32,7 @@ from typing import Any
 from pipeline.core import broker
 from pipeline.core.annotate import drawn_jpeg
 from pipeline.core.config import CameraConfig, Config
-from pipeline.core.eventstore import EventStore, StoredEvent
+from pipeline.core.eventstore import MOST_PATH_POINTS, EventStore, StoredEvent
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import MessageError, is_number, unpack_event, unpack_result
@@ -230,13 +230,20 @@ class Recorder(broker.Role):
         label, object_id = extra.get("label"), extra.get("object")
         if label not in camera.record or not _is_id(object_id):
             return
-        zones = [zone for zone in extra.get("zones") or [] if isinstance(zone, str)]
-        points = extra.get("path") or []
+        # Only what the camera has: its own zones, a path of at most the tracker's length.
+        known = {zone.name for zone in camera.zones}
+        named = extra.get("zones")
+        zones = list(dict.fromkeys(z for z in named if isinstance(z, str) and z in known)) if (
+            isinstance(named, list)
+        ) else []  # fmt: skip
+        points = extra.get("path")
+        points = points[-MOST_PATH_POINTS:] if isinstance(points, list) else []
         path = [
             [int(v) for v in point]
             for point in points
             if isinstance(point, list) and len(point) == 2 and all(map(is_number, point))
-        ]
+            and all(abs(v) < 1e6 for v in point)
+        ]  # fmt: skip
         # Seen from first to last sighting (the event comes max_missing_s after the last).
         gone_at = event["captured_at"]
         started_at, ended_at = extra.get("started_at"), extra.get("ended_at")

@@ -117,7 +117,7 @@ def test_a_recorder_killed_mid_clip_lists_no_broken_event_and_resumes(namespace,
     from web.auth import Auth
 
     client = create_app(make_config(namespace=namespace, record={"dir": str(tmp_path / "store")}),
-                        auth=Auth()).test_client()  # fmt: skip
+                        auth=Auth(anonymous=True)).test_client()  # fmt: skip
     shown = client.get("/api/events").get_json()["events"]
     assert [(e["id"], e["state"], e["clip"]) for e in shown] == [(event.id, "recording", None)]
     assert client.get(f"/events/{event.id}/clip.mp4").status_code == 404
@@ -318,7 +318,7 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
         from web.app import create_app
         from web.auth import Auth
 
-        client = create_app(config, auth=Auth()).test_client()
+        client = create_app(config, auth=Auth(anonymous=True)).test_client()
         (shown,) = [e for e in client.get("/api/events").get_json()["events"]
                     if e["id"] == event.id]  # fmt: skip
         listed = next(o for o in shown["objects"] if o["object"] == person.object)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.core.eventstore import EventQuery, EventStore
+from pipeline.core.eventstore import OBJECT_ROW_BYTES, EventQuery, EventStore
 from pipeline.roles.clips import ClipWriter, thumbnail
 from testkit.media import pedestrian_frames
 
@@ -144,7 +144,9 @@ def test_a_tracked_object_is_listed_with_its_event_and_ended_with_its_path(store
     )  # fmt: skip
     assert other.ended_at is None, "another camera's object 4 is not this one"
     assert store.file(event_id, "object-3").read_bytes() == crop
-    assert store.get(event_id).bytes == len(crop)
+    # Its snapshot and its record (two objects' rows, a zone, a path) count in the budget.
+    record = 2 * OBJECT_ROW_BYTES + len('["porch"]') + len("[[10, 20], [30, 40]]")
+    assert store.get(event_id).bytes == len(crop) + record
     assert store.delete(event_id)
     assert list(store.media.iterdir()) == [], "its objects' snapshots go with it"
     assert (

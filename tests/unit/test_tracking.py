@@ -289,7 +289,8 @@ def site_with_a_drop_in(tmp_path: Path):
     site.write_text('cameras_dir = "cameras.d"\n[[cameras]]\nid = "hall"\nsource = "synthetic"\n')
     config = load_config(site)
     hub = FrameHub(config)
-    client = create_app(config, hub, auth=Auth()).test_client()
+    client = create_app(config, hub, auth=Auth(token="admin-token")).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer admin-token"  # zones are an admin's
     yield client, porch
     hub.close()
 
@@ -379,7 +380,7 @@ def test_zone_occupancy_reaches_the_api_and_prometheus():
     metrics = StreamMetrics()
     hub = FrameHub(config, observer=metrics)
     try:
-        client = create_app(config, hub, auth=Auth(), metrics=metrics).test_client()
+        client = create_app(config, hub, auth=Auth(anonymous=True), metrics=metrics).test_client()
         jpeg = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))[1].tobytes()
         seen = [
             {"label": "motion", "box": [120, 320, 40, 60],

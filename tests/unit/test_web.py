@@ -35,7 +35,7 @@ def hub(metrics):
 
 @pytest.fixture
 def client(hub, metrics):
-    return create_app(hub.config, hub, auth=Auth(), metrics=metrics).test_client()
+    return create_app(hub.config, hub, auth=Auth(anonymous=True), metrics=metrics).test_client()
 
 
 def result(seq: int, camera: str = "cam1", age_s: float = 0.01) -> Result:
@@ -261,8 +261,12 @@ def guarded(hub, metrics):
 )
 def test_auth_protects_every_route_but_healthz(guarded, path):
     response = guarded.get(path)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    if path in ("/", "/camera/cam1"):  # a page: a person is sent to log in, and back
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/login?next={path.replace('/', '%2F')}"
+    else:
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert guarded.get("/healthz").status_code == 200
 
 
@@ -298,7 +302,7 @@ def page_drawn():
         [{"id": "cam1", "source": "synthetic", "width": 640, "height": 480, "annotate": "page"}]
     )
     hub = FrameHub(config)
-    client = create_app(config, hub, auth=Auth(), metrics=StreamMetrics()).test_client()
+    client = create_app(config, hub, auth=Auth(anonymous=True), metrics=StreamMetrics()).test_client()
     jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
     box = [100, 60, 80, 100]
     detections = [{"label": "person", "box": box, "score": 0.9}]

@@ -82,6 +82,7 @@ function render(camera) {
   fillList(page.querySelector(".detections"), recent, "none yet");
   page.querySelector(".config").textContent = JSON.stringify(camera.config, null, 2);
   zones = camera.config.zones || [];
+  zonesVersion = camera.zones_version;
   lines = camera.config.lines || [];
   drawZones();
   const counts = zones.map((zone) => {
@@ -107,6 +108,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const zoneLayer = page.querySelector("svg.zones");
 const editor = page.querySelector(".zone-editor");
 let zones = [];
+let zonesVersion = null;  // the camera file's version the zones were read from (If-Match)
 let lines = [];  // counting lines, drawn beside the zones
 let draft = null;  // the corners clicked so far, or null when not drawing
 
@@ -159,13 +161,22 @@ editor.querySelector(".draw").addEventListener("click", () => {
 
 async function saveZones(wanted) {
   const message = editor.querySelector(".zone-message");
+  const headers = { "Content-Type": "application/json" };
+  if (zonesVersion) headers["If-Match"] = `"${zonesVersion}"`;
   const response = await fetch(`../api/cameras/${cameraId}/zones`, {
     method: "PUT",
-    headers: { "Content-Type": "application/json" },
+    headers,
     body: JSON.stringify({ zones: wanted }),
   });
   const answer = await response.json().catch(() => ({}));
-  message.textContent = response.ok ? `saved to ${answer.saved}` : (answer.problems || [response.statusText]).join("; ");
+  if (response.ok) {
+    zonesVersion = answer.version;
+    message.textContent = `saved to ${answer.saved}`;
+  } else if (response.status === 401 || response.status === 403) {
+    message.textContent = "only an admin may change zones: log in as one (the link at the top)";
+  } else {
+    message.textContent = (answer.problems || [answer.detail || response.statusText]).join("; ");
+  }
   return response.ok;
 }
 

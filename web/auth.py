@@ -58,7 +58,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 ANONYMOUS = User("anonymous", "viewer")
 ENV_ADMIN = "admin (environment)"
-USERS_RECHECK_S = 1.0
 
 
 class AuthError(ValueError):
@@ -95,27 +94,22 @@ def is_loopback(host: str) -> bool:
 
 
 class UserDirectory:
-    """The users file as the streamer reads it: again when it changes (``rabbitcam
-    users`` edits it while the site runs), at most once a second."""
+    """The users file as the streamer reads it: again as soon as it changes
+    (``rabbitcam users`` edits it while the site runs; a ``stat`` per request tells)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.lock = threading.Lock()
         self.users = Users()
-        self.stamp: tuple[int, int] | None = None
-        self.checked_at = -1e18
+        self.stamp: tuple[int, int, int] | None = None
 
     def current(self) -> Users:
         if self.path is None:
             return self.users
         with self.lock:
-            now = time.monotonic()
-            if now - self.checked_at < USERS_RECHECK_S:
-                return self.users
-            self.checked_at = now
             try:
                 facts = self.path.stat()
-                stamp = (facts.st_mtime_ns, facts.st_size)
+                stamp = (facts.st_ino, facts.st_mtime_ns, facts.st_size)
             except OSError:
                 stamp = None
             if stamp != self.stamp:

@@ -7,6 +7,12 @@ A reload is tolerant of broken drop-in files: the camera of a broken file
 stays as it was, the problem is logged once, and every other camera is
 applied. A broken main file changes nothing.
 
+Loading a config (reading TOML, checking every camera's zones) is slow work
+next to a broker connection's heartbeats, and its cost grows with what the
+files hold. So ``poll`` only compares the stamps; the load runs on a thread of
+its own, and a later ``poll`` (on the role's thread, which keeps the broker
+connection) applies the result. A role's heartbeats never wait for a reload.
+
 Roles on several hosts each watch their own copy of the files; nothing here
 assumes they share a disk.
 """
@@ -14,6 +20,7 @@ assumes they share a disk.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,26 +92,53 @@ class ConfigWatcher:
         self.interval_s = interval_s
         self.stamps = stamps(config)
         self.next_check = time.monotonic() + interval_s
+        self.loading: threading.Thread | None = None
+        self.loaded: list[Config | None] = []  # the loader's result: a config, or None (broken)
         self._report_skipped(config)
 
     def poll(self, force: bool = False) -> CameraChanges:
-        """Check the files (at most once per interval unless ``force``)."""
+        """Apply a load that has finished; check the files (at most once per interval
+        unless ``force``) and start a load when they changed. With ``force``, a load
+        runs here and now (tools and tests; never on a broker connection's thread)."""
+        changes = self._apply_loaded()
         now = time.monotonic()
-        if not force and now < self.next_check:
-            return CameraChanges()
+        if self.loading is not None or (not force and now < self.next_check):
+            return changes
         self.next_check = now + self.interval_s
         current = stamps(self.config)
         if current == self.stamps:
-            return CameraChanges()
+            return changes
         self.stamps = current
+        if force:
+            self._load(self.config)
+            return self._apply_loaded()
+        self.loading = threading.Thread(
+            target=self._load, args=(self.config,), name=f"{self.role}:config", daemon=True
+        )
+        self.loading.start()
+        return changes
+
+    def _load(self, previous: Config) -> None:
         try:
-            new = load_config(self.config.path, tolerant=True, previous=self.config)
+            new = load_config(previous.path, tolerant=True, previous=previous)
         except ConfigError as error:
             LOGGER.error(
                 "%s: config not applied, still running the previous one: %s",
                 self.role,
                 "; ".join(error.problems),
             )
+            new = None
+        except Exception:  # a bug must not end the watching: the next change tries again
+            LOGGER.exception("%s: loading the config failed", self.role)
+            new = None
+        self.loaded.append(new)
+
+    def _apply_loaded(self) -> CameraChanges:
+        if not self.loaded:
+            return CameraChanges()
+        new = self.loaded.pop()
+        self.loading = None
+        if new is None:
             return CameraChanges()
         self._report_skipped(new)
         for section in ("broker", "web", "detect", "log"):

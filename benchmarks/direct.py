@@ -75,7 +75,9 @@ def main() -> None:
     stop = stop_on_signals()
     hub = FrameHub(config)
     worker = DetectorWorker(config, list(config.cameras), stop, "direct")
-    server = create_server(create_app(config, hub, auth=Auth(anonymous=True)), config, f"127.0.0.1:{args.port}")
+    server = create_server(
+        create_app(config, hub, auth=Auth(anonymous=True)), config, f"127.0.0.1:{args.port}"
+    )
     threading.Thread(target=server.run, daemon=True).start()
     threads = [
         threading.Thread(target=camera_loop, args=(worker, hub, camera, stop), daemon=True)

@@ -103,6 +103,13 @@ class Detector:
     # using it is a config error until ``rabbitcam models fetch`` has them.
     models: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def reports(cls, params: dict[str, Any]) -> tuple[str, ...] | None:
+        """The labels it reports with these (raw) parameters: by default all it can;
+        None where that is open-ended or too many to name one by one (a general
+        object model told to report all its classes)."""
+        return cls.labels
+
     def replaces(self) -> tuple[str, ...]:
         """Labels of earlier detectors' results this one stands in for (a tracker's
         objects for the boxes they were made of): the chain drops those."""

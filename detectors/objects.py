@@ -21,6 +21,7 @@ people 80-100 px tall and less are found where HOG finds almost no one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -125,6 +126,12 @@ class ObjectsDetector(Detector):
     description = "people, vehicles, animals (80 COCO classes; 'labels' picks) from NanoDet"
     Params = ObjectsParams
     models = ("nanodet_graph", "nanodet_weights")
+
+    @classmethod
+    def reports(cls, params: dict[str, Any]) -> tuple[str, ...] | None:
+        """The labels asked for (by default 'person'); None for 'all' (80 of them)."""
+        names = wanted_classes(str(params.get("labels", ObjectsParams.labels)))
+        return None if len(names) == len(LABELS) else tuple(LABELS[i] for i in names)
 
     def __init__(self, params: ObjectsParams) -> None:
         super().__init__(params)

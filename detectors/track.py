@@ -73,6 +73,14 @@ PATH_POINTS = 64
 CROP_MARGIN = 0.15
 CROP_SIDE = 320
 CROP_BETTER = 1.15
+# Every this often (and at its first frame), a camera's census: the objects in view
+# now, as a 'tracking' event. Whoever counts objects from their events (Home
+# Assistant's occupancy) takes it as the truth: a worker that restarted, and so
+# forgot its objects without a 'gone' for each, says so at once; one that died
+# says so by its silence.
+CENSUS_LABEL = "tracking"
+CENSUS_EVERY_S = 30.0
+CENSUS_MOST_OBJECTS = 500
 
 
 @dataclass
@@ -163,6 +171,7 @@ class TrackDetector(Detector):
         self.objects: dict[int, TrackedObject] = {}
         self.aliases: dict[int, int] = {}  # Norfair's track id: our object's id
         self.crossed: dict[tuple[str, str], int] = {}  # (line, "in" | "out"): objects
+        self.census_at = -1e18
 
     def replaces(self) -> tuple[str, ...]:
         return self.tracked_labels
@@ -201,7 +210,18 @@ class TrackDetector(Detector):
         for object_id, detection in known:
             found += self._seen(object_id, detection, image, context)
         found += self._ended(seen, now)
-        return found + self._counts(rules)
+        return found + self._counts(rules) + self._census(now)
+
+    def _census(self, now: float) -> list[Detection]:
+        """The objects in view and the zones each is in, every CENSUS_EVERY_S."""
+        if self.census_at <= now < self.census_at + CENSUS_EVERY_S:
+            return []
+        self.census_at = now
+        objects = [
+            {"object": obj.id, "label": obj.label, "zones": obj.in_zones()}
+            for obj in self.objects.values() if obj.started
+        ][:CENSUS_MOST_OBJECTS]  # fmt: skip
+        return [Detection(CENSUS_LABEL, 1.0, None, {"objects": objects}, event=True)]
 
     def _identity(self, track_id: int, detection: Detection, seen: set[int]) -> int:
         """Our object for Norfair's track: a track Norfair started afresh where one of

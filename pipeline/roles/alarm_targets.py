@@ -38,6 +38,9 @@ REPLY_READ_BYTES = 65536
 # The labels of a camera whose MQTT state is kept (active, last seen): a
 # publisher inventing labels must not grow the retained state without bound.
 MQTT_LABELS_PER_CAMERA = 32
+# After connecting, retained messages of ours are looked through for this long: those
+# the broker sends on subscribing come at once.
+SWEEP_S = 10.0
 
 
 def topic_level(text: str) -> str:
@@ -219,11 +222,16 @@ class MqttTarget(Target):
 
         super().__init__(alarm)
         self.site = site
-        self.discovery = home_assistant.discovery(alarm.topic, site, cameras) if cameras else []
-        self.occupancy = home_assistant.Occupancy()
-        parts = urlsplit(alarm.url)
         self.topic = alarm.topic
         self.lock = threading.Lock()
+        self.discovery: list[tuple[str, str]] = []
+        self.occupancy = home_assistant.Occupancy()
+        # camera -> its sensors' labels; None: no site given, every camera and label taken
+        self.sensors: dict[str, set[str]] | None = None
+        if cameras:
+            self._know(cameras)
+        self.sweep_until = 0.0  # retained leftovers are looked for until then
+        parts = urlsplit(alarm.url)
         self.active: dict[tuple[str, str], float] = {}  # (camera, label) -> last seen
         self.last: dict[str, dict[str, str]] = {}  # camera -> label -> ISO time
         self.names: dict[str, str] = {}
@@ -241,8 +249,11 @@ class MqttTarget(Target):
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_retained
         self.client = client
         self.connected = threading.Event()
+        self.swept = 0  # retained leftovers removed
+        self.sweeping = False
         self.closing = False
         client.connect_async(parts.hostname or "localhost", parts.port or MQTT_PORTS[parts.scheme],
                              keepalive=30)  # fmt: skip
@@ -254,6 +265,14 @@ class MqttTarget(Target):
             return
         client.publish(f"{self.topic}/status", "online", qos=1, retain=True)
         LOGGER.info("alarm %s: connected to %s", self.alarm.name, redact_url(self.alarm.url))
+        if self.sensors is not None:
+            # What the broker kept of ours from before (cameras, zones and labels since
+            # removed, by this process or while the site was stopped) arrives as retained
+            # messages on subscribing; the sweep removes what is no longer the site's.
+            self.sweep_until = time.monotonic() + SWEEP_S
+            self.sweeping = True
+            client.subscribe([(f"{home_assistant.DISCOVERY_PREFIX}/+/+/config", 1),
+                              (f"{self.topic}/#", 1)])  # fmt: skip
         # What happened while we were away is unknown: the states stand as they
         # were, published again (the broker may have lost them), and their clear_s
         # runs from now, so that alarms queued meanwhile refresh them before any
@@ -278,6 +297,51 @@ class MqttTarget(Target):
             client.publish(self._count_topic(key), str(count), qos=1, retain=True)
         self.connected.set()  # only now: a tick before this would judge stale times
 
+    def _know(self, cameras: tuple[CameraConfig, ...]) -> None:
+        """The site's cameras: what is discovered, counted and kept retained for them."""
+        wanted = self.alarm.labels
+        discovery = home_assistant.discovery(self.topic, self.site, cameras, wanted)
+        with self.lock:
+            self.discovery = discovery
+            self.occupancy.scenes = {c.id: home_assistant.Scene.of(c) for c in cameras}
+            self.sensors = {c.id: set(home_assistant.sensor_labels(c, wanted)) for c in cameras}
+
+    def _kept_topics(self) -> set[str]:
+        """Every retained topic of ours the site has now (under the lock)."""
+        kept = {f"{self.topic}/status"}
+        for camera, labels in (self.sensors or {}).items():
+            kept.add(self._camera_topic(camera))
+            kept.update(self._state_topic(camera, label) for label in labels)
+            scene = self.occupancy.scenes.get(camera)
+            for label in scene.labels if scene else ():
+                kept.add(self._count_topic((camera, label)))
+                kept.add(self._snapshot_topic(camera, label))
+                kept.update(self._count_topic((camera, z, label)) for z in scene.zones)
+        return kept
+
+    def _on_retained(self, client: Any, _userdata: Any, message: Any) -> None:
+        """paho's thread: a retained message found on subscribing; removed (an empty
+        retained message) when it is ours and the site no longer has it."""
+        if not message.retain or not message.payload or time.monotonic() > self.sweep_until:
+            return
+        topic = message.topic
+        if topic.startswith(f"{home_assistant.DISCOVERY_PREFIX}/"):
+            try:
+                entity = json.loads(message.payload[:65536])
+            except ValueError:
+                return
+            ours = isinstance(entity, dict) and entity.get("availability_topic") == (
+                f"{self.topic}/status"
+            )
+            with self.lock:
+                stale = ours and topic not in dict(self.discovery)
+        else:
+            with self.lock:
+                stale = topic not in self._kept_topics()
+        if stale:
+            client.publish(topic, b"", qos=1, retain=True)
+            self.swept += 1
+
     def _on_disconnect(self, *_args: Any) -> None:
         if self.connected.is_set() and not self.closing:
             LOGGER.warning("alarm %s: lost the MQTT broker; reconnecting", self.alarm.name)
@@ -296,12 +360,18 @@ class MqttTarget(Target):
     def follow(self, payload: dict[str, Any], snapshot: bytes | None = None) -> None:
         with self.lock:
             changed = self.occupancy.follow(payload)
+            scene = self.occupancy.scenes.get(payload["camera"])
         for key, count in changed:
             self._publish(self._count_topic(key), str(count), retain=True)
-        if snapshot is not None:  # an object's start or end: the label's last snapshot
-            label = str((payload.get("extra") or {}).get("label", payload["label"]))
-            topic = f"{self.topic}/{topic_level(payload['camera'])}/{topic_level(label)}/snapshot"
-            self._publish(topic, snapshot, retain=True)
+        extra = payload.get("extra")
+        label = extra.get("label", payload["label"]) if isinstance(extra, dict) else None
+        known = self.sensors is None or (scene is not None and label in scene.labels)
+        if snapshot is not None and isinstance(label, str) and known:
+            # an object's start or end: the label's last snapshot
+            self._publish(self._snapshot_topic(payload["camera"], label), snapshot, retain=True)
+
+    def _snapshot_topic(self, camera: str, label: str) -> str:
+        return f"{self.topic}/{topic_level(camera)}/{topic_level(label)}/snapshot"
 
     def _camera_topic(self, camera: str) -> str:
         return f"{self.topic}/{topic_level(camera)}/state"
@@ -328,6 +398,8 @@ class MqttTarget(Target):
     def observe(self, payload: dict[str, Any]) -> None:
         camera, label = payload["camera"], payload["label"]
         with self.lock:
+            if self.sensors is not None and label not in self.sensors.get(camera, ()):
+                return  # a state only for a configured camera's sensors
             was_on = (camera, label) in self.active
             self.active[(camera, label)] = time.monotonic()
             last = self.last.setdefault(camera, {})
@@ -359,6 +431,18 @@ class MqttTarget(Target):
         now = time.monotonic()
         with self.lock:
             expired = [key for key, at in self.active.items() if now - at > self.alarm.clear_s]
+            stale = self.occupancy.forget_stale(now)
+        for key, count in stale:  # cameras nobody tracks any more
+            self._publish(self._count_topic(key), str(count), retain=True)
+        if self.sweeping and now > self.sweep_until:
+            self.sweeping = False
+            self.client.unsubscribe([f"{home_assistant.DISCOVERY_PREFIX}/+/+/config",
+                                     f"{self.topic}/#"])  # fmt: skip
+            if self.swept:
+                LOGGER.info(
+                    "alarm %s: removed %d retained messages of cameras, zones or labels the "
+                    "site no longer has", self.alarm.name, self.swept,
+                )  # fmt: skip
         for camera, label in expired:
             if self._publish(self._state_topic(camera, label), "OFF", retain=True).ok:
                 with self.lock:
@@ -369,9 +453,11 @@ class MqttTarget(Target):
         """Home Assistant discovers a camera added while this runs, sees a changed one's
         entities as they are now, and removes those of a camera that has gone (an
         empty retained config deletes an entity)."""
-        now = home_assistant.discovery(self.topic, self.site, cameras)
         with self.lock:
-            before, self.discovery = dict(self.discovery), now
+            before = dict(self.discovery)
+        self._know(cameras)
+        with self.lock:
+            now = list(self.discovery)
         for topic, entity in now:
             if before.get(topic) != entity:
                 self._publish(topic, entity, retain=True)

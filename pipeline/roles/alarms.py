@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import Any
 
+from detectors.track import CENSUS_LABEL
 from pipeline.core import broker
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.backoff import Backoff
@@ -176,7 +177,8 @@ class AlarmSender(broker.Role):
         if not self.alarm.cameras or camera in self.alarm.cameras:
             # every event: counts of objects stay right, snapshots of them are the last
             self.target.follow(payload, event.get("snapshot"))
-        if not self.alarm.wants(camera, label):
+        if label == CENSUS_LABEL or not self.alarm.wants(camera, label):
+            # a census is bookkeeping for the counts, never an alarm
             return True
         if time.time() - event["captured_at"] > self.alarm.max_age_s:
             LOGGER.warning("%s: dropped a %s alarm of %s: older than %.0f s", self.role, label,

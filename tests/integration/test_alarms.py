@@ -17,6 +17,7 @@ from pipeline.core.topology import Topology
 from pipeline.roles.alarms import run_alarms
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
+from pipeline.roles.home_assistant import entity_id, id_part
 from testkit.processes import free_port, wait_for
 from tests.conftest import amqp_url, make_config
 from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
@@ -149,7 +150,9 @@ def test_mqtt_gets_each_event_and_retained_states_for_home_automation(namespace,
 
         capture_stop.set()  # nothing moves any more: the state clears after clear_s
         wait_for(lambda: listener.last(f"{prefix}/cam1/motion/state") == "OFF", timeout=15)
-        assert json.loads(listener.last(f"{prefix}/cam1/state"))["active"] == []
+        # The camera's state follows the label's (a message after it).
+        wait_for(lambda: json.loads(listener.last(f"{prefix}/cam1/state"))["active"] == [],
+                 timeout=5)  # fmt: skip
 
         # A client that connects later learns the states at once (retained).
         late = Subscriber(prefix)
@@ -263,28 +266,34 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
     listener = Subscriber(prefix)
     alarm = AlarmConfig(name="home", url=f"mqtt://{MQTT_HOST}:{MQTT_PORT}", topic=prefix)
     target = MqttTarget(alarm, f"test-{uuid.uuid4().hex}", config.cameras, site=site)
-    ours = f"rabbitcam_{site}_porch"
+
+    def ours(component: str, *parts: str) -> str:
+        return f"homeassistant/{component}/{entity_id('rabbitcam', site, 'porch', *parts)}/config"
+
     configs: set[str] = set()
     try:
         wait_for(target.connected.is_set, timeout=10)
-        entity = f"homeassistant/binary_sensor/{ours}_person/config"
+        entity = ours("binary_sensor", "label", "person")
         person = json.loads(wait_for(lambda: discovered.last(entity), timeout=10))
         assert person["state_topic"] == f"{prefix}/porch/person/state"
         assert person["availability_topic"] == f"{prefix}/status"
         assert person["device"]["name"] == "Front porch" and person["device_class"] == "occupancy"
         # Discovery is one retained message per entity, arriving one after another.
-        wanted = {f"homeassistant/sensor/{ours}_car_count/config",
-                  f"homeassistant/sensor/{ours}_steps_person_count/config",
-                  f"homeassistant/binary_sensor/{ours}_steps_person/config",
-                  f"homeassistant/camera/{ours}_person_snapshot/config"}  # fmt: skip
+        wanted = {ours("sensor", "count", "car"),
+                  ours("sensor", "zone", "steps", "person", "count"),
+                  ours("binary_sensor", "zone", "steps", "person", "occupied"),
+                  ours("camera", "snapshot", "person")}  # fmt: skip
         try:
             wait_for(lambda: wanted <= set(discovered.topics()), timeout=10)
         except AssertionError:
             raise AssertionError(f"missing {wanted - set(discovered.topics())}") from None
-        configs = {t for t in discovered.topics() if ours in t}
-        assert not any(f"{ours}_steps_car" in t for t in configs), "the zone counts people only"
-        assert not any(t.endswith(("_gone/config", "_line/config")) for t in configs)
-        camera = json.loads(discovered.last(f"homeassistant/camera/{ours}_person_snapshot/config"))
+        configs = {t for t in discovered.topics() if f"__{site}__porch__" in t}
+        assert not any("__steps__car__" in t for t in configs), "the zone counts people only"
+        assert not any(t.endswith(("__gone/config", "__line/config")) for t in configs)
+        sensors = [t for t in configs if t.startswith("homeassistant/binary_sensor/")
+                   and "__label__" in t]  # fmt: skip
+        assert len(sensors) == 2, f"a sensor per label it tracks, not per class: {sensors}"
+        camera = json.loads(discovered.last(ours("camera", "snapshot", "person")))
         assert camera["topic"] == f"{prefix}/porch/person/snapshot"
 
         def event(name: str, **extra) -> dict:
@@ -309,9 +318,8 @@ def test_home_assistant_discovers_each_camera_and_reads_the_counts_of_objects(mo
         wait_for(lambda: listener.last(steps) == "0" and listener.last(count) == "1", timeout=10)
         # What Home Assistant's MQTT camera shows: the last object's best picture.
         wait_for(lambda: listener.last_bytes(snapshot) == best, timeout=10)
-        home = json.loads(
-            discovered.last(f"homeassistant/binary_sensor/{ours}_steps_person/config")
-        )
+        home = json.loads(discovered.last(ours("binary_sensor", "zone", "steps", "person",
+                                               "occupied")))  # fmt: skip
         assert home["state_topic"] == steps and "value_template" in home
     finally:
         target.close()
@@ -340,13 +348,13 @@ def test_home_assistant_discovers_a_camera_added_while_the_alarm_role_runs(
     )
     config = load_config(site)
     discovered = Subscriber("homeassistant")
-    garage = f"rabbitcam_{namespace}_garage"
-    count = f"homeassistant/sensor/{garage}_person_count/config"
+    garage = entity_id("rabbitcam", namespace, "garage")
+    count = f"homeassistant/sensor/{garage}__count__person/config"
+    motion = entity_id("rabbitcam", namespace, "porch", "label", "motion")
     try:
         roles.start(lambda: run_alarms(config, roles.stop, list(config.alarms)), "alarms")
-        wait_for(lambda: discovered.last(
-            f"homeassistant/binary_sensor/rabbitcam_{namespace}_porch_motion/config"),
-            timeout=15)  # fmt: skip
+        wait_for(lambda: discovered.last(f"homeassistant/binary_sensor/{motion}/config"),
+                 timeout=15)  # fmt: skip
         assert discovered.last(count) is None
         (tmp_path / "cameras.d" / "garage.toml").write_text(
             'source = "synthetic"\ndetectors = ["objects", "track"]\n'
@@ -357,6 +365,7 @@ def test_home_assistant_discovers_a_camera_added_while_the_alarm_role_runs(
         wait_for(lambda: discovered.last(count) == "", timeout=15)
     finally:
         discovered.close()
-        topics = [t[len("homeassistant/") :] for t in discovered.topics() if namespace in t]
+        topics = [t[len("homeassistant/") :] for t in discovered.topics()
+                  if id_part(namespace) in t]  # fmt: skip
         clear_retained("homeassistant", topics)
         clear_retained(f"rabbitcam-test/{namespace}", ["status"])

@@ -31,6 +31,7 @@ def alarm_site(control: str, garbage: str, trickle: str, stuck: str, prefix: str
 [[cameras]]
 id = "cam1"
 source = "synthetic"
+detectors = ["motion"]
 
 [[alarms]]
 name = "control"
@@ -93,12 +94,12 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         except AssertionError:
             raise AssertionError(f"control got {control.alarms()}\n{alarm.tail(6000)}") from None
         assert sorted(a["label"] for a in control.alarms()) == sorted(HOSTILE_LABELS)
-        # MQTT: each label on a topic of its own, one level, read back as sent.
-        states_on = lambda: all(  # noqa: E731
-            listener.last(_state(prefix, label)) == "ON" for label in HOSTILE_LABELS
+        # MQTT: each label's event on a topic of its own, one level, read back as sent.
+        events_sent = lambda: all(  # noqa: E731
+            listener.last(_state(prefix, label).removesuffix("/state")) for label in HOSTILE_LABELS
         )
         try:
-            wait_for(states_on, timeout=30)
+            wait_for(events_sent, timeout=30)
         except AssertionError:
             raise AssertionError(f"MQTT topics {sorted(listener.topics())}\n"
                                  f"{alarm.tail(6000)}") from None  # fmt: skip
@@ -106,14 +107,20 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         sent = {unquote(level) for level in levels if "/" not in level}
         assert set(HOSTILE_LABELS) <= sent
         assert not [t for t in listener.topics() if "+" in t or "#" in t]
+        # A retained state only for a sensor the camera has (its motion), never for
+        # labels a publisher makes up: they would stay on the broker for good.
+        body = pack_event("cam1", now_seq(), time.time(), {"label": "motion", "score": 0.9})
+        publisher.raw(topology.events_exchange, "cam1.motion", body)
+        wait_for(lambda: listener.last(_state(prefix, "motion")) == "ON", timeout=15)
+        assert not [label for label in HOSTILE_LABELS if listener.last(_state(prefix, label))]
 
         # The garbage endpoint recovers: its alarms, retried, all arrive. Its
         # target runs on its own, so its first try may come after the others'.
         wait_for(lambda: garbage.requests >= 1, timeout=20)
         garbage.stop()
         recovered.start()
-        wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS), timeout=30)
-        assert sorted(a["label"] for a in recovered.alarms()) == sorted(HOSTILE_LABELS)
+        wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS) + 1, timeout=30)
+        assert sorted(a["label"] for a in recovered.alarms()) == sorted([*HOSTILE_LABELS, "motion"])
 
         # The trickling endpoint: each attempt cut off at 1 s, given up, dead-lettered.
         def trickle_gave_up() -> list[str]:
@@ -128,9 +135,9 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         # Still alive and delivering: one more alarm reaches every target that wants it.
         body = pack_event("cam1", now_seq(), time.time(), {"label": "later", "score": 0.5})
         publisher.raw(topology.events_exchange, "cam1.later", body)
-        wait_for(lambda: len(control.received) == len(HOSTILE_LABELS) + 1, timeout=15)
-        wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS) + 1, timeout=15)
-        wait_for(lambda: listener.last(_state(prefix, "later")) == "ON", timeout=15)
+        wait_for(lambda: len(control.received) == len(HOSTILE_LABELS) + 2, timeout=15)
+        wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS) + 2, timeout=15)
+        wait_for(lambda: listener.last(f"{prefix}/cam1/later"), timeout=15)
 
         # "stuck" is in the middle of a 60 s send: SIGTERM still stops the process.
         assert stuck.requests >= 1
@@ -139,8 +146,8 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         took = time.monotonic() - started
         assert code == 0 and took < 8, f"exit {code} after {took:.1f} s\n{alarm.tail()}"
         # Its alarm was being sent, not delivered: it waits in the broker, not lost,
-        # with the one queued behind it ("later", which it would have passed over).
-        assert _waiting(broker_url, topology, "stuck") == 2
+        # with those queued behind it ("motion" and "later", which it would pass over).
+        assert _waiting(broker_url, topology, "stuck") == 3
     finally:
         listener.close()
         for server in (control, recovered):
@@ -148,7 +155,7 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         for server in (garbage, trickle, stuck):
             server.stop()
         clear_retained(prefix, ["status", *(_state(prefix, x)[len(prefix) + 1 :]
-                                            for x in [*HOSTILE_LABELS, "later"])])  # fmt: skip
+                                            for x in [*HOSTILE_LABELS, "motion"])])  # fmt: skip
         _delete_alarm_queues(broker_url, Topology(site.namespace))
 
 

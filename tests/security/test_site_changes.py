@@ -15,7 +15,6 @@ import threading
 import time
 import tomllib
 
-import pytest
 import requests
 
 from testkit.processes import rabbitcam_command, wait_for
@@ -30,7 +29,7 @@ DROP_IN = 'name = "Porch"\nsource = "synthetic"\ndetectors = ["motion", "track"]
 def drop_in_site(make_site, extra: str = "", mode: int = 0o600):
     """A site whose camera ``porch`` is a drop-in file (mode ``mode``), and ``cam1``
     in the site's file."""
-    site, publisher = make_site(f'cameras_dir = "cameras.d"\n{extra}' + CAMERA.format(id="cam1"))
+    site, _ = make_site(f'cameras_dir = "cameras.d"\n{extra}' + CAMERA.format(id="cam1"))
     (site.work / "cameras.d").mkdir(exist_ok=True)
     porch = site.work / "cameras.d" / "porch.toml"
     porch.write_text(DROP_IN)
@@ -75,8 +74,8 @@ def test_nobody_changes_a_site_without_credentials_and_an_admin_logs_in_first(ma
     wrong = viewer.post(f"{site.base}/login", data={"username": "vera", "password": "nope"},
                         timeout=10, allow_redirects=False)  # fmt: skip
     assert wrong.status_code == 401 and "do not match" in wrong.text
-    logged = viewer.post(f"{site.base}/login", timeout=10, allow_redirects=False,
-                         data={"username": "vera", "password": "vera-password", "next": "/events"})  # fmt: skip
+    form = {"username": "vera", "password": "vera-password", "next": "/events"}
+    logged = viewer.post(f"{site.base}/login", data=form, timeout=10, allow_redirects=False)
     assert logged.status_code == 302 and logged.headers["Location"] == "/events"
     cookie = logged.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=" in cookie
@@ -110,8 +109,12 @@ def test_failed_logins_are_slowed_per_user(make_site):
     assert users(site, "add", "ann", "--role", "admin", "--password-stdin",
                  password="ann-password\n").returncode == 0  # fmt: skip
     answers = [
-        requests.post(f"{site.base}/login", data={"username": "ann", "password": f"guess{i}"},
-                      timeout=10, allow_redirects=False).status_code  # fmt: skip
+        requests.post(
+            f"{site.base}/login",
+            data={"username": "ann", "password": f"guess{i}"},
+            timeout=10,
+            allow_redirects=False,
+        ).status_code  # fmt: skip
         for i in range(6)
     ]
     assert answers == [401] * 5 + [429]
@@ -219,8 +222,8 @@ def test_every_zone_request_is_bounded_and_answers_within_a_second(make_site):
     nested = requests.put(f"{site.base}/api/cameras/porch/zones", data=deep, timeout=10,
                           headers={**ADMIN, "Content-Type": "application/json"})  # fmt: skip
     assert nested.status_code == 400 and "Traceback" not in nested.text
-    bulky = requests.put(f"{site.base}/api/cameras/porch/zones", data=b"[" * 300_000,
-                         headers={**ADMIN, "Content-Type": "application/json"}, timeout=10)  # fmt: skip
+    bulky = requests.put(f"{site.base}/api/cameras/porch/zones", data=b"[" * 300_000, timeout=10,
+                         headers={**ADMIN, "Content-Type": "application/json"})  # fmt: skip
     assert bulky.status_code == 413
     # The site is still up and serving.
     assert site.get("/healthz").json()["broker_connected"]

@@ -10,6 +10,7 @@ import pytest
 import detectors
 from detectors import Detection, FrameContext
 from detectors.scene_rules import LabelFilter, SceneRules, Zone, inside, polygon_problem
+from detectors.track import CENSUS_LABEL
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.zones_config import FilterConfig
 
@@ -37,7 +38,19 @@ def walking(frames, start=(50, 200), step=(4, 0), size=(60, 160), score=0.9, lab
 
 
 def events(found, label=None):
-    return [d for _, d in found if d.event and (label is None or d.label == label)]
+    """The events of objects (the census, bookkeeping for counters, is not one)."""
+    return [d for _, d in found if d.event and d.label != CENSUS_LABEL
+            and (label is None or d.label == label)]  # fmt: skip
+
+
+def test_the_census_says_which_objects_are_in_view_at_the_start_and_every_30_s():
+    track = detectors.create("track")
+    found = run(track, walking(40 * 10))  # 40 s at 10 frames a second
+    census = [(i, d.extra["objects"]) for i, d in found if d.label == CENSUS_LABEL]
+    assert [i for i, _ in census] == [0, 300], "at the first frame, then 30 s later"
+    assert census[0][1] == [], "a new tracker knows nobody: counts from before are gone"
+    (person,) = census[1][1]
+    assert person["label"] == "person" and isinstance(person["object"], int)
 
 
 def test_a_person_who_walks_through_is_one_object_one_event_and_one_gone():
@@ -95,7 +108,9 @@ def test_an_object_starts_only_after_min_frames_and_a_good_median_score():
     assert events(run(unsure, walking(40, score=0.6))) == []
     sure = detectors.create("track")
     found = run(sure, walking(40, score=0.9))
-    assert next(i for i, d in found if d.event) == 2, "real at its third frame"
+    assert next(i for i, d in found if d.event and d.label == "person") == 2, (
+        "real at its third frame"
+    )
 
 
 def test_filters_and_the_object_mask_keep_boxes_out():

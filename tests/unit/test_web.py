@@ -302,7 +302,9 @@ def page_drawn():
         [{"id": "cam1", "source": "synthetic", "width": 640, "height": 480, "annotate": "page"}]
     )
     hub = FrameHub(config)
-    client = create_app(config, hub, auth=Auth(anonymous=True), metrics=StreamMetrics()).test_client()
+    client = create_app(
+        config, hub, auth=Auth(anonymous=True), metrics=StreamMetrics()
+    ).test_client()
     jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
     box = [100, 60, 80, 100]
     detections = [{"label": "person", "box": box, "score": 0.9}]

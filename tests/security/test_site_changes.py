@@ -114,7 +114,7 @@ def test_failed_logins_are_slowed_per_user(make_site):
             data={"username": "ann", "password": f"guess{i}"},
             timeout=10,
             allow_redirects=False,
-        ).status_code  # fmt: skip
+        ).status_code
         for i in range(6)
     ]
     assert answers == [401] * 5 + [429]

@@ -600,7 +600,7 @@ def _eval(args: argparse.Namespace) -> int:
     except DatasetError as error:
         print(f"rabbitcam: eval: the dataset has problems:\n{error}", file=sys.stderr)
         return EXIT_CONFIG
-    except (ChainError, VideoError) as error:
+    except (ChainError, VideoError, evaluation.OutError) as error:
         return _refuse(f"eval: {error}")
     except OSError as error:  # the results folder cannot be written
         return _refuse(f"eval: {error.strerror or error}: {error.filename or args.out}")

@@ -130,3 +130,58 @@ def test_replay_prints_each_detection_and_writes_the_drawn_video(tmp_path):
                         str(tmp_path / "missing" / "x.mp4"))  # fmt: skip
     assert nowhere.returncode == 2 and "No such file or directory" in nowhere.stderr
     assert "Traceback" not in nowhere.stderr
+
+
+def test_eval_writes_only_a_folder_of_its_own(tmp_path, monkeypatch):
+    """``--out`` never empties or writes through what it did not write: a link to a
+    folder, someone's folder, the working folder; its own results it replaces whole."""
+    import stat
+
+    from pipeline.operations.evaluation.run import OutError, _write, check_out
+
+    out = tmp_path / "results"
+    _write(out, {"n": 1}, {})
+    assert json.loads((out / "results.json").read_text()) == {"n": 1}
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~_current_umask(), "not left 0700"
+    _write(out, {"n": 2}, {})
+    assert json.loads((out / "results.json").read_text()) == {"n": 2}, "its own: replaced"
+
+    kept = tmp_path / "photos"
+    kept.mkdir()
+    (kept / "holiday.jpg").write_bytes(b"mine")
+    link = tmp_path / "link"
+    link.symlink_to(kept)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for target, said in ((kept, "was not written by rabbitcam eval"), (link, "is a link"),
+                         (Path("."), "holds the working folder"),
+                         (Path(".."), "holds the working folder")):  # fmt: skip
+        with pytest.raises(OutError, match=said):
+            check_out(target)
+        with pytest.raises(OutError):
+            _write(target, {"n": 3}, {})
+    assert sorted(p.name for p in kept.iterdir()) == ["holiday.jpg"]
+    refused = rabbitcam("eval", str(tmp_path), "--out", str(link))
+    assert refused.returncode == 2 and "is a link" in refused.stderr, refused.stderr[-500:]
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_replay_refuses_a_video_too_small_to_write_and_says_why(tmp_path):
+    video = tmp_path / "tiny.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1, 1))
+    for index in range(10):
+        writer.write(np.full((1, 1, 3), index * 20, np.uint8))
+    writer.release()
+    run = rabbitcam("replay", str(video), "--detectors", "motion", "--out",
+                    str(tmp_path / "tiny.mp4"))  # fmt: skip
+    assert run.returncode == 2 and "is 1x1: an MP4 needs at least 2x2 pixels" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.avi"], "no scratch left"
+    assert rabbitcam("replay", str(video), "--detectors", "motion").returncode == 0

@@ -9,7 +9,9 @@ with ``--out`` the frames are written as an MP4 with what was found drawn in.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,6 +21,7 @@ from pipeline.core.annotate import annotate
 from pipeline.operations.evaluation.chains import (
     EPOCH,
     ChainRunner,
+    VideoError,
     build_chain,
     run_clip,
     video_frames,
@@ -42,7 +45,7 @@ def replay(
     runner = ChainRunner(build_chain(chain_names, overrides))
     file_fps, _frames = video_frames(video)  # also: VideoError if it will not open
     rate = fps or (file_fps if 0 < file_fps < 1000 else 15.0)
-    scratch = out.with_name(f".{out.name}.partial.mp4") if out is not None else None
+    scratch = _scratch_beside(out) if out is not None else None
     writer = ClipWriter(scratch) if scratch is not None else None
     counts = {"frames": 0, "detections": 0, "events": 0}
     try:
@@ -57,6 +60,10 @@ def replay(
                 counts["detections"] += 1
                 counts["events"] += bool(detection.get("event"))
             if writer is not None:
+                if min(image.shape[:2]) < 2:
+                    size = f"{image.shape[1]}x{image.shape[0]}"
+                    raise VideoError(f"{video.name} is {size}: an MP4 needs at least 2x2 "
+                                     "pixels (replay it without --out)")  # fmt: skip
                 drawn = annotate(image.copy(), video.stem, result.index + 1, EPOCH + result.at,
                                  found)  # fmt: skip
                 ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -68,7 +75,17 @@ def replay(
     except BaseException:
         if writer is not None:
             writer.abandon()
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
         raise
     for error in sorted(set(runner.errors)):
         print(f"rabbitcam: replay: detector error: {error}", file=sys.stderr)
     return counts
+
+
+def _scratch_beside(out: Path) -> Path:
+    """A new file of our own beside ``out`` (never one someone put there: a link
+    planted at a fixed scratch name would be written through)."""
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial.mp4", dir=out.parent)
+    os.close(fd)
+    return Path(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def progress(message: str) -> None:
 
 def evaluate(options: EvalOptions) -> dict[str, Any]:
     """Run every kind the dataset holds; write the results; return the summary."""
+    check_out(options.out)  # before the run: a refusal at its end would waste it
     found = datasets.load(options.root, options.kinds)
     started = time.time()
     report: dict[str, Any] = {
@@ -119,12 +121,24 @@ def _headposes(found: datasets.Dataset, options: EvalOptions, _files: dict) -> d
 _KINDS = {"fall": _falls, "emotion": _emotions, "people": _people, "headpose": _headposes}
 
 
+# In every results folder this command writes: the mark that it may replace the folder.
+MARK = ".rabbitcam-eval"
+
+
+class OutError(ValueError):
+    """A results folder this command will not write: it would lose what someone keeps."""
+
+
 def _write(out: Path, report: dict[str, Any], files: dict[str, Any]) -> None:
-    """The results folder, whole: written aside, then put in place of any older one."""
-    out = out.resolve()
+    """The results folder, whole: written aside, then put in place of an older one that
+    this command wrote (its mark inside). Anything else there (a link, a folder of
+    someone's, the working folder or one above it) is refused, never emptied."""
+    out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        scratch.chmod(0o777 & ~_umask())  # as a folder made by mkdir would be
+        (scratch / MARK).write_text("results of `rabbitcam eval`; it replaces this folder\n")
         (scratch / "results.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
         for name, picture in files.items():
             pictures.write_png(scratch / name, picture)
@@ -138,6 +152,36 @@ def _write(out: Path, report: dict[str, Any], files: dict[str, Any]) -> None:
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def check_out(out: Path) -> Path:
+    """``out`` resolved, if results may be written there; OutError if not."""
+    if out.is_symlink():
+        raise OutError(f"{out} is a link: name the folder itself")
+    out = out.resolve()
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise OutError(f"{out} holds the working folder: name a folder for the results")
+    if out.exists() and not (out.is_dir() and _written_here(out)):
+        raise OutError(f"{out} exists and was not written by rabbitcam eval: name a new folder")
+    return out
+
+
+def _written_here(folder: Path) -> bool:
+    """Results of this command: its mark, or (written before the mark was) only a
+    results.json and the charts beside it."""
+    if (folder / MARK).is_file():
+        return True
+    names = [entry.name for entry in folder.iterdir()]
+    return "results.json" in names and all(
+        name == "results.json" or name.endswith(".png") for name in names
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _plain(value: Any) -> Any:

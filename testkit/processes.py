@@ -259,3 +259,14 @@ def delete_namespace(url: str, name: str, cameras: list[str], alarms: tuple[str,
     ):
         channel.exchange_delete(exchange)
     connection.close()
+
+
+def add_user(config: Path, namespace: str, name: str, role: str, password: str) -> None:
+    """A user of the site, made with the real ``rabbitcam users add``."""
+    made = subprocess.run(
+        [*rabbitcam_command(), "users", "add", name, "--role", role, "--password-stdin",
+         "--config", str(config)],
+        input=password + "\n", capture_output=True, text=True, timeout=30, cwd=ROOT,
+        env={**os.environ, "RABBITCAM_NAMESPACE": namespace},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr

@@ -65,9 +65,13 @@ class HostCheck:
         if request.method in SAFE_METHODS:
             return None
         origin = request.headers.get("Origin")
-        cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        cross_site = fetch_site == "cross-site"
+        # A form posted from our own page says "Origin: null" under our no-referrer
+        # policy; the browser's own Sec-Fetch-Site (no page can set it) says where from.
+        ours = origin == "null" and fetch_site == "same-origin"
         foreign = origin is not None and not (
-            _same_origin(origin, request.host) or origin.lower() == self.public_origin
+            ours or _same_origin(origin, request.host) or origin.lower() == self.public_origin
         )
         if cross_site or foreign:
             abort(403, description="a change must come from this streamer's own pages")

@@ -39,3 +39,15 @@ def browser() -> Iterator:
     yield session
     session.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def log_in(browser, base: str, name: str, password: str) -> None:
+    """Log in through the login page, as a person does."""
+    from testkit.processes import wait_for
+
+    browser.get(f"{base}/login")
+    browser.find_element("css selector", "input[name=username]").send_keys(name)
+    browser.find_element("css selector", "input[name=password]").send_keys(password)
+    browser.find_element("css selector", "main.login button[type=submit]").click()
+    wait_for(lambda: "/login" not in browser.current_url, timeout=10)
+    assert name in browser.find_element("css selector", "header .account").text

@@ -14,8 +14,9 @@ import pytest
 import requests
 
 from testkit.media import pedestrians_with_a_code
-from testkit.processes import ROOT, Rabbitcam, free_port, wait_for, wait_for_http
+from testkit.processes import ROOT, Rabbitcam, add_user, free_port, wait_for, wait_for_http
 from tests.conftest import delete_namespace
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +38,7 @@ def site(broker_url: str, tmp_path_factory) -> Iterator[dict]:
         'detectors = ["codes"]\nrecord = ["qr"]\n'
     )
     namespace = f"t-{uuid.uuid4().hex[:10]}"
+    add_user(config, namespace, "ada", "admin", "ada-password")  # deleting is an admin's
     run = Rabbitcam(["run", str(config)], namespace, work / "run.log")
     try:
         wait_for_http(f"http://127.0.0.1:{port}")
@@ -105,7 +107,10 @@ def test_an_event_shows_with_its_snapshot_and_its_clip_plays_in_place(browser, s
     browser.get(f"{base}/events?camera=square&label=qr")
     wait_for(lambda: any(c["id"] == card["id"] for c in cards(browser)), timeout=10)
 
-    # Delete: the card goes, and so do the event and its files.
+    # Delete (an admin's): the card goes, and so do the event and its files.
+    log_in(browser, base, "ada", "ada-password")
+    browser.get(f"{base}/events?camera=square&label=qr")
+    wait_for(lambda: any(c["id"] == card["id"] for c in cards(browser)), timeout=10)
     browser.find_element("css selector", f"{selector} button.open").click()
     browser.find_element("css selector", f"{selector} button.delete").click()
     browser.switch_to.alert.accept()

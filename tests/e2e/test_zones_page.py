@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from testkit.processes import Rabbitcam, free_port, wait_for, wait_for_http
+from testkit.processes import Rabbitcam, add_user, free_port, wait_for, wait_for_http
 from tests.conftest import delete_namespace
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +32,7 @@ def site(broker_url: str, tmp_path_factory) -> Iterator[dict]:
     config.write_text(f'cameras_dir = "cameras.d"\n[web]\nbind = "127.0.0.1:{port}"\n'
                       "[detect]\nworkers = 1\n")  # fmt: skip
     namespace = f"t-{uuid.uuid4().hex[:10]}"
+    add_user(config, namespace, "ada", "admin", "ada-password")  # zones are an admin's to change
     run = Rabbitcam(["run", str(config)], namespace, work / "run.log")
     try:
         wait_for_http(f"http://127.0.0.1:{port}")
@@ -50,6 +52,7 @@ def click_at(browser, element, x: float, y: float) -> None:
 
 
 def test_a_zone_drawn_with_the_mouse_is_saved_applied_and_shown(browser, site):
+    log_in(browser, site["base"], "ada", "ada-password")
     browser.get(f"{site['base']}/camera/porch")
     wait_for(lambda: browser.execute_script("return document.body.dataset.connection")
              == "connected", timeout=15)  # fmt: skip

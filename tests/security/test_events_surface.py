@@ -27,6 +27,10 @@ record = ["motion"]
 """
 
 
+ADMIN_TOKEN = "admin-token-for-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture
 def events_site(make_site, tmp_path: Path):
     store_dir = tmp_path / "store"
@@ -34,7 +38,7 @@ def events_site(make_site, tmp_path: Path):
     store = EventStore(store_dir)
     event_id = store.open_event("cam1", "motion", 1, time.time(), {"label": "motion"})
     store.save_snapshot(event_id, PHOTO, PHOTO)
-    site.streamer()
+    site.streamer({"RABBITCAM_WEB_TOKEN": ADMIN_TOKEN})
     yield site, store, event_id
     store.close()
 
@@ -46,7 +50,8 @@ def test_a_foreign_host_name_gets_nothing_and_changes_nothing(events_site):
         response = site.get(path, headers=rebound)
         assert response.status_code == 400, (path, response.status_code)
         assert "Traceback" not in response.text
-    deleted = requests.delete(f"{site.base}/api/events/{event_id}", headers=rebound, timeout=5)
+    deleted = requests.delete(f"{site.base}/api/events/{event_id}", headers={**ADMIN, **rebound},
+                              timeout=5)  # fmt: skip
     assert deleted.status_code == 400 and store.get(event_id) is not None
     # Names it does answer to: addresses and localhost.
     assert site.get("/api/events", headers={"Host": f"localhost:{site.port}"}).status_code == 200
@@ -56,11 +61,16 @@ def test_a_foreign_host_name_gets_nothing_and_changes_nothing(events_site):
 def test_a_delete_from_another_origin_is_refused(events_site):
     site, store, event_id = events_site
     url = f"{site.base}/api/events/{event_id}"
+    # Even with an admin's credentials (a browser sends its cookie along).
     for headers in ({"Origin": "http://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}):
-        response = requests.delete(url, headers=headers, timeout=5)
+        response = requests.delete(url, headers={**ADMIN, **headers}, timeout=5)
         assert response.status_code == 403, headers
         assert store.get(event_id) is not None
-    response = requests.delete(url, headers={"Origin": site.base}, timeout=5)
+    anonymous = requests.delete(url, headers={"Origin": site.base}, timeout=5)
+    assert anonymous.status_code == 403 and store.get(event_id) is not None, (
+        "watchers delete nothing"
+    )
+    response = requests.delete(url, headers={**ADMIN, "Origin": site.base}, timeout=5)
     assert response.status_code == 204 and store.get(event_id) is None
 
 
@@ -134,14 +144,19 @@ id = "cam1"
 source = "synthetic"
 detectors = ["objects", "track"]
 record = ["person"]
+
+[[cameras.zones]]
+name = "porch"
+points = [[0, 240], [640, 240], [640, 480], [0, 480]]
 """
 
 
 def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_site, tmp_path):
     """An object's end from the wire: a snapshot whose header claims 30000x30000 is
     dead-lettered with why (the message check refuses a path of anything but numbers);
-    points of the wrong length, zones that are no names and a stay that ends before it
-    starts are kept only as far as they make sense; the recorder goes on."""
+    points of the wrong length, zones that are no names or not the camera's, and a stay
+    that ends before it starts are kept only as far as they make sense; the recorder
+    goes on."""
     from pipeline.core.messages import pack_event
     from testkit.processes import wait_for
     from tests.security.conftest import now_seq
@@ -166,7 +181,7 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
 
     bomb = b"\xff\xd8\xff\xc0" + (11).to_bytes(2, "big") + b"\x08" + (30000).to_bytes(2, "big") * 2
     gone = {"label": "gone", "score": 0.9,
-            "extra": {"object": 5, "label": "person", "zones": [1, "porch", None],
+            "extra": {"object": 5, "label": "person", "zones": [1, "porch", None, "attic", "porch"],
                       "path": [[1, 2], [1, 2, 3], [5.5, 6], [7]],
                       "started_at": start + 50, "ended_at": start + 10}}  # fmt: skip
     evil = pack_event("cam1", now_seq(), start + 12, gone, bomb + b"\x01\x11\x00")

@@ -159,6 +159,9 @@ function card(event) {
     if (!window.confirm("Delete this event, its snapshot and its clip?")) return;
     const response = await fetch(`api/events/${event.id}`, { method: "DELETE" });
     if (response.ok || response.status === 404) node.remove();
+    else if (response.status === 401 || response.status === 403) {
+      window.alert("Only an admin may delete events: log in as one (the link at the top).");
+    }
   });
   return node;
 }

@@ -30,6 +30,7 @@ from tests.tcp_proxy import SilentCutProxy
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROLES = ("capture", "detect", "stream")
+TOKEN = "a-token-for-the-test"
 
 
 def ip(*args: str) -> None:
@@ -145,10 +146,11 @@ def test_capture_detector_and_streamer_on_three_separate_networks(
                     namespace,
                     tmp_path / f"{role}.log",
                     prefix=["ip", "netns", "exec", hosts.name(role)],
-                    env={"RABBITCAM_AMQP_URL": url},
+                    env={"RABBITCAM_AMQP_URL": url, "RABBITCAM_WEB_TOKEN": TOKEN},
                 )
             )
         base = f"http://{web_address}:8000"
+        token = {"Authorization": f"Bearer {TOKEN}"}
 
         def streamer_up() -> bool:
             try:
@@ -157,11 +159,13 @@ def test_capture_detector_and_streamer_on_three_separate_networks(
                 return False
 
         wait_for(streamer_up, timeout=30, interval=0.3)
-        with requests.get(f"{base}/video/cam1", stream=True, timeout=30) as response:
+        # Bound beyond its own machine, the streamer lets nobody watch unasked.
+        assert requests.get(f"{base}/video/cam1", timeout=5).status_code == 401
+        with requests.get(f"{base}/video/cam1", stream=True, timeout=30, headers=token) as response:
             parts = list(itertools.islice(real_frames(read_parts(response.raw)), 20))
         seqs = [int(headers["X-Frame-Seq"]) for headers, _, _ in parts]
         assert len(seqs) == 20 and seqs == sorted(set(seqs)), seqs
-        summary = requests.get(f"{base}/api/cameras/cam1", timeout=5).json()
+        summary = requests.get(f"{base}/api/cameras/cam1", timeout=5, headers=token).json()
         assert summary["status"] == "live"
         assert summary["last_worker"], "frames went through a detector worker"
         print(

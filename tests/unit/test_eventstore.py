@@ -190,3 +190,27 @@ def test_thumbnail_is_small_and_refuses_what_is_not_a_picture():
     assert image.shape == (240, 320, 3)
     with pytest.raises(ValueError):
         thumbnail(b"nothing")
+
+
+def test_an_events_objects_are_bounded_whatever_the_wire_claims(tmp_path: Path):
+    """A forger's crowd and a forger's object: an event lists MOST_OBJECTS_PER_EVENT
+    objects at most, an object its camera's zones (32 at most) and 64 path points, and
+    all of it counts in the events' size budget."""
+    from pipeline.core.eventstore import (
+        MOST_OBJECTS_PER_EVENT,
+        MOST_PATH_POINTS,
+        MOST_ZONES_PER_OBJECT,
+    )
+
+    store = EventStore(tmp_path)
+    event_id = store.open_event("door", "person", 1, 1000.0, {"label": "person"})
+    listed = [store.add_object(event_id, n, "person", 1000.0) for n in range(250)]
+    assert listed.count(True) == MOST_OBJECTS_PER_EVENT and not any(listed[200:])
+    zones = [f"zone{n}" for n in range(100)]
+    path = [[n, n] for n in range(500)]
+    store.end_object("door", 7, "person", (None, 1010.0), zones=zones, path=path, snapshot=None)
+    (seen,) = [o for o in store.get(event_id).objects if o.object == 7]
+    assert len(seen.zones) == MOST_ZONES_PER_OBJECT and seen.path == path[-MOST_PATH_POINTS:]
+    assert store.get(event_id).bytes >= MOST_OBJECTS_PER_EVENT * OBJECT_ROW_BYTES + 400
+    assert store.has_media(event_id, "object-7") is False and store.camera_of(event_id) == "door"
+    store.close()

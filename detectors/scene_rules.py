@@ -10,6 +10,7 @@ a zone drawn on the floor means.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -36,15 +37,37 @@ class Zone:
 class Line:
     """A counting line: objects whose feet cross it are counted, by direction. ``in``
     is the crossing from its left to its right, looking from its first point to its
-    second (on screen, y down: for a line drawn left to right, from above to below)."""
+    second (on screen, y down: for a line drawn left to right, from above to below).
+
+    Feet jitter by a few pixels from frame to frame, and people walk along lines: a
+    crossing counts only once the feet are ``margin`` (a fraction of the object's
+    height) beyond the line, on the other side from where they last were that far
+    (``side``); an object wobbling on the line, or walking along it, is not traffic
+    (supervision's ``LineZone`` has a minimum crossing distance for the same reason).
+    """
 
     name: str
     start: Point
     end: Point
     labels: tuple[str, ...] = ()
+    margin: float = 0.0
 
     def wants(self, label: str) -> bool:
         return not self.labels or label in self.labels
+
+    def side(self, point: Point, height: float) -> int:
+        """+1 or -1 for feet clearly on one side of the line (``out`` is leaving +1),
+        0 within the margin of it (``height``: the object's, in pixels)."""
+        length = math.hypot(self.end[0] - self.start[0], self.end[1] - self.start[1])
+        distance = _side(self.start, self.end, point) / length
+        if abs(distance) <= self.margin * height:
+            return 0
+        return 1 if distance > 0 else -1
+
+    def passes(self, before: Point, after: Point) -> bool:
+        """Whether feet going from ``before`` to ``after`` went through the line itself,
+        not beside its ends."""
+        return _crossing(before, after, self.start, self.end)
 
     def crossed(self, before: Point, after: Point) -> str | None:
         """``"in"``, ``"out"`` or None for feet that moved from ``before`` to ``after``."""

@@ -123,6 +123,8 @@ class TrackedObject:
     still_since: float = 0.0
     anchor: tuple[float, float] = (0.0, 0.0)  # where it stood when it last moved
     zones: dict[str, ZoneStay] = field(default_factory=dict)
+    # Per counting line: the side its feet were last clearly on, and where they were.
+    sides: dict[str, tuple[int, tuple[float, float]]] = field(default_factory=dict)
     visited: list[str] = field(default_factory=list)
     path: list[list[int]] = field(default_factory=list)  # feet, [x, y] in frame pixels
     path_at: float = -1e18
@@ -170,6 +172,7 @@ class TrackDetector(Detector):
         )  # fmt: skip
         self.objects: dict[int, TrackedObject] = {}
         self.aliases: dict[int, int] = {}  # Norfair's track id: our object's id
+        self.owners: dict[int, int] = {}  # our object's id: the track that last was it
         self.crossed: dict[tuple[str, str], int] = {}  # (line, "in" | "out"): objects
         self.census_at = -1e18
 
@@ -199,12 +202,26 @@ class TrackDetector(Detector):
             if tracked.id is not None and tracked.last_detection is not None
             and id(tracked.last_detection.data) in this_frame
         ]  # fmt: skip
-        # Tracks we know first: a new track may only be an object none of them is.
-        known = [(self.aliases[t], d) for t, d in matched if t in self.aliases]
-        seen = {object_id for object_id, _ in known}
+        # Tracks we know first: a new track may only be an object none of them is. One
+        # object is one box a frame: a second track that claims it (an older track of
+        # the object, seen again on someone else) is an object of its own from now on;
+        # else the object would jump between two people, across every line between them.
+        known: list[tuple[int, Detection]] = []
+        seen: set[int] = set()
+        claims = [(t, d) for t, d in matched if t in self.aliases]
+        # The track that was the object last is it still; others claiming it are new.
+        claims.sort(key=lambda claim: self.owners.get(self.aliases[claim[0]]) != claim[0])
+        for track_id, detection in claims:
+            object_id = self.aliases[track_id]
+            if object_id in seen:
+                object_id = self.aliases[track_id] = track_id
+            seen.add(object_id)
+            self.owners[object_id] = track_id
+            known.append((object_id, detection))
         for track_id, detection in ((t, d) for t, d in matched if t not in self.aliases):
             object_id = self._identity(track_id, detection, seen)
             seen.add(object_id)
+            self.owners[object_id] = track_id
             known.append((object_id, detection))
         found: list[Detection] = []
         for object_id, detection in known:
@@ -257,7 +274,6 @@ class TrackDetector(Detector):
                 still_since=now, anchor=feet(detection.box),
             )  # fmt: skip
             self.objects[object_id] = obj
-        before = feet(obj.box)
         obj.last_seen, obj.box, obj.score = now, detection.box, detection.score
         obj.seen_as = detection
         obj.scores.append(detection.score)
@@ -269,7 +285,7 @@ class TrackDetector(Detector):
             obj.path.append(obj.feet())
             if len(obj.path) > PATH_POINTS:
                 obj.path = obj.path[::2]
-        events = self._zones(obj, now, rules) + self._crossings(obj, before, now, rules)
+        events = self._zones(obj, now, rules) + self._crossings(obj, now, rules)
         threshold = rules.filter_for(obj.label).threshold
         if not obj.started:
             if obj.hits < self.params.min_frames or statistics.median(obj.scores) < threshold:
@@ -340,17 +356,22 @@ class TrackDetector(Detector):
         extra = {**self._about(obj, now), "label": obj.label, "zone": zone}
         return [Detection(what, obj.score, obj.box, extra, event=True)]
 
-    def _crossings(
-        self, obj: TrackedObject, before: tuple[float, float], now: float, rules: SceneRules
-    ) -> list[Detection]:
-        """Counting lines its feet crossed since the frame before: counted by direction,
-        and a 'crossed' event each (for an object that has started)."""
-        if not obj.started:
-            return []  # an object that is not one yet crosses nothing
+    def _crossings(self, obj: TrackedObject, now: float, rules: SceneRules) -> list[Detection]:
+        """Counting lines its feet crossed: from clearly on one side (``Line.side``) to
+        clearly on the other, through the line. Counted by direction, with a 'crossed'
+        event each, for an object that has started (before that, its side is kept)."""
         events = []
+        where = feet(obj.box)
         for line in rules.lines:
-            if not line.wants(obj.label) or not (way := line.crossed(before, feet(obj.box))):
+            if not line.wants(obj.label) or not (side := line.side(where, obj.box[3])):
                 continue
+            was = obj.sides.get(line.name)
+            obj.sides[line.name] = (side, where)
+            if was is None or was[0] == side or not line.passes(was[1], where):
+                continue
+            if not obj.started:
+                continue  # an object that is not one yet crosses nothing
+            way = "in" if side > 0 else "out"
             key = (line.name, way)
             self.crossed[key] = self.crossed.get(key, 0) + 1
             extra = {**self._about(obj, now), "label": obj.label, "line": line.name,
@@ -383,6 +404,7 @@ class TrackDetector(Detector):
                     found.append(self._shown(obj, now))  # where it is not
                 continue
             del self.objects[object_id]
+            self.owners.pop(object_id, None)
             tracks = {t for t, o in self.aliases.items() if o == object_id}
             self.aliases = {t: o for t, o in self.aliases.items() if o != object_id}
             self.tracker.tracked_objects = [

@@ -84,3 +84,37 @@ def make_dataset(root: Path, face_labels: tuple[str, ...] = ("happy", "angry")) 
             cv2.imwrite(str(faces / name), face())
             writer.writerow([name, label])
     return root
+
+
+# The counting clip: the fall scene's first 3.8 s, the player walking left to right.
+COUNT_CLIP_S = 3.8
+GATE_X = 300  # a line across his way: crossed once, "out" (its left is x > 300)
+FLOOR_Y = 400  # a line along his way, below his feet: never crossed
+
+
+def make_counting_dataset(root: Path) -> Path:
+    """``people/`` with the walking player, his true box in every frame (``gt.txt``,
+    from the scene's own geometry) and two counting lines (``lines.json``)."""
+    import json
+
+    from pipeline.core import scenes
+
+    folder = root / "people"
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = fall_scene(0.0, COUNT_CLIP_S)
+    write_video(folder / "walk.mp4", frames)
+    width, height = SIZE
+    scale = height * 0.6 / 460
+    tall, wide = cv2.resize(scenes._player(), None, fx=scale, fy=scale).shape[:2]
+    rows = []
+    for index in range(len(frames)):
+        t = index / FPS
+        cx, cy = width * (0.25 + 0.1 * t), height * 0.42 + 4 * (int(t * 4) % 2)
+        rows.append(
+            f"{index + 1},1,{cx - wide / 2:.1f},{cy - tall / 2:.1f},{wide},{tall},1,-1,-1,-1"
+        )
+    (folder / "gt.txt").write_text("\n".join(rows) + "\n")
+    lines = [{"name": "gate", "points": [[GATE_X, 60], [GATE_X, 470]]},
+             {"name": "floor", "points": [[0, FLOOR_Y], [640, FLOOR_Y]]}]  # fmt: skip
+    (folder / "lines.json").write_text(json.dumps(lines))
+    return root

@@ -25,6 +25,10 @@ ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 # load, and each becomes Home Assistant entities and Prometheus series).
 MOST_POINTS = 64
 MOST_SHAPES = 32
+# How far past a counting line feet must be before a crossing counts, as a fraction of
+# the object's height: chosen on one part of a pedestrian clip and checked on the rest
+# (docs/accuracy.md, "Counting").
+LINE_MARGIN = 0.04
 
 
 def _polygon(value: Any) -> Polygon:
@@ -100,6 +104,13 @@ class LineConfig(Section):
         ..., "its two ends, [x, y] in frame pixels; 'in' is crossing from its left to its right"
     )
     labels: Labels = setting((), "labels it counts; empty: every tracked label")
+    margin: float = setting(
+        LINE_MARGIN,
+        "feet count as across once this far past the line, a fraction of the object's "
+        "height (jitter and walking along it are not crossings)",
+        0,
+        2,
+    )
 
 
 class FilterConfig(Section):
@@ -184,7 +195,9 @@ def scene_rules(
     """The rules the detectors read, from the camera's settings."""
     return SceneRules(
         zones=tuple(Zone(z.name, z.points, z.labels, z.inertia, z.loitering_s) for z in zones),
-        lines=tuple(Line(li.name, li.points[0], li.points[1], li.labels) for li in lines),
+        lines=tuple(
+            Line(li.name, li.points[0], li.points[1], li.labels, li.margin) for li in lines
+        ),
         object_mask=object_mask,
         motion_mask=motion_mask,
         filters={label: LabelFilter(**rule.model_dump()) for label, rule in filters.items()},

@@ -10,6 +10,7 @@ import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
 from pipeline.core.logs import setup_logging
@@ -139,6 +140,14 @@ def _add_quality_tools(commands: argparse._SubParsersAction) -> None:
         "--headpose-detectors", default="landmarks,headpose", help="chain for head pose"
     )
     evaluate.add_argument(
+        "--count-detectors",
+        default="objects,track",
+        help="chain for counting (default: %(default)s)",
+    )
+    evaluate.add_argument(
+        "--lines", help="a lines.json for the people clips' counting, in place of their own"
+    )
+    evaluate.add_argument(
         "--hold-s",
         type=float,
         default=3.0,
@@ -151,9 +160,15 @@ def _add_quality_tools(commands: argparse._SubParsersAction) -> None:
         metavar="DETECTOR.NAME=VALUE",
         help="a detector parameter for this run (again for more)",
     )
-    replay = commands.add_parser("replay", help="one video through a detector chain")
+    replay = commands.add_parser(
+        "replay", help="one video through a detector chain, or a configured camera's whole chain"
+    )
     replay.add_argument("video")
-    replay.add_argument("--detectors", required=True, help="comma-separated, as in a camera")
+    replay.add_argument("--detectors", help="comma-separated, as in a camera")
+    replay.add_argument(
+        "--config", help="with --camera: the site whose camera's chain, zones and lines to run"
+    )
+    replay.add_argument("--camera", help="the camera (its events only are printed)")
     replay.add_argument("--out", help="write the frames with what was found drawn in (MP4)")
     replay.add_argument("--fps", type=float, help="frame rate (default: the video's)")
     replay.add_argument(
@@ -594,6 +609,8 @@ def _eval(args: argparse.Namespace) -> int:
             people_chains=tuple(_names(chain) for chain in args.people_detectors.split(";")
                                 if _names(chain)),
             headpose_chain=_names(args.headpose_detectors),
+            count_chain=_names(args.count_detectors),
+            lines=Path(args.lines) if args.lines else None,
             overrides=parse_overrides(args.param), hold_s=args.hold_s,
         )  # fmt: skip
         report = evaluation.evaluate(options)
@@ -610,18 +627,35 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pipeline.operations.evaluation.chains import ChainError, VideoError, parse_overrides
+    from pipeline.operations.evaluation.chains import (
+        ChainError,
+        VideoError,
+        build_chain,
+        camera_chain,
+        parse_overrides,
+    )
     from pipeline.operations.evaluation.replay import replay
 
     if args.fps is not None and not 0.1 <= args.fps <= 240:
         return _refuse("--fps must be between 0.1 and 240")
     if not 0 <= args.hold_s <= 60:
         return _refuse("--hold-s must be between 0 and 60")
+    if (args.detectors is None) == (args.camera is None):
+        return _refuse("replay: give --detectors, or --camera (and --config) for a camera's chain")
     try:
+        if args.camera is not None:
+            if args.param:
+                return _refuse("replay: --param goes with --detectors; a camera's are its config's")
+            chain = camera_chain(_replayed_camera(args))
+        else:
+            chain = build_chain(list(_names(args.detectors)), parse_overrides(args.param))
         counts = replay(
-            Path(args.video), list(_names(args.detectors)), parse_overrides(args.param),
-            Path(args.out) if args.out else None, args.fps, args.hold_s,
+            Path(args.video), chain, Path(args.out) if args.out else None, args.fps, args.hold_s,
+            events_only=args.camera is not None,
         )  # fmt: skip
+    except ConfigError as error:
+        print(f"rabbitcam: invalid config:\n{error}", file=sys.stderr)
+        return EXIT_CONFIG
     except (ChainError, VideoError) as error:
         return _refuse(f"replay: {error}")
     except OSError as error:  # the video cannot be written there
@@ -630,6 +664,16 @@ def _replay(args: argparse.Namespace) -> int:
           f"{counts['events']} events" + (f"; written to {args.out}" if args.out else ""),
           file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _replayed_camera(args: argparse.Namespace) -> Any:
+    """The camera ``--camera`` names in ``--config``; ConfigError if there is none."""
+    config = load_config(args.config or _default_config())
+    try:
+        return config.camera(args.camera)
+    except KeyError:
+        known = ", ".join(config.camera_ids)
+        raise ConfigError([f"{config.path}: no camera {args.camera!r} (it has: {known})"]) from None
 
 
 def _config_docs(args: argparse.Namespace) -> int:

@@ -438,3 +438,30 @@ def test_a_counting_line_counts_each_crossing_by_direction():
     assert beam.crossed((150, 200), (150, 0)) is None, "past the line's end is no crossing"
     steps = [beam.crossed(a, b) for a, b in (((50, 90), (50, 100)), ((50, 100), (50, 110)))]
     assert steps.count(None) == 1, "feet stopping on the line are counted once"
+
+
+def test_feet_that_wobble_on_a_line_or_walk_along_it_are_not_traffic():
+    """Before, every wobble of the feet across a counting line was a crossing (four
+    times the truth on a pedestrian clip). Now feet count as across once they are
+    ``margin`` of the person's height past it, and again only from the other side."""
+    from detectors.scene_rules import Line
+
+    beam = Line("beam", (0, 360), (640, 360), margin=0.1)  # 16 px for a 160 px person
+    rules = SceneRules(lines=(beam,))
+
+    def feet_at(points: list[tuple[float, float]]) -> list:
+        return [[("person", (x - 30, y - 160, 60, 160), 0.9)] for x, y in points]
+
+    wobble = feet_at([(100 + 4 * i, 360 + (6 if i % 2 else -6)) for i in range(80)])
+    assert events(run(detectors.create("track"), wobble, rules), "crossed") == []
+    along = feet_at([(100 + 4 * i, 360 + 10 * ((i // 5) % 2 * 2 - 1)) for i in range(80)])
+    assert events(run(detectors.create("track"), along, rules), "crossed") == []
+    # Down across it, a step back onto the line (not past the margin), down again,
+    # then back up past it: one crossing each way.
+    ys = [*range(300, 420, 4), *range(420, 356, -4), *range(356, 440, 4), *range(440, 280, -4)]
+    found = run(detectors.create("track"), feet_at([(200, y) for y in ys]), rules)
+    assert [d.extra["direction"] for d in events(found, "crossed")] == ["in", "out"]
+    legacy = Line("beam", (0, 360), (640, 360))  # margin 0: the step back counts too
+    again = run(detectors.create("track"), feet_at([(200, y) for y in ys]),
+                SceneRules(lines=(legacy,)))  # fmt: skip
+    assert [d.extra["direction"] for d in events(again, "crossed")] == ["in", "out", "in", "out"]

@@ -18,6 +18,7 @@ import numpy as np
 
 import detectors
 from detectors.base import build_params
+from detectors.scene_rules import NO_RULES, SceneRules
 from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
 from pipeline.core.messages import MessageError, check_detection
 from pipeline.roles.chain import DetectorChain
@@ -94,6 +95,19 @@ def build_chain(
     return chain
 
 
+def camera_chain(camera: CameraConfig) -> DetectorChain:
+    """A configured camera's whole chain: its detectors with their parameters, its
+    zones, lines, masks and filters, as its detector worker runs them."""
+    for spec in camera.detectors:
+        if reason := detectors.unavailable(spec.name):
+            raise ChainError(f"detector {spec.name!r} cannot run here: {reason}")
+    errors: list[str] = []
+    chain = DetectorChain(camera, lambda name, error: errors.append(f"{name}: {error}"))
+    if errors:
+        raise ChainError("; ".join(errors))
+    return chain
+
+
 @dataclass
 class FrameResult:
     index: int  # the frame's number in the clip (held frames repeat the last one's)
@@ -109,12 +123,15 @@ class ChainRunner:
     the worker counts it, and costs that detector's detections for the frame."""
 
     chain: DetectorChain
+    rules: SceneRules = NO_RULES  # zones, lines, masks and filters; default: the chain's camera's
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.chain.on_error = lambda name, error: self.errors.append(
             f"{name}: {type(error).__name__}: {error}"
         )
+        if self.rules is not NO_RULES:  # the chain hands its camera's rules to the detectors
+            self.chain.rules = self.rules
 
     def run(
         self,

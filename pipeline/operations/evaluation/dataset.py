@@ -14,6 +14,10 @@ footage this way), each kind optional:
   (``frame,id,left,top,width,height,conf,...``; frame 1 is the video's first;
   conf 0 marks a box that is neither required nor a false alarm), in the folder
   itself or in each of its subfolders. Only annotated frames are scored.
+  Beside them, ``lines.json`` (optional): counting lines, ``[{"name": "door",
+  "points": [[x, y], [x, y]]}, ...]`` in the video's pixels (``margin`` as a
+  camera's line has it, optional): the ``counting`` kind compares what a chain
+  counts across them with the crossings of the true tracks' feet.
 - ``headpose/labels.csv``: ``file,yaw,pitch,roll`` in degrees, one picture per row.
 
 Every problem names the file and line; a dataset with any is refused whole.
@@ -22,6 +26,7 @@ Every problem names the file and line; a dataset with any is refused whole.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +34,8 @@ from pathlib import Path
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FALL_LABELS = ("fall", "not_fall")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-KINDS = ("fall", "emotion", "people", "headpose")
+KINDS = ("fall", "emotion", "people", "counting", "headpose")
+MOST_LINES = 32
 
 
 class DatasetError(ValueError):
@@ -69,10 +75,19 @@ class PoseImage:
 
 
 @dataclass(frozen=True)
+class CountingLine:
+    name: str
+    start: tuple[float, float]
+    end: tuple[float, float]
+    margin: float | None = None  # None: a camera line's default
+
+
+@dataclass(frozen=True)
 class PeopleClip:
     video: Path
     truth: dict[int, list[tuple[int, tuple[float, float, float, float], bool]]]
     # frame (1-based) → [(id, (left, top, width, height), counts)]
+    lines: tuple[CountingLine, ...] = ()
 
 
 @dataclass
@@ -83,15 +98,18 @@ class Dataset:
     people: list[PeopleClip] = field(default_factory=list)
     headposes: list[PoseImage] = field(default_factory=list)
 
+    counted: list[PeopleClip] = field(default_factory=list)  # people clips with lines
+
     def kinds(self) -> list[str]:
         held = {"fall": self.falls, "emotion": self.emotions, "people": self.people,
-                "headpose": self.headposes}  # fmt: skip
+                "counting": self.counted, "headpose": self.headposes}  # fmt: skip
         return [kind for kind in KINDS if held[kind]]
 
 
-def load(root: Path, kinds: tuple[str, ...] = KINDS) -> Dataset:
+def load(root: Path, kinds: tuple[str, ...] = KINDS, lines: Path | None = None) -> Dataset:
     """Read every kind present under ``root`` (of those asked for); DatasetError
-    listing every problem when anything is wrong."""
+    listing every problem when anything is wrong. ``lines``: a lines.json for every
+    people clip, in place of their own."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError([f"{root}: no such folder"])
@@ -101,8 +119,10 @@ def load(root: Path, kinds: tuple[str, ...] = KINDS) -> Dataset:
         dataset.falls = _falls(root / "fall", problems)
     if "emotion" in kinds and (root / "emotion" / "labels.csv").is_file():
         dataset.emotions = _emotions(root / "emotion", problems)
-    if "people" in kinds and (root / "people").is_dir():
-        dataset.people = _people(root / "people", problems)
+    if {"people", "counting"} & set(kinds) and (root / "people").is_dir():
+        clips = _people(root / "people", problems, lines)
+        dataset.people = clips if "people" in kinds else []
+        dataset.counted = [c for c in clips if c.lines] if "counting" in kinds else []
     if "headpose" in kinds and (root / "headpose" / "labels.csv").is_file():
         dataset.headposes = _headposes(root / "headpose", problems)
     if problems:
@@ -225,7 +245,7 @@ def _headposes(folder: Path, problems: list[str]) -> list[PoseImage]:
     return images
 
 
-def _people(folder: Path, problems: list[str]) -> list[PeopleClip]:
+def _people(folder: Path, problems: list[str], lines: Path | None = None) -> list[PeopleClip]:
     clips = []
     for place in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
         truth_file = place / "gt.txt"
@@ -236,8 +256,10 @@ def _people(folder: Path, problems: list[str]) -> list[PeopleClip]:
             problems.append(f"{place}: holds gt.txt and {len(videos)} videos, not one")
             continue
         truth = _mot(truth_file, problems)
+        lines_file = lines or place / "lines.json"
+        found = _lines(lines_file, problems) if lines_file.is_file() else ()
         if truth:
-            clips.append(PeopleClip(videos[0], truth))
+            clips.append(PeopleClip(videos[0], truth, found))
     if not clips and not problems:
         problems.append(f"{folder}: no gt.txt beside a video")
     return clips
@@ -267,3 +289,39 @@ def _mot(path: Path, problems: list[str]) -> dict[int, list]:
             continue
         truth.setdefault(int(frame), []).append((int(ident), (left, top, width, height), conf != 0))
     return truth
+
+
+def _lines(path: Path, problems: list[str]) -> tuple[CountingLine, ...]:
+    """The counting lines of a lines.json; every problem named by file and index."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problems.append(f"{path}: cannot be read as JSON: {error}")
+        return ()
+    if not isinstance(data, list) or not 0 < len(data) <= MOST_LINES:
+        problems.append(f"{path}: must be a list of 1 to {MOST_LINES} lines")
+        return ()
+    lines = []
+    for index, item in enumerate(data):
+        where = f"{path}: [{index}]"
+        points = item.get("points") if isinstance(item, dict) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        margin = item.get("margin") if isinstance(item, dict) else None
+        good_points = (
+            isinstance(points, list) and len(points) == 2
+            and all(isinstance(p, list) and len(p) == 2 and all(_finite(v) for v in p)
+                    for p in points)
+        )  # fmt: skip
+        if not isinstance(name, str) or not name or not good_points:
+            problems.append(f'{where}: must be {{"name": text, "points": [[x, y], [x, y]]}}')
+            continue
+        if margin is not None and not (_finite(margin) and 0 <= margin <= 2):
+            problems.append(f"{where}.margin: must be a number from 0 to 2")
+            continue
+        (x0, y0), (x1, y1) = points
+        lines.append(CountingLine(name, (float(x0), float(y0)), (float(x1), float(y1)), margin))
+    return tuple(lines)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

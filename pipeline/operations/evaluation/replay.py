@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import cv2
 
@@ -22,10 +22,10 @@ from pipeline.operations.evaluation.chains import (
     EPOCH,
     ChainRunner,
     VideoError,
-    build_chain,
     run_clip,
     video_frames,
 )
+from pipeline.roles.chain import DetectorChain
 from pipeline.roles.clips import ClipWriter
 
 JPEG_QUALITY = 90
@@ -33,16 +33,17 @@ JPEG_QUALITY = 90
 
 def replay(
     video: Path,
-    chain_names: list[str],
-    overrides: dict[str, dict[str, Any]],
+    chain: DetectorChain,
     out: Path | None = None,
     fps: float | None = None,
     hold_s: float = 0.0,
     stream: TextIO = sys.stdout,
+    events_only: bool = False,
 ) -> dict[str, int]:
-    """Run the chain over ``video``; print a JSON line per detection; write ``out``.
-    Returns how many frames and detections (and events) there were."""
-    runner = ChainRunner(build_chain(chain_names, overrides))
+    """Run ``chain`` (``build_chain``'s, or a camera's own with ``camera_chain``) over
+    ``video``; print a JSON line per detection (per event, with ``events_only``); write
+    ``out``. Returns how many frames and detections (and events) there were."""
+    runner = ChainRunner(chain)
     file_fps, _frames = video_frames(video)  # also: VideoError if it will not open
     rate = fps or (file_fps if 0 < file_fps < 1000 else 15.0)
     scratch = _scratch_beside(out) if out is not None else None
@@ -53,6 +54,8 @@ def replay(
             counts["frames"] += 1
             found = [d.to_dict() for d in result.detections]
             for detection in found:
+                if events_only and not detection.get("event"):
+                    continue
                 line = {"frame": result.index, "time_s": round(result.at, 3), **detection}
                 if result.held:
                     line["held"] = True

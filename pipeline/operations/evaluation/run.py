@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.operations.evaluation import counting, falls, people, pictures, still
 from pipeline.operations.evaluation import dataset as datasets
-from pipeline.operations.evaluation import falls, people, pictures, still
 from pipeline.operations.evaluation.chains import DEFAULT_HOLD_S, EPOCH
 
 HEADPOSE_CHAIN = ("landmarks", "headpose")
@@ -27,6 +27,8 @@ class EvalOptions:
     fall_chain: tuple[str, ...] = falls.DEFAULT_CHAIN
     people_chains: tuple[tuple[str, ...], ...] = (people.DEFAULT_CHAIN,)
     headpose_chain: tuple[str, ...] = HEADPOSE_CHAIN
+    count_chain: tuple[str, ...] = counting.DEFAULT_CHAIN
+    lines: Path | None = None  # a lines.json for every people clip, in place of their own
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     hold_s: float = DEFAULT_HOLD_S
 
@@ -38,7 +40,7 @@ def progress(message: str) -> None:
 def evaluate(options: EvalOptions) -> dict[str, Any]:
     """Run every kind the dataset holds; write the results; return the summary."""
     check_out(options.out)  # before the run: a refusal at its end would waste it
-    found = datasets.load(options.root, options.kinds)
+    found = datasets.load(options.root, options.kinds, options.lines)
     started = time.time()
     report: dict[str, Any] = {
         "dataset": str(options.root), "hold_s": options.hold_s, "overrides": options.overrides,
@@ -118,7 +120,15 @@ def _headposes(found: datasets.Dataset, options: EvalOptions, _files: dict) -> d
     return {"chain": list(options.headpose_chain), "summary": summary, "pictures": rows}
 
 
-_KINDS = {"fall": _falls, "emotion": _emotions, "people": _people, "headpose": _headposes}
+def _counting(found: datasets.Dataset, options: EvalOptions, _files: dict) -> dict[str, Any]:
+    rows, summary = counting.evaluate(
+        found.counted, list(options.count_chain), options.overrides, progress
+    )
+    return {"chain": list(options.count_chain), "summary": summary, "lines": rows}
+
+
+_KINDS = {"fall": _falls, "emotion": _emotions, "people": _people, "counting": _counting,
+          "headpose": _headposes}  # fmt: skip
 
 
 # In every results folder this command writes: the mark that it may replace the folder.
@@ -231,8 +241,24 @@ def format_report(report: dict[str, Any]) -> str:
                 f"({clip['frames_scored']} frames, {clip['false_per_frame']} false boxes a "
                 f"frame, mean IoU {clip['mean_iou']}, {clip['median_cost_ms']} ms a frame)"
             )
+    if "counting" in kinds:
+        part = kinds["counting"]
+        lines.append(f"counting ({', '.join(part['chain'])}): truth / counted (error) per line")
+        for row in part["lines"]:
+            ways = "  ".join(
+                f"{way} {row[way]['truth']}/{row[way]['counted']} ({_share(row[way]['error'])})"
+                for way in ("in", "out", "total")
+            )
+            lines.append(f"  {row['clip']} {row['line']:16} {ways}")
+        s = part["summary"]
+        lines.append(f"  worst line total {_share(s['worst_total_error'])}, worst direction "
+                     f"{_share(s['worst_direction_error'])}")  # fmt: skip
     if "headpose" in kinds:
         s = kinds["headpose"]["summary"]
         lines.append(f"head pose: {s['faces_read']}/{s['pictures']} faces read; mean absolute "
                      f"error {s['mae_deg']} degrees")  # fmt: skip
     return "\n".join(lines)
+
+
+def _share(error: float | None) -> str:
+    return "-" if error is None else f"{error:+.0%}"

@@ -289,9 +289,10 @@ class Auth:
         return None
 
     def _from_proxy(self, request: Request) -> bool:
-        # waitress has put the client's address from X-Forwarded-For in REMOTE_ADDR;
-        # the peer that sent the request is the proxy only when it says so.
-        peer = request.environ.get("REMOTE_PEER") or request.environ.get("REMOTE_ADDR", "")
+        # waitress believes X-Forwarded-For only from trusted_proxy (and clears it from
+        # anyone else), putting the client's address in REMOTE_ADDR: a request that still
+        # carries it came through the proxy; one without it did when the proxy is the peer.
+        peer = request.environ.get("REMOTE_ADDR", "")
         return bool(request.headers.get("X-Forwarded-For")) or peer == self.trusted_proxy
 
     @staticmethod

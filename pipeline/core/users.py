@@ -308,8 +308,10 @@ class UserFile:
             _write(self.path, replace(users, secret=secrets.token_urlsafe(32)))
 
     def ensure_secret(self) -> str:
-        users = self.read()
-        return users.secret or self._change(lambda table: None) or self.read().secret
+        """The secret that signs sessions, made (and the file with it) if missing."""
+        if not self.read().secret:
+            self._change(lambda table: None)  # a change makes the secret
+        return self.read().secret
 
 
 def _existing(table: dict[str, User], name: str) -> User:

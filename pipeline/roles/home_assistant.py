@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors import REGISTRY
-from detectors.track import CENSUS_EVERY_S, CENSUS_LABEL
+from detectors.track import CENSUS_EVERY_S, CENSUS_LABEL, CENSUS_MOST_OBJECTS
 from pipeline.core.config import CameraConfig
+from pipeline.core.zones_config import MOST_SHAPES
 
 DISCOVERY_PREFIX = "homeassistant"
 # Labels that are no state of the scene: lifecycle events, the lines' counts, the census.
@@ -195,7 +196,7 @@ class Occupancy:
         self.census_at[camera] = time.monotonic()
         view: dict[tuple[str, str], set[int]] = {}
         zones: dict[tuple[str, str, str], set[int]] = {}
-        for item in objects[:1000]:
+        for item in objects[:CENSUS_MOST_OBJECTS]:
             if not isinstance(item, dict):
                 continue
             object_id, label = item.get("object"), item.get("label")
@@ -263,5 +264,5 @@ def _names(value: Any, known: frozenset[str]) -> list[str]:
     """The zone names in ``value`` that the camera has."""
     if not isinstance(value, list):
         return []
-    return [name for name in dict.fromkeys(v for v in value[:64] if isinstance(v, str))
+    return [name for name in dict.fromkeys(v for v in value[:MOST_SHAPES] if isinstance(v, str))
             if name in known]  # fmt: skip

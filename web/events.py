@@ -126,10 +126,9 @@ def _query() -> EventQuery:
         abort(400, description="camera must be a camera id")
     if label is not None and not LABEL_PATTERN.fullmatch(label):
         abort(400, description="label must be a label (letters, digits, '_', '-')")
-    who = state.visitor()
     return EventQuery(
         camera=camera,
-        cameras=None if who.is_admin or who.cameras is None else who.cameras,
+        cameras=state.visitor().visible_cameras,
         label=label,
         since=_number(args, "since"),
         until=_number(args, "until"),

@@ -156,7 +156,7 @@ prometheus = Blueprint("metrics", __name__)
 @prometheus.get("/metrics")
 def scrape() -> Response:
     who = g.get("visitor")
-    if who is None or not (who.is_admin or who.cameras is None):
+    if who is None or who.visible_cameras is not None:
         abort(403, description="the metrics speak of every camera: for admins and viewers of all")
     metrics: StreamMetrics = current_app.extensions["rabbitcam.metrics"]
     return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

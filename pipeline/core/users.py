@@ -101,8 +101,13 @@ class User:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def visible_cameras(self) -> tuple[str, ...] | None:
+        """The cameras this user may see; None: every one."""
+        return None if self.is_admin else self.cameras
+
     def may_see(self, camera: str) -> bool:
-        return self.is_admin or self.cameras is None or camera in self.cameras
+        return self.visible_cameras is None or camera in self.visible_cameras
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "password": self.password,

@@ -341,7 +341,8 @@ def test_a_person_who_comes_and_goes_is_one_object_with_its_stay_path_and_best_s
 
         alarms = wait_for(by_label, timeout=15)
         judged_gone_after = alarms["gone"]["captured_at"] - person.ended_at
-        assert judged_gone_after >= 2.0, "ended when last seen, gone max_missing_s later"
+        # ended_at travels rounded to the millisecond: it may be up to 0.5 ms later.
+        assert judged_gone_after >= 2.0 - 0.0005, "ended when last seen, gone max_missing_s later"
         for label in ("person", "gone"):
             jpeg = base64.b64decode(alarms[label]["snapshot_jpeg"])
             assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is not None

@@ -24,6 +24,13 @@ A fall is a quick descent from upright to the floor, and not getting up:
    down (the skeleton of a person on the floor is often lost) for up to
    ``lost_s``. One ``fall`` event, then ``person_down`` every frame while they
    stay down; they can fall again once upright.
+5. **Down on purpose is not a fall.** A fall lands: the head gets near where
+   it comes to rest (``settle_share`` of its deepest drop) within about a
+   second of leaving its height. Someone getting down on purpose (onto the
+   knees, onto the hands, then lying) keeps going down for longer. A candidate
+   whose head took more than ``max_fall_s`` is no fall; if the person stays
+   down ``down_s`` they are ``person_down`` (every frame, as after a fall), a
+   label an operator may alarm on apart from ``fall``.
 
 **From boxes** (no ``pose``; for cameras without the models):
 
@@ -94,6 +101,18 @@ class FallParams:
     min_visibility: float = param(
         0.5, "skeleton: keypoints at least this visible are used", 0.0, 1.0
     )
+    max_fall_s: float = param(
+        1.2, "skeleton: from high to nearly where the head comes to rest within this: "
+        "a fall; slower is getting down on purpose", 0.1, 10.0,
+    )  # fmt: skip
+    settle_share: float = param(
+        0.7, "skeleton: 'nearly where the head comes to rest': this share of its deepest drop",
+        0.1, 1.0,
+    )  # fmt: skip
+    down_s: float = param(
+        10.0, "skeleton: a person who got down on purpose is 'person_down' after this long",
+        1.0, 3600.0,
+    )  # fmt: skip
 
 
 @dataclass
@@ -164,6 +183,8 @@ class Descent:
     candidate_at: float | None = None
     hips_dropped: float = 0.0  # the most the hips dropped since the candidate began
     fallen: bool = False
+    deliberate: bool = False  # down, but got there too slowly for a fall
+    path: deque = field(default_factory=lambda: deque(maxlen=512))  # (at, drop) since high
     seen_at: float = 0.0
     box: Box = (0, 0, 0, 0)
     drop: float = 0.0
@@ -287,8 +308,11 @@ class FallDetector(Detector):
                                "candidate": descent.candidate_at is not None,
                                "fallen": descent.fallen})  # fmt: skip
         if drop < params.high_drop:
-            descent.high_at, descent.candidate_at, descent.fallen = now, None, False
+            descent.high_at, descent.candidate_at = now, None
+            descent.fallen = descent.deliberate = False
+            descent.path.clear()
             return []
+        descent.path.append((now, drop))
         if descent.fallen:
             return [self._down(track_id, descent, now)]
         if descent.candidate_at is None:
@@ -298,13 +322,13 @@ class FallDetector(Detector):
             return []
         descent.hips_dropped = max(descent.hips_dropped, hips)
         if drop < params.stay_drop:  # back up: a crouch, not a fall
-            descent.candidate_at = None
+            descent.candidate_at, descent.deliberate = None, False
             return []
         return self._confirm(track_id, descent, now)
 
     def _follow_lost(self, track_id: int, descent: Descent, now: float) -> list[Detection]:
         """A person not seen in this frame stays where they were last seen."""
-        if descent.fallen:
+        if descent.fallen or (descent.deliberate and self._down_long(descent, now)):
             return [self._down(track_id, descent, now)]
         if descent.candidate_at is None:
             return []
@@ -313,12 +337,35 @@ class FallDetector(Detector):
     def _confirm(self, track_id: int, descent: Descent, now: float) -> list[Detection]:
         params = self.params
         assert descent.candidate_at is not None
+        if descent.deliberate:
+            return [self._down(track_id, descent, now)] if self._down_long(descent, now) else []
         if now - descent.candidate_at < params.confirm_s or descent.hips_dropped < params.hip_drop:
+            return []
+        if self._descent_s(descent) > params.max_fall_s:
+            descent.deliberate = True  # down on purpose: ``person_down`` if they stay there
             return []
         descent.fallen = True
         extra = {"track": track_id, "drop": round(descent.drop, 2),
                  "down_s": round(now - descent.candidate_at, 2)}  # fmt: skip
         return [Detection("fall", 1.0, descent.box, extra, True)]
+
+    def _descent_s(self, descent: Descent) -> float:
+        """How long the head took from high to nearly where it came to rest: a fall
+        lands within about a second, someone getting down on purpose stops on the way
+        (on the knees, on all fours) and goes on down. The resting place is the
+        deepest drop so far, each frame's the middle of three (one wrong skeleton
+        makes no depth)."""
+        drops = [drop for _at, drop in descent.path]
+        if descent.high_at is None or len(drops) < 3:
+            return 0.0
+        deepest = max(sorted(drops[i : i + 3])[1] for i in range(len(drops) - 2))
+        near = self.params.settle_share * deepest
+        reached = next(at for at, drop in descent.path if drop >= near)
+        return reached - descent.high_at
+
+    def _down_long(self, descent: Descent, now: float) -> bool:
+        assert descent.candidate_at is not None
+        return now - descent.candidate_at >= self.params.down_s
 
     def _down(self, track_id: int, descent: Descent, now: float) -> Detection:
         assert descent.candidate_at is not None

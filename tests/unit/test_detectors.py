@@ -1,3 +1,4 @@
+import math
 import sys
 import textwrap
 
@@ -321,6 +322,56 @@ def test_lying_down_briefly_or_without_having_stood_is_not_a_fall():
 
 def test_fall_works_from_motion_boxes_too():
     assert len(labelled(fall_run([UPRIGHT] * 15 + [LYING] * 15, label="motion"), "fall")) == 1
+
+
+def skeleton(down: float) -> Detection:
+    """A person as ``pose`` reports them, ``down`` of the way from standing (0) to
+    lying on the floor (1): the head drops 300 px of a 320 px body, the hips 140,
+    the torso turns from vertical to flat."""
+    head_y, hips_y = 100 + 300 * down, 250 + 140 * down
+    angle = math.radians(90 * down)
+    shoulders = (320 + 110 * math.sin(angle), hips_y - 110 * math.cos(angle))
+    keypoints = np.zeros((33, 3), np.float32)
+    keypoints[:11] = (320, head_y, 1.0)  # the face
+    keypoints[[11, 12]] = (*shoulders, 1.0)
+    keypoints[[23, 24]] = (320, hips_y, 1.0)
+    top = int(min(head_y, shoulders[1])) - 10
+    return Detection("person", 1.0, (250, top, 140, 410 - top), internal={"keypoints": keypoints})
+
+
+def descend(seconds_down: float, stay_s: float, **params: float) -> list[Detection]:
+    """Fall's findings (with ``pose`` before it, 15 fps) for a person who stands 2 s,
+    gets from standing to the floor at an even pace in ``seconds_down``, and stays."""
+    fall = detectors.create("fall", params)
+    steps = [0.0] * int(2 * FPS)
+    steps += [min(1.0, n / (seconds_down * FPS)) for n in range(int(seconds_down * FPS) + 1)]
+    steps += [1.0] * int(stay_s * FPS)
+    found = []
+    for seq, down in enumerate(steps):
+        ctx = FrameContext("cam1", seq, 1_700_000_000.0 + seq / FPS, [skeleton(down)], ["pose"])
+        found += fall.detect(np.zeros((480, 640, 3), np.uint8), ctx)
+    return found
+
+
+def test_a_quick_descent_to_the_floor_is_a_fall_and_then_person_down():
+    found = descend(0.5, stay_s=3)
+    assert [d.label for d in found if d.event] == ["fall"]
+    assert found[-1].label == "person_down"
+
+
+def test_getting_down_on_purpose_is_no_fall_but_person_down_once_down_long_enough():
+    # 2.5 s from standing to the floor: down_drop is reached in time for a candidate
+    # (1.1 s after the head left its height), but the head gets near where it comes
+    # to rest 1.35 s after, later than a fall lands.
+    found = descend(2.5, stay_s=4, down_s=3.0)
+    assert labelled(found, "fall") == []
+    downs = labelled(found, "person_down")
+    assert downs and not any(d.event for d in downs)
+    # person_down comes once they have been down down_s, not before.
+    first_down = next(i for i, d in enumerate(found) if d.label == "person_down")
+    assert found[first_down].extra["down_s"] == pytest.approx(3.0, abs=0.1)
+    # The same descent with max_fall_s above it is a fall: max_fall_s decides.
+    assert len(labelled(descend(2.5, stay_s=4, max_fall_s=3.0), "fall")) == 1
 
 
 # --- registry, ordering, plugins -------------------------------------------------------------

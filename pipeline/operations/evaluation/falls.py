@@ -20,6 +20,7 @@ from pipeline.operations.evaluation.chains import ChainRunner, build_chain, run_
 from pipeline.operations.evaluation.dataset import FallClip
 
 FALL_LABEL = "fall"
+DOWN_LABEL = "person_down"  # down after a fall, or down on purpose for ``fall.down_s``
 EARLY_S = 1.0
 DEFAULT_CHAIN = ("pose", "fall")
 
@@ -35,6 +36,7 @@ class FallClipResult:
     delay_s: float | None
     false_alarms: int
     cost_ms: float  # the chain's median per frame
+    down_s: float | None = None  # when ``person_down`` first came, from the clip's start
     errors: list[str] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)  # what the fall rule saw
 
@@ -65,18 +67,20 @@ def evaluate_clip(
     tracers = [d for _spec, d in chain.links if hasattr(d, "trace")]
     for detector in tracers:
         detector.trace = []
-    events, costs, frames = [], [], 0
+    events, costs, frames, down_at = [], [], 0, None
     for _image, result in run_clip(runner, clip.path, clip.fps, hold_s, clip.frames):
         frames += 0 if result.held else 1
         costs.append(result.cost_ms)
         if any(d.label == FALL_LABEL and d.event for d in result.detections):
             events.append(round(result.at, 3))
+        if down_at is None and any(d.label == DOWN_LABEL for d in result.detections):
+            down_at = round(result.at, 3)
     caught, delay, false_alarms = score_clip(clip, events)
     trace = [row for detector in tracers for row in detector.trace]
     return FallClipResult(
         clip=clip.name, label=clip.label, onset_s=clip.onset_s,
         seconds=round(frames / clip.fps, 3), events_s=events, caught=caught, delay_s=delay,
-        false_alarms=false_alarms, cost_ms=round(statistics.median(costs), 2),
+        false_alarms=false_alarms, cost_ms=round(statistics.median(costs), 2), down_s=down_at,
         errors=sorted(set(runner.errors)), trace=trace,
     )  # fmt: skip
 
@@ -113,6 +117,7 @@ def summarise(results: list[FallClipResult]) -> dict[str, Any]:
         "recall": round(sum(r.caught for r in falls) / len(falls), 3) if falls else None,
         "daily_clips": len(daily),
         "daily_clips_with_false_alarm": sum(1 for r in daily if r.false_alarms),
+        "daily_clips_with_person_down": sum(1 for r in daily if r.down_s is not None),
         "false_alarms": false_total,
         "false_alarms_per_hour": round(false_total / hours, 1) if hours else None,
         "median_delay_s": round(statistics.median(delays), 2) if delays else None,

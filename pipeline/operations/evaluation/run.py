@@ -209,7 +209,8 @@ def format_report(report: dict[str, Any]) -> str:
         falls_part = kinds["fall"]
         lines.append(f"falls ({', '.join(falls_part['chain'])}; last frame held "
                      f"{report['hold_s']} s)")  # fmt: skip
-        lines.append(f"  {'clip':32} {'label':9} {'onset':>6} {'events (s)':18} verdict")
+        heads = f"{'clip':32} {'label':9} {'onset':>6} {'events (s)':18} {'down':>5}"
+        lines.append(f"  {heads} verdict")
         for clip in falls_part["clips"]:
             events = ", ".join(f"{t:.1f}" for t in clip["events_s"]) or "-"
             onset = "" if clip["onset_s"] is None else f"{clip['onset_s']:.1f}"
@@ -219,12 +220,16 @@ def format_report(report: dict[str, Any]) -> str:
                     verdict += f", {clip['false_alarms']} early"
             else:
                 verdict = f"{clip['false_alarms']} FALSE ALARM(S)" if clip["false_alarms"] else "ok"
-            lines.append(f"  {clip['clip']:32} {clip['label']:9} {onset:>6} {events:18} {verdict}")
+            down = "-" if clip.get("down_s") is None else f"{clip['down_s']:.1f}"
+            lines.append(
+                f"  {clip['clip']:32} {clip['label']:9} {onset:>6} {events:18} {down:>5} {verdict}"
+            )
         s = falls_part["summary"]
         lines.append(
             f"  recall {s['recall']} ({s['caught']}/{s['fall_clips']}); false alarms: "
             f"{s['daily_clips_with_false_alarm']}/{s['daily_clips']} daily-activity clips, "
-            f"{s['false_alarms']} in all ({s['false_alarms_per_hour']}/hour of footage); "
+            f"{s['false_alarms']} in all ({s['false_alarms_per_hour']}/hour of footage), "
+            f"{s['daily_clips_with_person_down']} with person_down; "
             f"delay median {s['median_delay_s']} s, max {s['max_delay_s']} s; "
             f"chain {s['median_cost_ms']} ms a frame (median)"
         )

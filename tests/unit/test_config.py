@@ -30,10 +30,15 @@ def problems(tmp_path: Path, text: str) -> str:
     return str(raised.value)
 
 
-def test_demo_config_is_valid_with_synthetic_cameras_and_a_drop_in_one():
+def test_demo_config_is_valid_with_synthetic_cameras_a_video_and_a_drop_in_one():
     config = load_config(ROOT / "configs" / "demo.toml")
     assert config.camera_ids[:2] == ["front-door", "backyard"]
     for camera in config.cameras:
+        if camera.id == "walkway":  # OpenCV's pedestrian clip, linked by setup
+            assert camera.source.kind == "file"
+            assert (camera.width, camera.height, camera.fps) == (768, 576, 10)
+            assert [line.name for line in camera.lines] == ["walkway"]
+            continue
         assert camera.source.kind == "synthetic"
         assert (camera.width, camera.height) == (640, 480)
     assert config.camera("front-door").fps == 15

@@ -78,9 +78,13 @@ CROP_BETTER = 1.15
 # Assistant's occupancy) takes it as the truth: a worker that restarted, and so
 # forgot its objects without a 'gone' for each, says so at once; one that died
 # says so by its silence.
+# It is flat lists, as the wire carries them (no maps inside a detection's extra):
+# ``objects`` the ids, ``labels`` theirs, ``zones`` the zone names, ``inside``
+# [object id, zone's place in ``zones``] for each object in each zone it is in.
 CENSUS_LABEL = "tracking"
 CENSUS_EVERY_S = 30.0
 CENSUS_MOST_OBJECTS = 500
+CENSUS_MOST_INSIDE = 1500  # the longest list the wire carries in an extra
 
 
 @dataclass
@@ -234,11 +238,12 @@ class TrackDetector(Detector):
         if self.census_at <= now < self.census_at + CENSUS_EVERY_S:
             return []
         self.census_at = now
-        objects = [
-            {"object": obj.id, "label": obj.label, "zones": obj.in_zones()}
-            for obj in self.objects.values() if obj.started
-        ][:CENSUS_MOST_OBJECTS]  # fmt: skip
-        return [Detection(CENSUS_LABEL, 1.0, None, {"objects": objects}, event=True)]
+        objects = [obj for obj in self.objects.values() if obj.started][:CENSUS_MOST_OBJECTS]
+        zones = list(dict.fromkeys(name for obj in objects for name in obj.in_zones()))
+        inside = [[obj.id, zones.index(name)] for obj in objects for name in obj.in_zones()]
+        census = {"objects": [obj.id for obj in objects], "labels": [obj.label for obj in objects],
+                  "zones": zones, "inside": inside[:CENSUS_MOST_INSIDE]}  # fmt: skip
+        return [Detection(CENSUS_LABEL, 1.0, None, census, event=True)]
 
     def _identity(self, track_id: int, detection: Detection, seen: set[int]) -> int:
         """Our object for Norfair's track: a track Norfair started afresh where one of

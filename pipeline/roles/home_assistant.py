@@ -40,7 +40,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors import REGISTRY
-from detectors.track import CENSUS_EVERY_S, CENSUS_LABEL, CENSUS_MOST_OBJECTS
+from detectors.track import (
+    CENSUS_EVERY_S,
+    CENSUS_LABEL,
+    CENSUS_MOST_INSIDE,
+    CENSUS_MOST_OBJECTS,
+)
 from pipeline.core.config import CameraConfig
 from pipeline.core.zones_config import MOST_SHAPES
 
@@ -168,7 +173,7 @@ class Occupancy:
         if scene is None or not isinstance(extra, dict):
             return []
         if event == CENSUS_LABEL:
-            return self._census(camera, scene, extra.get("objects"))
+            return self._census(camera, scene, extra)
         object_id = extra.get("object")
         if not isinstance(object_id, int) or isinstance(object_id, bool):
             return []
@@ -189,24 +194,35 @@ class Occupancy:
                 changed += self._add((camera, name, event), object_id, self.in_zone)
         return [(key, self.count(key)) for key in dict.fromkeys(changed)]
 
-    def _census(self, camera: str, scene: Scene, objects: Any) -> list[tuple[tuple[str, ...], int]]:
-        """A camera's objects as its tracker has them now: they replace what we had."""
-        if not isinstance(objects, list):
+    def _census(
+        self, camera: str, scene: Scene, census: dict[str, Any]
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """A camera's objects as its tracker has them now (``detectors.track``'s flat
+        lists): they replace what we had."""
+        objects, labels = census.get("objects"), census.get("labels")
+        zone_names, inside = census.get("zones"), census.get("inside")
+        if not all(isinstance(v, list) for v in (objects, labels, zone_names, inside)):
             return []
         self.census_at[camera] = time.monotonic()
+        label_of: dict[int, str] = {}
+        for object_id, label in zip(objects[:CENSUS_MOST_OBJECTS], labels, strict=False):
+            if type(object_id) is int and label in scene.labels:  # not a bool
+                label_of[object_id] = label
         view: dict[tuple[str, str], set[int]] = {}
-        zones: dict[tuple[str, str, str], set[int]] = {}
-        for item in objects[:CENSUS_MOST_OBJECTS]:
-            if not isinstance(item, dict):
-                continue
-            object_id, label = item.get("object"), item.get("label")
-            if not isinstance(object_id, int) or isinstance(object_id, bool):
-                continue
-            if label not in scene.labels:
-                continue
+        for object_id, label in label_of.items():
             view.setdefault((camera, label), set()).add(object_id)
-            for name in _names(item.get("zones"), scene.zones):
-                zones.setdefault((camera, name, label), set()).add(object_id)
+        zones: dict[tuple[str, str, str], set[int]] = {}
+        for pair in inside[:CENSUS_MOST_INSIDE]:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                continue
+            object_id, place = pair
+            if object_id not in label_of or not isinstance(place, int):
+                continue
+            if not 0 <= place < min(len(zone_names), MOST_SHAPES):
+                continue
+            name = zone_names[place]
+            if isinstance(name, str) and name in scene.zones:
+                zones.setdefault((camera, name, label_of[object_id]), set()).add(object_id)
         return self._replace(camera, view, zones)
 
     def forget_stale(self, now: float) -> list[tuple[tuple[str, ...], int]]:

@@ -156,12 +156,14 @@ def test_counts_only_for_configured_names_and_a_census_replaces_them(mqtt):
         assert set(target.occupancy.in_view) == {("porch", "person")}
         # A worker that restarted knows nobody: its first census empties the counts
         # (no 'gone' ever comes for the objects the old one had).
-        target.follow(event("porch", "tracking", objects=[]))
+        target.follow(event("porch", "tracking", objects=[], labels=[], zones=[], inside=[]))
         wait_for(lambda: listener.last(count) == "0" and listener.last(steps) == "0", timeout=10)
-        target.follow(event("porch", "tracking", objects=[
-            {"object": 7, "label": "person", "zones": ["steps"]},
-            {"object": 8, "label": "giraffe", "zones": ["steps"]},
-        ]))  # fmt: skip
+        # A census as the track stage sends it (flat lists, as the wire carries them),
+        # with forged parts: a label not tracked, a zone not configured, a place past
+        # the zones, a pair that is no pair.
+        target.follow(event("porch", "tracking", objects=[7, 8, 9], labels=["person", "giraffe"],
+                            zones=["steps", "attic"],
+                            inside=[[7, 0], [8, 0], [7, 1], [7, 5], [7], "x"]))  # fmt: skip
         wait_for(lambda: listener.last(count) == "1" and listener.last(steps) == "1", timeout=10)
         # And one whose census stopped coming (no worker at all) drops to zero.
         target.occupancy.census_at["porch"] -= 3600

@@ -12,6 +12,7 @@ from detectors import Detection, FrameContext
 from detectors.scene_rules import LabelFilter, SceneRules, Zone, inside, polygon_problem
 from detectors.track import CENSUS_LABEL
 from pipeline.core.config import ConfigError, load_config
+from pipeline.core.messages import check_detection
 from pipeline.core.zones_config import FilterConfig
 
 FPS = 10.0
@@ -46,11 +47,25 @@ def events(found, label=None):
 def test_the_census_says_which_objects_are_in_view_at_the_start_and_every_30_s():
     track = detectors.create("track")
     found = run(track, walking(40 * 10))  # 40 s at 10 frames a second
-    census = [(i, d.extra["objects"]) for i, d in found if d.label == CENSUS_LABEL]
+    census = [(i, d) for i, d in found if d.label == CENSUS_LABEL]
     assert [i for i, _ in census] == [0, 300], "at the first frame, then 30 s later"
-    assert census[0][1] == [], "a new tracker knows nobody: counts from before are gone"
-    (person,) = census[1][1]
-    assert person["label"] == "person" and isinstance(person["object"], int)
+    assert census[0][1].extra["objects"] == [], "a new tracker knows nobody: counts go"
+    later = census[1][1]
+    (person,) = later.extra["objects"]
+    assert later.extra["labels"] == ["person"] and isinstance(person, int)
+    # It fits the wire (the worker drops a detection that does not).
+    check_detection(later.to_dict())
+
+
+def test_the_census_says_which_zone_each_object_is_in_and_fits_the_wire():
+    track = detectors.create("track")
+    rules = SceneRules(zones=(Zone("all", ((0, 0), (640, 0), (640, 480), (0, 480)), inertia=1),
+                              Zone("none", ((0, 0), (5, 0), (5, 5)), inertia=1)))  # fmt: skip
+    found = run(track, walking(31 * 10, step=(1, 0)), rules=rules)  # 31 s, in view
+    census = [d for _, d in found if d.label == CENSUS_LABEL][-1]
+    (person,) = census.extra["objects"]
+    assert census.extra["zones"] == ["all"] and census.extra["inside"] == [[person, 0]]
+    check_detection(census.to_dict())
 
 
 def test_a_person_who_walks_through_is_one_object_one_event_and_one_gone():

@@ -20,7 +20,7 @@ from pathlib import Path
 import motmetrics
 import numpy as np
 
-from detectors.tracking import Tracker
+from detectors.identities import Identities
 from pipeline.operations.evaluation.chains import ChainRunner, build_chain, video_frames
 from pipeline.operations.evaluation.dataset import load
 from pipeline.operations.evaluation.people import iou
@@ -28,9 +28,10 @@ from pipeline.operations.evaluation.people import iou
 Box = tuple[float, float, float, float]
 
 
-def nearest_box(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]]]:
-    """The tracker the fall detector used until now: nearest box, relative to its size."""
-    tracker = Tracker(max_missing_s=2.0, max_jump=1.2)
+def identities(fps: float) -> Callable[[list[Box], float], list[tuple[int, Box]]]:
+    """What fall, blink and eyes follow people by on a camera without ``track``:
+    Norfair, by the distance between centres relative to the box's size."""
+    tracker = Identities(max_missing_s=2.0, max_jump=1.2)
     return lambda boxes, now: tracker.update([tuple(map(int, b)) for b in boxes], now)
 
 
@@ -77,7 +78,7 @@ def track_detector(_fps: float) -> Callable[[list[Box], float], list[tuple[int, 
 
 
 TRACKERS = {
-    "nearest-box (detectors.tracking)": nearest_box,
+    "centre distance (detectors.identities)": identities,
     "Norfair, IoU (norfair-enough)": norfair_iou,
     "track (rabbitcam's stage on Norfair)": track_detector,
 }

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.base import Detection, Detector, FrameContext, param, register
-from detectors.tracking import Tracker
+from detectors.identities import Identities, given_ids
 
 # Six mesh points per eye: outer corner, two on the upper lid, inner corner, two on the lower.
 EYES = ((33, 160, 158, 133, 153, 144), (362, 385, 387, 263, 373, 380))
@@ -58,6 +58,7 @@ class FaceEyes:
     seen_open: int = 0
     closed_since: float | None = None
     blinks: deque = field(default_factory=lambda: deque(maxlen=512))
+    seen_at: float = 0.0
 
 
 @register
@@ -71,19 +72,22 @@ class BlinkDetector(Detector):
 
     def __init__(self, params: BlinkParams) -> None:
         super().__init__(params)
-        self.tracker = Tracker(max_missing_s=1.0, max_jump=0.5)
+        self.tracker = Identities(max_missing_s=1.0, max_jump=0.5)
         self.faces: dict[int, FaceEyes] = {}
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         meshes = context.carrying("mesh")
         now = context.captured_at
         found = []
-        for (track, box), face in zip(
-            self.tracker.update([m.box for m in meshes], now), meshes, strict=True
-        ):
+        boxes = [m.box for m in meshes]
+        ids = given_ids(meshes)  # the track stage's, when it tracks faces
+        tracked = list(zip(ids, boxes, strict=True)) if ids else self.tracker.update(boxes, now)
+        for (track, box), face in zip(tracked, meshes, strict=True):
             eyes = self.faces.setdefault(track, FaceEyes())
+            eyes.seen_at = now
             found += self._judge(eyes, eye_aspect_ratio(face.internal["mesh"]), now, box)
-        self.faces = {t: e for t, e in self.faces.items() if t in self.tracker.tracks}
+        keep_s = self.tracker.max_missing_s
+        self.faces = {t: e for t, e in self.faces.items() if now - e.seen_at <= keep_s}
         return found
 
     def _judge(self, eyes: FaceEyes, ear: float, now: float, box) -> list[Detection]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from detectors.base import Detection, Detector, FrameContext, param, register
 from detectors.faces import load_cascade
-from detectors.tracking import Tracker
+from detectors.identities import Identities, given_ids
 
 
 @dataclass
@@ -29,6 +29,7 @@ class EyesParams:
 class FaceEyes:
     state: str = "unknown"
     closed_since: float = 0.0
+    seen_at: float = 0.0
 
 
 @register
@@ -43,7 +44,7 @@ class EyesDetector(Detector):
     def __init__(self, params: EyesParams) -> None:
         super().__init__(params)
         self.cascade = load_cascade("haarcascade_eye.xml")
-        self.tracker = Tracker(max_missing_s=1.0)
+        self.tracker = Identities(max_missing_s=1.0)
         self.faces: dict[int, FaceEyes] = {}
 
     def find_eyes(self, gray: np.ndarray, face: tuple[int, int, int, int]) -> list[tuple]:
@@ -68,11 +69,15 @@ class EyesDetector(Detector):
         faces = context.labelled("face")
         if not faces:
             self.tracker.update([], context.captured_at)
+            self._forget(context.captured_at)
             return []
         gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
         now = context.captured_at
         found = []
-        for track_id, box in self.tracker.update([f.box for f in faces], now):
+        boxes = [f.box for f in faces]
+        ids = given_ids(faces)  # the track stage's, when it tracks faces
+        tracked = list(zip(ids, boxes, strict=True)) if ids else self.tracker.update(boxes, now)
+        for track_id, box in tracked:
             eyes = self.find_eyes(gray, box)
             state = "open" if eyes else "closed"
             memory = self.faces.setdefault(track_id, FaceEyes())
@@ -90,7 +95,7 @@ class EyesDetector(Detector):
                             True,
                         )
                     )
-            memory.state = state
+            memory.state, memory.seen_at = state, now
             found.append(
                 Detection(
                     f"eyes_{state}",
@@ -99,5 +104,9 @@ class EyesDetector(Detector):
                     {"face": track_id, "eyes": [list(e) for e in eyes]},
                 )
             )
-        self.faces = {tid: m for tid, m in self.faces.items() if tid in self.tracker.tracks}
+        self._forget(now)
         return found
+
+    def _forget(self, now: float) -> None:
+        keep_s = self.tracker.max_missing_s
+        self.faces = {tid: m for tid, m in self.faces.items() if now - m.seen_at <= keep_s}

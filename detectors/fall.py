@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.base import Box, Detection, Detector, FrameContext, param, register
-from detectors.tracking import Tracker
+from detectors.identities import Identities, given_ids
 
 
 @dataclass
@@ -222,29 +222,28 @@ class FallDetector(Detector):
 
     def __init__(self, params: FallParams) -> None:
         super().__init__(params)
-        self.tracker = Tracker(max_missing_s=max(1.0, params.window_s, params.lost_s), max_jump=1.2)
+        self.tracker = Identities(max(1.0, params.window_s, params.lost_s), max_jump=1.2)
         self.states: dict[int, TrackState] = {}  # the box rule's tracks
         self.descents: dict[int, Descent] = {}  # the skeleton rule's
         # Set to a list, it gets what the skeleton rule saw each frame (``rabbitcam eval``).
         self.trace: list[dict] | None = None
 
-    def _boxes(self, image: np.ndarray, context: FrameContext) -> list[Box]:
+    def _boxed(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         people = context.labelled("person")
         if people:
-            return [d.box for d in people]
+            return people
         frame_area = image.shape[0] * image.shape[1]
         return [
-            d.box
-            for d in context.labelled("motion")
-            if d.box[2] * d.box[3] >= self.params.min_area * frame_area
-        ]
+            d for d in context.labelled("motion")
+            if d.box is not None and d.box[2] * d.box[3] >= self.params.min_area * frame_area
+        ]  # fmt: skip
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         if "pose" in context.ran:
             return self._from_skeletons(context)
         now = context.captured_at
         found = []
-        for track_id, box in self.tracker.update(self._boxes(image, context), now):
+        for track_id, box in self._ids(self._boxed(image, context), now):
             state = self.states.setdefault(track_id, TrackState())
             _, y, w, h = box
             pose = Pose(
@@ -256,7 +255,9 @@ class FallDetector(Detector):
             )
             state.history.append(pose)
             found.extend(self._judge(track_id, box, state, pose))
-        self.states = {tid: s for tid, s in self.states.items() if tid in self.tracker.tracks}
+        keep_s = self.tracker.max_missing_s  # a person not seen this long is forgotten
+        self.states = {tid: s for tid, s in self.states.items()
+                       if now - s.history[-1].at <= keep_s}  # fmt: skip
         return found
 
     def _from_skeletons(self, context: FrameContext) -> list[Detection]:
@@ -270,7 +271,7 @@ class FallDetector(Detector):
             if measured is not None and head is not None and person.box is not None:
                 people.append((person, measured, head))
         found = []
-        tracked = self._tracks(context, [person for person, _, _ in people], now)
+        tracked = self._ids([person for person, _, _ in people], now)
         for (track_id, box), (_, (angle, hips, _length), head) in zip(tracked, people, strict=True):
             descent = self.descents.setdefault(track_id, Descent())
             descent.seen_at, descent.box = now, box
@@ -287,16 +288,13 @@ class FallDetector(Detector):
         }
         return found
 
-    def _tracks(
-        self, context: FrameContext, people: list[Detection], now: float
-    ) -> list[tuple[int, Box]]:
-        """(id, box) of each skeleton, in order: the camera's tracked objects' ids when
-        ``track`` ran before (one person is one object for every detector), else ours."""
-        boxes = [person.box for person in people if person.box is not None]
-        if "track" in context.ran and all("object" in person.extra for person in people):
-            return [
-                (person.extra["object"], box) for person, box in zip(people, boxes, strict=True)
-            ]
+    def _ids(self, found: list[Detection], now: float) -> list[tuple[int, Box]]:
+        """(id, box) of each detection, in order: the camera's tracked objects' ids when
+        ``track`` gave them (one person is one object for every detector), else ours."""
+        boxes = [d.box for d in found if d.box is not None]
+        ids = given_ids(found)
+        if ids is not None and len(boxes) == len(found):
+            return list(zip(ids, boxes, strict=True))
         return self.tracker.update(boxes, now)
 
     def _follow(self, track_id: int, descent: Descent, now: float, drop: float,

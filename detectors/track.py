@@ -73,6 +73,8 @@ PATH_POINTS = 64
 CROP_MARGIN = 0.15
 CROP_SIDE = 320
 CROP_BETTER = 1.15
+# Lines are crossed by the middle of an object's last this many feet.
+FEET_SMOOTHING = 3
 # Every this often (and at its first frame), a camera's census: the objects in view
 # now, as a 'tracking' event. Whoever counts objects from their events (Home
 # Assistant's occupancy) takes it as the truth: a worker that restarted, and so
@@ -96,7 +98,7 @@ class TrackParams:
         10.0, "an object that has not moved for this long is stationary", 1.0, 3600.0
     )
     distance: float = param(
-        0.7, "1 - IoU beyond which a box is not the same object as a prediction", 0.1, 1.0
+        0.9, "1 - IoU beyond which a box is not the same object as a prediction", 0.1, 1.0
     )
 
     def __post_init__(self) -> None:
@@ -129,6 +131,7 @@ class TrackedObject:
     zones: dict[str, ZoneStay] = field(default_factory=dict)
     # Per counting line: the side its feet were last clearly on, and where they were.
     sides: dict[str, tuple[int, tuple[float, float]]] = field(default_factory=dict)
+    recent: deque = field(default_factory=lambda: deque(maxlen=FEET_SMOOTHING))  # (x, y, h)
     visited: list[str] = field(default_factory=list)
     path: list[list[int]] = field(default_factory=list)  # feet, [x, y] in frame pixels
     path_at: float = -1e18
@@ -280,6 +283,7 @@ class TrackDetector(Detector):
             )  # fmt: skip
             self.objects[object_id] = obj
         obj.last_seen, obj.box, obj.score = now, detection.box, detection.score
+        obj.recent.append((*feet(detection.box), detection.box[3]))
         obj.seen_as = detection
         obj.scores.append(detection.score)
         obj.hits += 1
@@ -366,13 +370,15 @@ class TrackDetector(Detector):
         clearly on the other, through the line. Counted by direction, with a 'crossed'
         event each, for an object that has started (before that, its side is kept)."""
         events = []
-        where = feet(obj.box)
+        # The middle of its last few feet: one box cut short (a person half hidden for
+        # a frame) moves its feet by a fifth of its height, across a line and back.
+        *where, height = (statistics.median(values) for values in zip(*obj.recent, strict=True))
         for line in rules.lines:
-            if not line.wants(obj.label) or not (side := line.side(where, obj.box[3])):
+            if not line.wants(obj.label) or not (side := line.side(tuple(where), height)):
                 continue
             was = obj.sides.get(line.name)
-            obj.sides[line.name] = (side, where)
-            if was is None or was[0] == side or not line.passes(was[1], where):
+            obj.sides[line.name] = (side, tuple(where))
+            if was is None or was[0] == side or not line.passes(was[1], tuple(where)):
                 continue
             if not obj.started:
                 continue  # an object that is not one yet crosses nothing

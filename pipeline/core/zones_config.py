@@ -28,7 +28,7 @@ MOST_SHAPES = 32
 # How far past a counting line feet must be before a crossing counts, as a fraction of
 # the object's height: chosen on one part of a pedestrian clip and checked on the rest
 # (docs/accuracy.md, "Counting").
-LINE_MARGIN = 0.04
+LINE_MARGIN = 0.02
 
 
 def _polygon(value: Any) -> Polygon:

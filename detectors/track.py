@@ -73,8 +73,9 @@ PATH_POINTS = 64
 CROP_MARGIN = 0.15
 CROP_SIDE = 320
 CROP_BETTER = 1.15
-# Lines are crossed by the middle of an object's last this many feet.
-FEET_SMOOTHING = 3
+# Lines are crossed by the middle of an object's last this many feet (docs/accuracy.md,
+# Counting).
+FEET_SMOOTHING = 5
 # Every this often (and at its first frame), a camera's census: the objects in view
 # now, as a 'tracking' event. Whoever counts objects from their events (Home
 # Assistant's occupancy) takes it as the truth: a worker that restarted, and so
@@ -370,8 +371,9 @@ class TrackDetector(Detector):
         clearly on the other, through the line. Counted by direction, with a 'crossed'
         event each, for an object that has started (before that, its side is kept)."""
         events = []
-        # The middle of its last few feet: one box cut short (a person half hidden for
-        # a frame) moves its feet by a fifth of its height, across a line and back.
+        # The middle of its last few feet: a box cut short (a person half hidden) or
+        # grown over a second person for a frame or two moves its feet by a fifth of
+        # its height or more, across a line and back.
         *where, height = (statistics.median(values) for values in zip(*obj.recent, strict=True))
         for line in rules.lines:
             if not line.wants(obj.label) or not (side := line.side(tuple(where), height)):

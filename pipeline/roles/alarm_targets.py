@@ -147,7 +147,7 @@ class WebhookTarget(Target):
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-Rabbitcam-Signature`` of a webhook request (see the README's alarms)."""
+    """The ``X-Rabbitcam-Signature`` of a webhook request (see docs/alarms.md)."""
     signed = timestamp.encode() + b"." + body
     return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 

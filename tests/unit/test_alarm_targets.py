@@ -39,7 +39,7 @@ def test_delivered_with_json_and_a_signature_of_timestamp_and_body(endpoint):
     ((received_at, headers, body),) = endpoint.received
     assert json.loads(body) == payload
     assert headers["Content-Type"] == "application/json" and headers["X-Token"] == "abc"
-    # What the README tells a receiver to check: the signature of "<timestamp>.<body>",
+    # What docs/alarms.md tells a receiver to check: the signature of "<timestamp>.<body>",
     # a timestamp within its window, and the delivery id to take a redelivery once.
     stamp = headers["X-Rabbitcam-Timestamp"]
     assert abs(int(stamp) - received_at) <= 2

@@ -10,7 +10,10 @@ allocated), and refused when its size is not the one its envelope declares.
 
 from __future__ import annotations
 
-from pipeline.core.messages import MessageError
+
+class JpegError(ValueError):
+    """Picture data that is not a JPEG of the size it claims; the text says why."""
+
 
 # Start-of-frame markers of every coding process (baseline, progressive,
 # lossless, arithmetic); C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
@@ -24,17 +27,17 @@ _MAX_SEGMENTS = 256  # a real header has a dozen; more is a file built to make u
 
 
 def jpeg_size(data: bytes | memoryview) -> tuple[int, int]:
-    """(width, height) from the JPEG's SOF segment; MessageError if it has none."""
+    """(width, height) from the JPEG's SOF segment; JpegError if it has none."""
     view = memoryview(data)
     if len(view) < 4 or view[0] != 0xFF or view[1] != 0xD8:
-        raise MessageError("image data is not a decodable JPEG (no SOI marker)")
+        raise JpegError("image data is not a decodable JPEG (no SOI marker)")
     at = 2
     for _ in range(_MAX_SEGMENTS):
         # A marker is 0xFF, optional 0xFF fill bytes, then its code.
         if at >= len(view):
             break
         if view[at] != 0xFF:
-            raise MessageError("JPEG header is malformed (expected a marker)")
+            raise JpegError("JPEG header is malformed (expected a marker)")
         while at < len(view) and view[at] == 0xFF:
             at += 1
         if at >= len(view):
@@ -47,25 +50,25 @@ def jpeg_size(data: bytes | memoryview) -> tuple[int, int]:
             break
         length = view[at] << 8 | view[at + 1]
         if length < 2:
-            raise MessageError("JPEG header is malformed (segment length < 2)")
+            raise JpegError("JPEG header is malformed (segment length < 2)")
         if marker in _SOF_MARKERS:
             if at + 7 > len(view):
                 break
             height = view[at + 3] << 8 | view[at + 4]
             width = view[at + 5] << 8 | view[at + 6]
             if width == 0 or height == 0:
-                raise MessageError("JPEG header declares no size")
+                raise JpegError("JPEG header declares no size")
             return width, height
         if marker == _START_OF_SCAN:
-            raise MessageError("JPEG has image data before its size (no SOF marker)")
+            raise JpegError("JPEG has image data before its size (no SOF marker)")
         at += length
-    raise MessageError("JPEG header is truncated or too long (no SOF marker found)")
+    raise JpegError("JPEG header is truncated or too long (no SOF marker found)")
 
 
 def check_jpeg_size(data: bytes, width: int, height: int) -> None:
     """Refuse a JPEG whose own header disagrees with the size its envelope declares."""
     actual = jpeg_size(data)
     if actual != (width, height):
-        raise MessageError(
+        raise JpegError(
             f"JPEG header says {actual[0]}x{actual[1]}, the message says {width}x{height}"
         )

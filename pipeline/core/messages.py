@@ -17,6 +17,8 @@ from typing import Any
 
 import msgpack
 
+from pipeline.core.jpeg import JpegError, jpeg_size
+
 WIRE_VERSION = 1
 CONTENT_TYPE = "application/msgpack"
 
@@ -540,12 +542,13 @@ def unpack_event(payload: bytes) -> dict[str, Any]:
 
 def _event_snapshot(body: dict[str, Any]) -> None:
     """An event's picture: a JPEG, small in bytes and in the size its header claims."""
-    from pipeline.core.jpeg import jpeg_size  # it words its errors with ours: imported late
-
     snapshot = _field(body, "snapshot", bytes)
     if len(snapshot) > MAX_SNAPSHOT_BYTES:
         raise MessageError(f"event snapshot of {len(snapshot)} bytes exceeds {MAX_SNAPSHOT_BYTES}")
-    width, height = jpeg_size(snapshot)
+    try:
+        width, height = jpeg_size(snapshot)
+    except JpegError as error:
+        raise MessageError(f"event snapshot: {error}") from None
     if max(width, height) > MAX_SNAPSHOT_SIDE:
         raise MessageError(
             f"event snapshot of {width}x{height} is larger than {MAX_SNAPSHOT_SIDE} px a side"

@@ -45,7 +45,7 @@ import detectors
 from pipeline.core import broker
 from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
-from pipeline.core.jpeg import check_jpeg_size
+from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import (
     Frame,
@@ -408,7 +408,7 @@ class DetectorWorker(broker.Role):
             drawing = camera.drawing == "picture" or frame.encoding != "jpeg"
             reduction = 1 if drawing else chain.reduction()
             image = decode_image(frame, reduction)
-        except MessageError as error:
+        except (MessageError, JpegError) as error:
             self.counters.rejected += 1
             self.rejections.warning(
                 "%s: rejected a frame of %s: %s", self.role, camera.id, error, camera=camera.id
@@ -554,7 +554,7 @@ REDUCED_READS = {
 
 def decode_image(frame: Frame, reduction: int = 1) -> np.ndarray:
     """The frame's picture as a BGR uint8 array (a JPEG ``reduction`` times smaller
-    on each side, rounded up); MessageError if it is not one."""
+    on each side, rounded up); MessageError or JpegError if it is not one."""
     expected = (frame.height, frame.width)
     if frame.encoding == "jpeg":
         # Before any decode: the decoder allocates whatever the JPEG's header claims.

@@ -33,7 +33,7 @@ from pipeline.core import broker
 from pipeline.core.annotate import drawn_jpeg
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.eventstore import MOST_PATH_POINTS, EventStore, StoredEvent
-from pipeline.core.jpeg import check_jpeg_size
+from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import MessageError, is_number, unpack_event, unpack_result
 from pipeline.core.reload import ConfigWatcher
@@ -352,7 +352,7 @@ class Recorder(broker.Role):
                 raise MessageError(f"frame is {result.width}x{result.height}, larger than the "
                                    f"camera's {camera.width}x{camera.height}")  # fmt: skip
             check_jpeg_size(result.data, result.width, result.height)
-        except MessageError as error:
+        except (MessageError, JpegError) as error:
             self._on_reject(f"{camera.id}'s stream: {error}")
             return
         incident.newest_captured_at = max(incident.newest_captured_at, result.captured_at)

@@ -37,9 +37,8 @@ import simplejpeg
 
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
-from pipeline.core.jpeg import jpeg_size
+from pipeline.core.jpeg import JpegError, jpeg_size
 from pipeline.core.logs import Throttled
-from pipeline.core.messages import MessageError
 from pipeline.core.scenes import scene_painter
 
 LOGGER = logging.getLogger(__name__)
@@ -536,7 +535,7 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     readable one (the decoder then says what is wrong with it)."""
     try:
         return jpeg_size(data)
-    except MessageError:
+    except JpegError:
         return None
 
 

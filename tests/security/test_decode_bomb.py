@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.core.jpeg import check_jpeg_size, jpeg_size
-from pipeline.core.messages import Frame, MessageError, pack_frame, unpack_result
+from pipeline.core.jpeg import JpegError, check_jpeg_size, jpeg_size
+from pipeline.core.messages import Frame, pack_frame, unpack_result
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.sources import StreamSource
 from testkit.mjpeg_camera import MjpegCamera
@@ -56,7 +56,7 @@ def test_a_forged_header_is_refused_without_decoding(width, height):
     assert jpeg_size(bomb) == (width, height)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    with pytest.raises(MessageError, match=f"JPEG header says {width}x{height}"):
+    with pytest.raises(JpegError, match=f"JPEG header says {width}x{height}"):
         check_jpeg_size(bomb, 640, 480)
     assert time.perf_counter() - started < 0.05  # read a header, decoded nothing
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 10_000  # KiB
@@ -76,7 +76,7 @@ def test_a_forged_header_is_refused_without_decoding(width, height):
     ],
 )
 def test_malformed_headers_are_refused(data, reason):
-    with pytest.raises(MessageError, match=reason):
+    with pytest.raises(JpegError, match=reason):
         jpeg_size(data)
 
 

@@ -11,14 +11,10 @@ from detectors.base import Detection, Detector, FrameContext, param, register, s
 from detectors.faces import squash, unscale
 
 # HOG looks through a 64x128 window: on a frame scaled by ``scale`` it finds people
-# from about 128 / scale pixels tall. The defaults were chosen by measurement
-# (``python -m benchmarks.detectors``) on OpenCV's pedestrian clip, vtest.avi at
-# 640x480 with people 50-100 px tall, and on its photograph of a player close up:
-#   scale 0.5,  pyramid 1.05: a person in   7 % of clip frames, 16 ms; finds the player
-#   scale 1.0,  pyramid 1.05: a person in  80 %, 1.2 a frame, 97 ms; finds the player
-#   scale 1.5,  pyramid 1.2:  a person in 100 %, 3.2 a frame, 73 ms; misses the player
-#   scale 1.25, pyramid 1.1:  a person in 100 %, 2.4 a frame, 85 ms; finds the player
-# A coarse pyramid (1.2) skips the sizes a near person needs; 1.25 / 1.1 serves both.
+# from about 128 / scale pixels tall. The defaults (scale 1.25, pyramid 1.1) were
+# chosen by measurement: ``python -m benchmarks.detectors`` on OpenCV's pedestrian
+# clip and its photograph of a player close up (the figures: docs/benchmarks.md,
+# "people (HOG)").
 
 
 # The share of a HOG window's width left and right of the person, and of its height

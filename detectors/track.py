@@ -60,7 +60,7 @@ from detectors.scene_rules import SceneRules, feet, inside
 SCORES_KEPT = 10  # the median that makes an object real is over its last this many scores
 # A new track is a missing object seen again when its box is within this factor of the
 # object's height and its feet within this many heights of where the object was last
-# (on the pedestrian clip, 0.3 -> 0.8 -> 1.5: IDF1 0.804, 0.829, 0.829; switches 8, 6, 7).
+# (chosen with ``python -m benchmarks.tracking``; the figures: docs/accuracy.md, Tracking).
 REIDENTIFY_SIZE = 1.5
 REIDENTIFY_REACH = 0.8  # a walker covers about 0.8 of their height a second
 # An object's path: where its feet were, a point at most every this often, and at most

@@ -110,7 +110,7 @@ def connect(broker: BrokerConfig, name: str) -> Connection:
 
 def preflight(broker: BrokerConfig, file: Path) -> list[str]:
     """Why no configured broker can be used, one ``file: key: message`` per URL; [] if
-    one can. ``rabbitmq run`` checks this before it starts anything: a typo'd host,
+    one can. ``rabbitcam run`` checks this before it starts anything: a typo'd host,
     a wrong password or a missing vhost is a config error, not a silent retry loop."""
     problems = []
     for index, configured in enumerate(broker.urls):

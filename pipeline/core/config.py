@@ -228,8 +228,7 @@ class WebConfig(Section):
 
 
 # Past this many cameras in one capture process, its threads queue for the one
-# interpreter: at twice the machine's capacity, groups of 16 delivered 90 % of the
-# peak where groups of 52 delivered 84 % (benchmarks, docs/benchmarks.md).
+# interpreter (docs/benchmarks.md, "Several cameras per capture process").
 MAX_AUTO_CAMERAS_PER_PROCESS = 16
 
 

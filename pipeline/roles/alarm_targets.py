@@ -63,11 +63,15 @@ def endpoint_of(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{hidden}"
 
 
+# 4xx answers a retry may change: Request Timeout, Too Early, Too Many Requests.
+RETRIED_4XX = (408, 425, 429)
+
+
 @dataclass
 class Attempt:
     ok: bool
     why: str = ""
-    # A refusal that no retry will change (a 4xx other than 408 and 429).
+    # A refusal that no retry will change (a 4xx other than 408, 425 and 429).
     final: bool = False
 
 
@@ -142,7 +146,7 @@ class WebhookTarget(Target):
             return Attempt(True)
         if 300 <= status < 400:
             return Attempt(False, f"HTTP {status}: redirected (not followed)", final=True)
-        final = 400 <= status < 500 and status not in (408, 425, 429)
+        final = 400 <= status < 500 and status not in RETRIED_4XX
         return Attempt(False, f"HTTP {status}", final=final)
 
 

@@ -10,7 +10,7 @@ it. Alarms wait in the broker while their target is away (up to
 Per alarm: one attempt, and on failure another after a backoff that doubles
 from 1 s to 30 s, up to ``attempts`` in all (20: about 8 minutes) (the connection's heartbeats are
 kept while it waits); then it is logged as given up and dead-lettered with the
-reason. A webhook's 4xx refusal (but 408 and 429) is given up at once: no
+reason. A webhook's 4xx refusal (but 408, 425 and 429) is given up at once: no
 retry will change it. ``cooldown_s`` holds back repeats of the same camera
 and label.
 """

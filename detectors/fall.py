@@ -116,7 +116,7 @@ class FallParams:
 
 
 @dataclass
-class Pose:
+class BoxShape:
     """One box in one frame, as the box rule sees it."""
 
     at: float
@@ -246,7 +246,7 @@ class FallDetector(Detector):
         for track_id, box in self._ids(self._boxed(image, context), now):
             state = self.states.setdefault(track_id, TrackState())
             _, y, w, h = box
-            pose = Pose(
+            pose = BoxShape(
                 now,
                 upright=h >= self.params.upright_ratio * w,
                 lying=w >= self.params.lying_ratio * h,
@@ -370,11 +370,11 @@ class FallDetector(Detector):
         extra = {"track": track_id, "down_s": round(now - descent.candidate_at, 2)}
         return Detection("person_down", 1.0, descent.box, extra)
 
-    def _fell(self, pose: Pose, upright: Pose) -> bool:
+    def _fell(self, pose: BoxShape, upright: BoxShape) -> bool:
         """Did the box's centre drop far enough since ``upright``?"""
         return pose.centre_y - upright.centre_y >= self.params.drop * upright.height
 
-    def _judge(self, track_id: int, box: Box, state: TrackState, pose: Pose) -> list[Detection]:
+    def _judge(self, track_id: int, box: Box, state: TrackState, pose: BoxShape) -> list[Detection]:
         params = self.params
         if pose.upright:
             state.lying_since, state.fall_candidate, state.fallen = None, False, False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.base import Detection, Detector, FrameContext, ParamError, param, register
-from detectors.geometry import (
+from detectors.model_crops import (
     Crop,
     Region,
     bounding_box,

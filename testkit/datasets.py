@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pipeline.core.config import CameraConfig, SourceSpec
-from pipeline.core.scenes import FALL_CYCLE_S
+from pipeline.core.synthetic_scenes import FALL_CYCLE_S
 from pipeline.roles.sources import SyntheticSource
 from testkit.media import astronaut
 
@@ -97,7 +97,7 @@ def make_counting_dataset(root: Path) -> Path:
     from the scene's own geometry) and two counting lines (``lines.json``)."""
     import json
 
-    from pipeline.core import scenes
+    from pipeline.core import synthetic_scenes as scenes
 
     folder = root / "people"
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.core.labels import label_colour
+from pipeline.core.label_style import label_colour
 from pipeline.core.media import media_dir, media_file
-from pipeline.core.scenes import scikit_image_picture
+from pipeline.core.synthetic_scenes import scikit_image_picture
 
 __all__ = ["media_dir", "media_file"]
 

@@ -19,7 +19,7 @@ import json
 import math
 from typing import Any
 
-from pipeline.core.labels import caption, label_colour
+from pipeline.core.label_style import caption, label_colour
 from pipeline.core.messages import is_number
 
 # For one frame, all detections together: four face meshes, sixteen skeletons.

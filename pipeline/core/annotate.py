@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.core.labels import caption, label_colour
+from pipeline.core.label_style import caption, label_colour
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 

@@ -176,7 +176,7 @@ def _annotate(value: Any) -> bool | str:
 
 
 def _scene(value: Any) -> str:
-    from pipeline.core.scenes import scene_problem
+    from pipeline.core.synthetic_scenes import scene_problem
 
     if message := scene_problem(value):
         raise refuse(message)

@@ -414,7 +414,7 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
 
 def _tail_events(args: argparse.Namespace) -> int:
     from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN, broker_from_environment
-    from pipeline.roles.events import EventTail
+    from pipeline.operations.event_tail import EventTail
 
     for name, value, pattern in (
         ("--camera", args.camera, CAMERA_ID_PATTERN),

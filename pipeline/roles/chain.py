@@ -90,7 +90,7 @@ def shifted(detection: Detection, dx: int, dy: int) -> Detection:
 
 
 @dataclass
-class Outcome:
+class ChainRun:
     found: list[Detection] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -128,9 +128,9 @@ class DetectorChain:
         context: FrameContext,
         timings: dict[str, float],
         check: Callable[[str, list[Detection]], list[Detection]],
-    ) -> Outcome:
+    ) -> ChainRun:
         """Run every detector whose gate is open; ``check`` keeps what fits the wire."""
-        outcome = Outcome()
+        outcome = ChainRun()
         context.rules = self.rules
         found_by: dict[str, list[Detection]] = {}
         for spec, detector in self.links:

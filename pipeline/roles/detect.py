@@ -87,7 +87,9 @@ class Delivery:
 
 
 @dataclass
-class Outcome:
+class Handled:
+    """What became of one delivered frame: its result, its events, or why it is dead."""
+
     delivery: Delivery
     result: bytes | None = None
     events: list[tuple[str, bytes]] = field(default_factory=list)
@@ -136,7 +138,7 @@ class DetectorWorker(broker.Role):
         self.counters = DetectCounters()
         self.rejections = Throttled(LOGGER)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
-        self.outbox: queue.Queue[Outcome] = queue.Queue()
+        self.outbox: queue.Queue[Handled] = queue.Queue()
         self.generation = 0
         # This session's: events go on a channel in confirm mode (events are the record:
         # a published event is known to be on the broker).
@@ -262,7 +264,7 @@ class DetectorWorker(broker.Role):
         def wake() -> None:
             broker.wake(session.connection)  # if it is gone, the outcome is discarded with it
 
-        def deliver(outcome: Outcome) -> None:
+        def deliver(outcome: Handled) -> None:
             self._deliver(outcome, session)
 
         def on_message(message: broker.Message) -> None:
@@ -273,7 +275,7 @@ class DetectorWorker(broker.Role):
 
         return on_message
 
-    def _process_inline(self, delivery: Delivery, deliver: Callable[[Outcome], None]) -> bool:
+    def _process_inline(self, delivery: Delivery, deliver: Callable[[Handled], None]) -> bool:
         """Process a cheap camera's frame here on the I/O thread and deliver its
         outcome; False (and nothing done) for a camera that is not known to be cheap,
         or whose previous frame the processing thread still has in hand."""
@@ -301,7 +303,7 @@ class DetectorWorker(broker.Role):
             if outcome.delivery.generation == self.generation:
                 self._deliver(outcome, session)
 
-    def _deliver(self, outcome: Outcome, session: broker.Session) -> None:
+    def _deliver(self, outcome: Handled, session: broker.Session) -> None:
         """Publish what a frame led to, then ack it (a worker that dies in between
         leaves the frame to be given to another)."""
         delivery = outcome.delivery
@@ -350,7 +352,7 @@ class DetectorWorker(broker.Role):
     def _camera_lock(self, camera: str) -> threading.Lock:
         return self.camera_locks.setdefault(camera, threading.Lock())
 
-    def _processed(self, delivery: Delivery) -> Outcome:
+    def _processed(self, delivery: Delivery) -> Handled:
         """``process``, never raising; a frame that was worked on (not refused or
         stale: those cost nothing) counts towards its camera's cost."""
         started = time.perf_counter()
@@ -363,7 +365,7 @@ class DetectorWorker(broker.Role):
                 delivery.camera.id,
                 **about(delivery.camera.id),
             )
-            outcome = Outcome(
+            outcome = Handled(
                 delivery, dead_reason=f"worker error: {type(error).__name__}: {error}"
             )
         if outcome.result is not None:
@@ -371,7 +373,7 @@ class DetectorWorker(broker.Role):
             costs.append((time.perf_counter() - started) * 1000)
         return outcome
 
-    def process(self, delivery: Delivery) -> Outcome:
+    def process(self, delivery: Delivery) -> Handled:
         """Everything between a frame's arrival and its result (on the processing
         thread, or inline on the I/O thread for a cheap camera)."""
         camera = delivery.camera
@@ -386,11 +388,11 @@ class DetectorWorker(broker.Role):
             self.rejections.warning(
                 "%s: rejected a message on %s: %s", self.role, camera.id, error, camera=camera.id
             )
-            return Outcome(delivery, dead_reason=str(error))
+            return Handled(delivery, dead_reason=str(error))
         age_ms = (delivery.received_at - frame.captured_at) * 1000
         if age_ms > camera.max_age_ms:
             self.counters.stale += 1
-            return Outcome(delivery)
+            return Handled(delivery)
 
         if camera.passthrough and frame.encoding == "jpeg":
             return self._pass_through(delivery, frame, age_ms)
@@ -413,7 +415,7 @@ class DetectorWorker(broker.Role):
             self.rejections.warning(
                 "%s: rejected a frame of %s: %s", self.role, camera.id, error, camera=camera.id
             )
-            return Outcome(delivery, dead_reason=str(error))
+            return Handled(delivery, dead_reason=str(error))
         timings = {f"capture.{k}": v for k, v in frame.timings.items()}
         timings["queue_ms"] = round(age_ms, 3)
         decoded = time.perf_counter()
@@ -430,7 +432,7 @@ class DetectorWorker(broker.Role):
         detected = time.perf_counter()
         picture = self._picture(camera, frame, image, detections) if drawing else frame.data
         if picture is None:
-            return Outcome(delivery, dead_reason="could not encode the annotated frame")
+            return Handled(delivery, dead_reason="could not encode the annotated frame")
         finished = time.perf_counter()
         timings["detect.annotate_encode_ms"] = round((finished - detected) * 1000, 3)
         timings["detect.total_ms"] = round((finished - started) * 1000, 3)
@@ -450,7 +452,7 @@ class DetectorWorker(broker.Role):
             overlay=camera.drawing == "page",
         )
         self.counters.processed += 1
-        return Outcome(delivery, result=pack_result(result), events=self._events(frame, found))
+        return Handled(delivery, result=pack_result(result), events=self._events(frame, found))
 
     @staticmethod
     def _picture(
@@ -463,7 +465,7 @@ class DetectorWorker(broker.Role):
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, camera.jpeg_quality])
         return encoded.tobytes() if ok else None
 
-    def _pass_through(self, delivery: Delivery, frame: Frame, age_ms: float) -> Outcome:
+    def _pass_through(self, delivery: Delivery, frame: Frame, age_ms: float) -> Handled:
         """The camera's own JPEG, untouched: nothing to detect, nothing to draw."""
         timings = {f"capture.{k}": v for k, v in frame.timings.items()}
         timings["queue_ms"] = round(age_ms, 3)
@@ -482,7 +484,7 @@ class DetectorWorker(broker.Role):
             overlay=delivery.camera.drawing == "page",
         )
         self.counters.processed += 1
-        return Outcome(delivery, result=pack_result(result))
+        return Handled(delivery, result=pack_result(result))
 
     def _chain(self, camera: CameraConfig) -> DetectorChain:
         """The camera's detectors, built anew when its config changed."""

@@ -39,7 +39,7 @@ from pipeline.core.backoff import Backoff
 from pipeline.core.config import CameraConfig
 from pipeline.core.jpeg import JpegError, jpeg_size
 from pipeline.core.logs import Throttled
-from pipeline.core.scenes import scene_painter
+from pipeline.core.synthetic_scenes import scene_painter
 
 LOGGER = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pytest
 import detectors
 from detectors import Detection, FrameContext, models
 from detectors.fall import torso
-from detectors.geometry import Crop, Region, ssd_anchors
+from detectors.model_crops import Crop, Region, ssd_anchors
 from testkit.media import BASKETBALL_LEFT_PLAYER, astronaut, basketball, cameraman, overlap
 from testkit.processes import rabbitcam_command
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from pipeline.core.annotate import drawn_jpeg
-from pipeline.core.labels import label_colour
+from pipeline.core.label_style import label_colour
 from pipeline.core.messages import Result
 from tests.conftest import make_config
 from web.feed import CameraFeed

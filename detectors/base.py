@@ -1,21 +1,27 @@
 """The detector interface, the registry (name → class) and parameter validation.
 
 Adding an algorithm is adding one module: subclass ``Detector``, give it a
-``name`` and a ``Params`` dataclass, decorate it with ``@register``. Parameters
-come from the camera's config (``{ name = "motion", scale = 0.5 }``) and are
-checked here, so a typo is a config error that names the key, not a crash in a
-worker an hour later.
+``name`` and a ``Params`` model (a subclass of ``Params``, each field declared
+with ``setting(default, help, minimum, maximum)`` as the site's settings are),
+decorate it with ``@register``. Parameters come from the camera's config
+(``{ name = "motion", scale = 0.5 }``) and are validated once, when the config
+loads, into that model, which the detector is handed: a typo is a config error
+that names the key, not a crash in a worker an hour later.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import cv2
 import numpy as np
+from pydantic import BeforeValidator, ValidationError, model_validator
+
+from declared.blocks import Section, words
+from declared.problems import worded
 
 # Box (x, y, width, height in frame pixels) is defined with the scene's geometry.
 from detectors.scene_rules import NO_RULES, Box, SceneRules
@@ -78,9 +84,41 @@ class FrameContext:
         return [d for d in self.found if key in d.internal]
 
 
-@dataclass
-class NoParams:
+class Params(Section):
+    """A detector's parameters: a table of the camera's config, unknown keys refused,
+    TOML types taken as they are, fixed once validated."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arrays_as_tuples(cls, data: Any) -> Any:
+        """TOML arrays arrive as lists; parameters are fixed, so they are tuples."""
+        if isinstance(data, dict):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return data
+
+
+class NoParams(Params):
     pass
+
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _listed(value: Any) -> Any:
+    """A comma-separated string, as labels were written before TOML lists: still
+    taken, for one release, with a warning saying how to write it now."""
+    if not isinstance(value, str):
+        return value
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    LOGGER.warning(
+        "labels = %r: a comma-separated string is deprecated; write labels = %s",
+        value, "[" + ", ".join(f'"{name}"' for name in names) + "]",
+    )  # fmt: skip
+    return names
+
+
+# Labels as a TOML array (``labels = ["person", "car"]``), each one word of a routing key.
+Labels = Annotated[words(LABEL_PATTERN), BeforeValidator(_listed)]
 
 
 class Detector:
@@ -88,7 +126,7 @@ class Detector:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    Params: ClassVar[type] = NoParams
+    Params: ClassVar[type[Params]] = NoParams
     # Needs the camera's previous frames (a background model, a track): a camera
     # using it gets a single-active-consumer frame queue, so one worker sees all
     # of its frames, in order.
@@ -104,8 +142,8 @@ class Detector:
     models: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def reports(cls, params: dict[str, Any]) -> tuple[str, ...] | None:
-        """The labels it reports with these (raw) parameters: by default all it can;
+    def reports(cls, params: Any) -> tuple[str, ...] | None:
+        """The labels it reports with these parameters: by default all it can;
         None where that is open-ended or too many to name one by one (a general
         object model told to report all its classes)."""
         return cls.labels
@@ -116,7 +154,7 @@ class Detector:
         return ()
 
     def __init__(self, params: Any) -> None:
-        self.params = params
+        self.params = params  # an instance of its Params, validated
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
         """Find things in a BGR image; never modify it."""
@@ -154,48 +192,32 @@ def register(cls: type[Detector]) -> type[Detector]:
     return cls
 
 
-def _coerce(value: Any, annotation: str, key: str) -> Any:
-    expected = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation)
-    if expected is None:
-        return value
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-        raise ParamError(f"must be {annotation}, got {type(value).__name__} {value!r}", key)
-    return value
-
-
-def _type_name(annotation: Any) -> str:
-    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-
-
-def build_params(name: str, raw: dict[str, Any]) -> Any:
-    """Typed parameters for detector ``name``; ParamError names the bad key."""
+def build_params(name: str, raw: Any) -> Params:
+    """Detector ``name``'s parameters from a table (or already built); ParamError
+    names the bad key, worded as every config problem is."""
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise ParamError(f"unknown detector {name!r} (available: {known})")
-    params_class = REGISTRY[name].Params
-    fields = {f.name: f for f in dataclasses.fields(params_class)}
-    values = {}
-    for key, value in raw.items():
-        if key not in fields:
-            allowed = ", ".join(sorted(fields)) or "none"
-            raise ParamError(f"unknown parameter for {name!r} (allowed: {allowed})", key)
-        spec = fields[key]
-        value = _coerce(value, _type_name(spec.type), key)
-        low, high = spec.metadata.get("min"), spec.metadata.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ParamError(f"must be between {low} and {high}, got {value!r}", key)
-        values[key] = value
-    return params_class(**values)
+    model = REGISTRY[name].Params
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            (key, message.replace("unknown key", f"unknown parameter for {name!r}", 1))
+            for key, message in worded(error, model)
+        ]
+        raise ParamError("; ".join(m for _, m in problems), problems[0][0] or None) from None
 
 
-def validate_spec(name: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Check a config entry; return its parameters as given (defaults stay implicit)."""
-    build_params(name, raw)
+def validate_spec(name: str, raw: dict[str, Any]) -> Params:
+    """A config entry's parameters, validated; ParamError if they or the detector
+    cannot be used here."""
+    params = build_params(name, raw)
     if reason := unavailable(name):
         raise ParamError(reason)
-    return dict(raw)
+    return params
 
 
 def unavailable(name: str) -> str | None:
@@ -234,10 +256,10 @@ def is_stateful(names: list[str]) -> bool:
     return any(REGISTRY[name].stateful for name in names if name in REGISTRY)
 
 
-def create(name: str, raw_params: dict[str, Any] | None = None) -> Detector:
+def create(name: str, params: Params | dict[str, Any] | None = None) -> Detector:
     """A new detector instance; ParamError (a ValueError) for unknown names or parameters."""
-    params = build_params(name, raw_params or {})
-    return REGISTRY[name](params)
+    built = build_params(name, {} if params is None else params)
+    return REGISTRY[name](built)
 
 
 def describe() -> list[dict[str, Any]]:
@@ -246,14 +268,14 @@ def describe() -> list[dict[str, Any]]:
     for name, cls in sorted(REGISTRY.items()):
         params = [
             {
-                "name": f.name,
-                "type": _type_name(f.type),
-                "default": f.default,
-                "help": f.metadata.get("help", ""),
-                "minimum": f.metadata.get("min"),
-                "maximum": f.metadata.get("max"),
+                "name": key,
+                "type": _type_name(spec.annotation),
+                "default": spec.default,
+                "help": spec.description or "",
+                "minimum": _bound(spec, "ge"),
+                "maximum": _bound(spec, "le"),
             }
-            for f in dataclasses.fields(cls.Params)
+            for key, spec in cls.Params.model_fields.items()
         ]
         rows.append(
             {
@@ -284,6 +306,12 @@ def scaled(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
-def param(default: Any, help: str, minimum: Any = None, maximum: Any = None) -> Any:
-    """A documented, range-checked detector parameter."""
-    return field(default=default, metadata={"help": help, "min": minimum, "max": maximum})
+def _type_name(annotation: Any) -> str:
+    """How ``rabbitcam detectors`` and the reference name a parameter's type."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return "list" if "tuple" in str(annotation) else str(annotation)
+
+
+def _bound(spec: Any, which: str) -> Any:
+    return next((getattr(m, which) for m in spec.metadata if hasattr(m, which)), None)

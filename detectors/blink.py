@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.identities import Identities, given_ids
 
 # Six mesh points per eye: outer corner, two on the upper lid, inner corner, two on the lower.
@@ -41,15 +42,14 @@ def eye_aspect_ratio(mesh: np.ndarray) -> float:
     return float(np.mean(ratios))
 
 
-@dataclass
-class BlinkParams:
-    closed_ratio: float = param(
+class BlinkParams(Params):
+    closed_ratio: float = setting(
         0.7, "eyes closed below this fraction of the face's open level", 0.1, 0.95
     )
-    open_ratio: float = param(0.8, "open again above this fraction of it", 0.2, 1.0)
-    blink_min_ms: int = param(40, "shortest closure that counts (filters flicker)", 0, 1000)
-    blink_max_ms: int = param(700, "longest closure that is still a blink", 50, 5000)
-    adapt: float = param(0.1, "how fast a face's open level follows it (per frame)", 0.01, 1.0)
+    open_ratio: float = setting(0.8, "open again above this fraction of it", 0.2, 1.0)
+    blink_min_ms: int = setting(40, "shortest closure that counts (filters flicker)", 0, 1000)
+    blink_max_ms: int = setting(700, "longest closure that is still a blink", 50, 5000)
+    adapt: float = setting(0.1, "how fast a face's open level follows it (per frame)", 0.01, 1.0)
 
 
 @dataclass

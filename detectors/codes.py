@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register, scaled
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register, scaled
 
 
-@dataclass
-class CodesParams:
-    scale: float = param(
+class CodesParams(Params):
+    scale: float = setting(
         1.0, "work on a frame scaled by this factor (speed vs. small codes)", 0.2, 1.0
     )
-    barcodes: bool = param(True, "also read 1-D barcodes (EAN, UPC, Code 128, ...)")
+    barcodes: bool = setting(True, "also read 1-D barcodes (EAN, UPC, Code 128, ...)")
 
 
 @register

@@ -13,12 +13,11 @@ the probability as its score, and every class's probability in ``extra``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Box, Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Box, Detection, Detector, FrameContext, Params, register
 from detectors.models import Model
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -27,15 +26,14 @@ INPUT = 64
 ZOOMS = (1.0, 0.92, 0.85)
 
 
-@dataclass
-class EmotionParams:
-    padding: float = param(
+class EmotionParams(Params):
+    padding: float = setting(
         0.1, "added around the square face box, as a fraction of its side", 0.0, 1.0
     )
-    min_score: float = param(
+    min_score: float = setting(
         0.0, "report a face only when its top emotion is this likely", 0.0, 1.0
     )
-    views: int = param(
+    views: int = setting(
         2,  # chosen on half the labelled faces, checked on the rest: docs/accuracy.md
         "1: the face as cut; 2: and mirrored; 6: at three zooms, each mirrored "
         "(the mean of the views: more accurate, a model run each)",

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.faces import load_cascade
 from detectors.identities import Identities, given_ids
 
 
-@dataclass
-class EyesParams:
-    min_neighbors: int = param(5, "eye cascade strictness", 1, 50)
-    blink_max_ms: int = param(600, "longest closure that still counts as a blink", 50, 5000)
-    blink_min_ms: int = param(30, "shortest closure that counts (filters flicker)", 0, 1000)
+class EyesParams(Params):
+    min_neighbors: int = setting(5, "eye cascade strictness", 1, 50)
+    blink_max_ms: int = setting(600, "longest closure that still counts as a blink", 50, 5000)
+    blink_min_ms: int = setting(30, "shortest closure that counts (filters flicker)", 0, 1000)
 
 
 @dataclass

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Box, Detection, Detector, FrameContext, param, register, scaled
+from declared.blocks import setting
+from detectors.base import Box, Detection, Detector, FrameContext, Params, register, scaled
 
 
 def load_cascade(file_name: str) -> cv2.CascadeClassifier:
@@ -32,17 +31,16 @@ def unscale(box: np.ndarray | tuple, scale: float) -> Box:
     return x, y, w, h
 
 
-@dataclass
-class FacesParams:
-    scale: float = param(
+class FacesParams(Params):
+    scale: float = setting(
         0.5, "work on a frame scaled by this factor: 0.5 finds faces from ~40 px", 0.2, 1.0
     )
-    min_size: int = param(20, "smallest face, in pixels of the scaled frame", 12, 1000)
-    step: float = param(
+    min_size: int = setting(20, "smallest face, in pixels of the scaled frame", 12, 1000)
+    step: float = setting(
         1.2, "size step between cascade scales: smaller is slower, finer", 1.05, 2.0
     )
-    min_neighbors: int = param(5, "cascade strictness: more means fewer false faces", 1, 50)
-    profile: bool = param(False, "also look for faces in profile (slower)")
+    min_neighbors: int = setting(5, "cascade strictness: more means fewer false faces", 1, 50)
+    profile: bool = setting(False, "also look for faces in profile (slower)")
 
 
 @register

@@ -57,59 +57,61 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.base import Box, Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Box, Detection, Detector, FrameContext, Params, register
 from detectors.identities import Identities, given_ids
 
 
-@dataclass
-class FallParams:
-    upright_ratio: float = param(1.3, "boxes: height/width at or above which a box is upright",
+class FallParams(Params):
+    upright_ratio: float = setting(1.3, "boxes: height/width at or above which a box is upright",
                                  1.0, 5.0)  # fmt: skip
-    lying_ratio: float = param(
+    lying_ratio: float = setting(
         1.3, "boxes: width/height at or above which a box is lying", 1.0, 5.0
     )
-    window_s: float = param(2.0, "how far back the upright reference reaches", 0.2, 30.0)
-    drop: float = param(
+    window_s: float = setting(2.0, "how far back the upright reference reaches", 0.2, 30.0)
+    drop: float = setting(
         0.15, "boxes: centre drop needed, as a fraction of the upright height", 0.0, 2.0
     )
-    confirm_s: float = param(
+    confirm_s: float = setting(
         1.0, "skeleton: how long the person must stay down before a fall is reported", 0.0, 30.0
     )
-    box_confirm_s: float = param(
+    box_confirm_s: float = setting(
         0.5, "boxes: how long a box must stay lying before a fall is reported", 0.0, 30.0
     )
-    min_area: float = param(0.01, "smallest motion box used, as a fraction of the frame", 0.0, 1.0)
-    upright_deg: float = param(
+    min_area: float = setting(
+        0.01, "smallest motion box used, as a fraction of the frame", 0.0, 1.0
+    )
+    upright_deg: float = setting(
         35.0, "skeleton: torso closer to vertical than this is upright", 0.0, 90.0
     )
-    high_drop: float = param(
+    high_drop: float = setting(
         0.15, "skeleton: head drop (body heights) below which the person is still high", 0.0, 1.0
     )
-    down_drop: float = param(
+    down_drop: float = setting(
         0.55, "skeleton: head drop (body heights) that makes a fall candidate", 0.1, 2.0
     )
-    stay_drop: float = param(
+    stay_drop: float = setting(
         0.4, "skeleton: head drop the person must stay below while confirming", 0.0, 2.0
     )
-    max_descent_s: float = param(
+    max_descent_s: float = setting(
         1.5, "skeleton: from high to down_drop within this: a fall is quick", 0.1, 10.0
     )
-    hip_drop: float = param(0.2, "skeleton: the hips' drop (body heights) a fall needs", 0.0, 2.0)
-    lost_s: float = param(
+    hip_drop: float = setting(0.2, "skeleton: the hips' drop (body heights) a fall needs", 0.0, 2.0)
+    lost_s: float = setting(
         3.0, "skeleton: a person lost while down counts as down this long", 0.0, 30.0
     )
-    min_visibility: float = param(
+    min_visibility: float = setting(
         0.5, "skeleton: keypoints at least this visible are used", 0.0, 1.0
     )
-    max_fall_s: float = param(
+    max_fall_s: float = setting(
         1.2, "skeleton: from high to nearly where the head comes to rest within this: "
         "a fall; slower is getting down on purpose", 0.1, 10.0,
     )  # fmt: skip
-    settle_share: float = param(
+    settle_share: float = setting(
         0.7, "skeleton: 'nearly where the head comes to rest': this share of its deepest drop",
         0.1, 1.0,
     )  # fmt: skip
-    down_s: float = param(
+    down_s: float = setting(
         10.0, "skeleton: a person who got down on purpose is 'person_down' after this long",
         1.0, 3600.0,
     )  # fmt: skip

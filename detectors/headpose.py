@@ -23,11 +23,11 @@ where the face points).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 
 # Mesh points (MediaPipe's face mesh numbering) that span the head's axes.
 PICTURE_LEFT = [33, 234]  # outer eye corner and cheek on the picture's left (the person's right)
@@ -35,10 +35,9 @@ PICTURE_RIGHT = [263, 454]
 FOREHEAD, CHIN, NOSE_TIP = 10, 152, 1
 
 
-@dataclass
-class HeadposeParams:
-    yaw_deg: float = param(20.0, "turned further than this is looking left or right", 1.0, 90.0)
-    pitch_deg: float = param(15.0, "tilted further than this is looking up or down", 1.0, 90.0)
+class HeadposeParams(Params):
+    yaw_deg: float = setting(20.0, "turned further than this is looking left or right", 1.0, 90.0)
+    pitch_deg: float = setting(15.0, "tilted further than this is looking up or down", 1.0, 90.0)
 
 
 def head_axes(mesh: np.ndarray) -> np.ndarray:

@@ -18,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import model_validator
 
-from detectors.base import Detection, Detector, FrameContext, ParamError, param, register
+from declared.blocks import setting
+from declared.problems import refuse
+from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.model_crops import (
     Crop,
     Region,
@@ -38,19 +41,20 @@ FACE_ANCHORS = ssd_anchors(FACE_INPUT, [8, 16, 16, 16])
 LEFT_EYE_IN_PICTURE, RIGHT_EYE_IN_PICTURE = 0, 1  # BlazeFace's first two keypoints
 
 
-@dataclass
-class LandmarksParams:
-    source: str = param(
+class LandmarksParams(Params):
+    source: str = setting(
         "auto", "where faces come from: auto (earlier face boxes, else the model), faces, model"
     )
-    min_score: float = param(0.5, "face detector's minimum score", 0.05, 1.0)
-    min_presence: float = param(0.5, "landmark model's minimum face presence", 0.05, 1.0)
-    max_faces: int = param(4, "at most this many faces per frame get a mesh", 1, 32)
-    send_points: bool = param(True, "send the 468 points (whole pixels) in extra.points")
+    min_score: float = setting(0.5, "face detector's minimum score", 0.05, 1.0)
+    min_presence: float = setting(0.5, "landmark model's minimum face presence", 0.05, 1.0)
+    max_faces: int = setting(4, "at most this many faces per frame get a mesh", 1, 32)
+    send_points: bool = setting(True, "send the 468 points (whole pixels) in extra.points")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _known_source(self) -> LandmarksParams:
         if self.source not in ("auto", "faces", "model"):
-            raise ParamError(f"must be auto, faces or model, got {self.source!r}", "source")
+            raise refuse(f"must be auto, faces or model, got {self.source!r}", "source")
+        return self
 
 
 @dataclass

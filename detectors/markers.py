@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+from pydantic import model_validator
 
-from detectors.base import Detection, Detector, FrameContext, ParamError, param, register
+from declared.blocks import setting
+from declared.problems import refuse
+from detectors.base import Detection, Detector, FrameContext, Params, register
 
 DICTIONARIES = sorted(
     name.removeprefix("DICT_") for name in dir(cv2.aruco) if name.startswith("DICT_")
 )
 
 
-@dataclass
-class MarkersParams:
-    dictionary: str = param("4X4_50", "marker family, e.g. 4X4_50, 6X6_250, APRILTAG_36h11")
+class MarkersParams(Params):
+    dictionary: str = setting("4X4_50", "marker family, e.g. 4X4_50, 6X6_250, APRILTAG_36h11")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _known_dictionary(self) -> MarkersParams:
         if self.dictionary not in DICTIONARIES:
-            raise ParamError(
+            raise refuse(
                 f"unknown marker dictionary {self.dictionary!r} (e.g. 4X4_50, 5X5_100, 6X6_250)",
                 "dictionary",
             )
+        return self
 
 
 @register

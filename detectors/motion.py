@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register, scaled
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register, scaled
 from detectors.scene_rules import mask_image
 
 
-@dataclass
-class MotionParams:
-    scale: float = param(0.25, "work on a frame scaled by this factor (speed)", 0.1, 1.0)
-    min_area: float = param(0.002, "smallest region reported, as a fraction of the frame", 0.0, 1.0)
-    sensitivity: float = param(
+class MotionParams(Params):
+    scale: float = setting(0.25, "work on a frame scaled by this factor (speed)", 0.1, 1.0)
+    min_area: float = setting(
+        0.002, "smallest region reported, as a fraction of the frame", 0.0, 1.0
+    )
+    sensitivity: float = setting(
         25.0, "MOG2 variance threshold; lower finds fainter motion", 1.0, 500.0
     )
-    history: int = param(200, "frames the background model remembers", 2, 10_000)
+    history: int = setting(200, "frames the background model remembers", 2, 10_000)
 
 
 @register

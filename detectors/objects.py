@@ -20,13 +20,13 @@ people 80-100 px tall and less are found where HOG finds almost no one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import cv2
 import numpy as np
+from pydantic import model_validator
 
-from detectors.base import Detection, Detector, FrameContext, ParamError, param, register
+from declared.blocks import setting
+from declared.problems import refuse
+from detectors.base import Detection, Detector, FrameContext, Labels, Params, register
 from detectors.models import checked_bytes
 
 INPUT = 416
@@ -50,30 +50,33 @@ COCO = (
 LABELS = tuple(name.replace(" ", "_") for name in COCO)
 
 
-@dataclass
-class ObjectsParams:
-    labels: str = param(
-        "person", "comma-separated COCO labels to report (person, car, dog, ...), or 'all'"
+class ObjectsParams(Params):
+    labels: Labels = setting(
+        ("person",), "COCO labels to report (person, car, dog, ...), or ['all']"
     )
-    min_score: float = param(0.5, "report boxes at least this likely", 0.05, 1.0)
-    nms_iou: float = param(0.6, "boxes of one label overlapping more than this are one", 0.1, 1.0)
-    max_objects: int = param(100, "at most this many boxes a frame", 1, 1000)
+    min_score: float = setting(0.5, "report boxes at least this likely", 0.05, 1.0)
+    nms_iou: float = setting(0.6, "boxes of one label overlapping more than this are one", 0.1, 1.0)
+    max_objects: int = setting(100, "at most this many boxes a frame", 1, 1000)
 
-    def __post_init__(self) -> None:
-        wanted_classes(self.labels)  # an unknown label is a config error, named
+    @model_validator(mode="after")
+    def _known(self) -> ObjectsParams:
+        if problem := unknown_labels(self.labels):
+            raise refuse(problem, "labels")  # an unknown label is a config error, named
+        return self
 
 
-def wanted_classes(text: str) -> list[int]:
-    """Class indices from ``labels``; ParamError naming an unknown label."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if names == ["all"]:
-        return list(range(len(LABELS)))
-    unknown = [name for name in names if name not in LABELS]
+def unknown_labels(names: tuple[str, ...]) -> str | None:
+    """Why these are not labels the model knows, or None."""
+    unknown = [name for name in names if name not in LABELS and name != "all"]
     if unknown or not names:
-        raise ParamError(
-            f"labels: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(LABELS)}",
-            "labels",
-        )
+        return f"unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(LABELS)}"
+    return None
+
+
+def wanted_classes(names: tuple[str, ...]) -> list[int]:
+    """Class indices from (checked) ``labels``."""
+    if "all" in names:
+        return list(range(len(LABELS)))
     return [LABELS.index(name) for name in names]
 
 
@@ -128,9 +131,9 @@ class ObjectsDetector(Detector):
     models = ("nanodet_graph", "nanodet_weights")
 
     @classmethod
-    def reports(cls, params: dict[str, Any]) -> tuple[str, ...] | None:
+    def reports(cls, params: ObjectsParams) -> tuple[str, ...] | None:
         """The labels asked for (by default 'person'); None for 'all' (80 of them)."""
-        names = wanted_classes(str(params.get("labels", ObjectsParams.labels)))
+        names = wanted_classes(params.labels)
         return None if len(names) == len(LABELS) else tuple(LABELS[i] for i in names)
 
     def __init__(self, params: ObjectsParams) -> None:

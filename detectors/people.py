@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register, scaled
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register, scaled
 from detectors.faces import squash, unscale
 
 # HOG looks through a 64x128 window: on a frame scaled by ``scale`` it finds people
@@ -23,18 +22,17 @@ WINDOW_SIDE_MARGIN = 0.25
 WINDOW_END_MARGIN = 0.125
 
 
-@dataclass
-class PeopleParams:
-    scale: float = param(
+class PeopleParams(Params):
+    scale: float = setting(
         1.25,
         "work on a frame scaled by this factor; finds people from about 128/scale px tall "
         "(0.5: 256 px, 1.0: 128 px, 1.25: 102 px, 2.0: 64 px); larger is slower",
         0.2,
         2.0,
     )
-    min_score: float = param(0.3, "lowest score reported (0..1)", 0.0, 1.0)
-    stride: int = param(8, "window stride in pixels: larger is faster, coarser", 4, 32)
-    pyramid: float = param(
+    min_score: float = setting(0.3, "lowest score reported (0..1)", 0.0, 1.0)
+    stride: int = setting(8, "window stride in pixels: larger is faster, coarser", 4, 32)
+    pyramid: float = setting(
         1.1, "scale step between pyramid levels: larger is faster, misses sizes", 1.01, 1.5
     )
 

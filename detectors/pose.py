@@ -29,11 +29,11 @@ too small for the detector's 224x224 view: for distant CCTV views ``people``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.model_crops import (
     Crop,
     Region,
@@ -63,15 +63,14 @@ AUXILIARY = [33, 34]
 FOLLOW_GAP_S = 1.0  # frames further apart than this are not followed from one to the next
 
 
-@dataclass
-class PoseParams:
-    min_score: float = param(0.5, "pose detector's minimum score", 0.05, 1.0)
-    min_presence: float = param(0.5, "landmark model's minimum pose presence", 0.05, 1.0)
-    min_visibility: float = param(
+class PoseParams(Params):
+    min_score: float = setting(0.5, "pose detector's minimum score", 0.05, 1.0)
+    min_presence: float = setting(0.5, "landmark model's minimum pose presence", 0.05, 1.0)
+    min_visibility: float = setting(
         0.5, "keypoints less visible than this are not drawn or boxed", 0.0, 1.0
     )
-    max_people: int = param(2, "at most this many people per frame get keypoints", 1, 16)
-    redetect_s: float = param(
+    max_people: int = setting(2, "at most this many people per frame get keypoints", 1, 16)
+    redetect_s: float = setting(
         1.0, "while following people, look for newcomers this often", 0.0, 60.0
     )
 

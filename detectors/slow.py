@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 
 
-@dataclass
-class SlowParams:
-    ms: int = param(100, "how long each frame takes", 0, 600_000)
+class SlowParams(Params):
+    ms: int = setting(100, "how long each frame takes", 0, 600_000)
 
 
 @register

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from detectors.base import Detection, Detector, FrameContext, param, register
+from declared.blocks import setting
+from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.faces import load_cascade
 
 
-@dataclass
-class SmilesParams:
-    min_neighbors: int = param(20, "smile cascade strictness (it is eager: keep this high)", 1, 100)
+class SmilesParams(Params):
+    min_neighbors: int = setting(
+        20, "smile cascade strictness (it is eager: keep this high)", 1, 100
+    )
 
 
 @register

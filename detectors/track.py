@@ -45,14 +45,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from declared.blocks import setting
 from detectors.base import (
-    LABEL_PATTERN,
     Box,
     Detection,
     Detector,
     FrameContext,
-    ParamError,
-    param,
+    Labels,
+    Params,
     register,
 )
 from detectors.scene_rules import SceneRules, feet, inside
@@ -90,22 +90,16 @@ CENSUS_MOST_OBJECTS = 500
 CENSUS_MOST_INSIDE = 1500  # the longest list the wire carries in an extra
 
 
-@dataclass
-class TrackParams:
-    labels: str = param("person", "comma-separated labels to track (any box label)")
-    min_frames: int = param(3, "frames an object must be seen before it starts", 1, 100)
-    max_missing_s: float = param(2.0, "an object not seen for this long has gone", 0.1, 60.0)
-    stationary_s: float = param(
+class TrackParams(Params):
+    labels: Labels = setting(("person",), "labels to track (any box label)")
+    min_frames: int = setting(3, "frames an object must be seen before it starts", 1, 100)
+    max_missing_s: float = setting(2.0, "an object not seen for this long has gone", 0.1, 60.0)
+    stationary_s: float = setting(
         10.0, "an object that has not moved for this long is stationary", 1.0, 3600.0
     )
-    distance: float = param(
+    distance: float = setting(
         0.9, "1 - IoU beyond which a box is not the same object as a prediction", 0.1, 1.0
     )
-
-    def __post_init__(self) -> None:
-        labels = [label.strip() for label in self.labels.split(",")]
-        if not all(LABEL_PATTERN.fullmatch(label) for label in labels):
-            raise ParamError(f"must be labels separated by commas, got {self.labels!r}", "labels")
 
 
 @dataclass
@@ -171,9 +165,7 @@ class TrackDetector(Detector):
         # Norfair says so in a warning each frame, and the match simply fails, as it should.
         logging.getLogger("norfair.distances").setLevel(logging.ERROR)
 
-        self.tracked_labels = tuple(
-            label.strip() for label in params.labels.split(",") if label.strip()
-        )
+        self.tracked_labels = params.labels
         self.tracker = Tracker(
             distance_function="iou", distance_threshold=params.distance,
             hit_counter_max=1_000_000, initialization_delay=0,

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import PlainValidator, PrivateAttr, WithJsonSchema, model_validator
 
+from declared.blocks import Section, checked, matching, setting, words
+from declared.problems import refuse, refuse_all
 from pipeline.core.camera_config import CAMERA_ID_PATTERN
-from pipeline.core.config_problems import refuse, refuse_all
-from pipeline.core.settings import ConfigError, Section, checked, matching, setting, words
+from pipeline.core.settings import ConfigError
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import Labels
 

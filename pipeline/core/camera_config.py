@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
+from declared.blocks import Section, setting, tables
+from declared.problems import refuse, refuse_all, type_name
 from detectors.scene_rules import SceneRules
-from pipeline.core.config_problems import refuse, refuse_all, type_name
-from pipeline.core.settings import ConfigError, Section, base_dir, setting, tables
+from pipeline.core.settings import ConfigError, base_dir
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import (
     MOST_SHAPES,
@@ -87,11 +88,18 @@ def parse_source(value: str | int, base_dir: Path | None = None) -> SourceSpec:
 @dataclass(frozen=True)
 class DetectorSpec:
     name: str
-    params: dict[str, Any] = field(default_factory=dict)
+    # The detector's ``Params``, validated (a table of them given here is validated
+    # now: the detector is handed them typed, never checks them again).
+    params: Any = field(default_factory=dict)
     # Run only when this earlier detector found something in the frame.
     when: str | None = None
     # ... and only on the picture around what it found (crops merged and padded).
     region: str | None = None
+
+    def __post_init__(self) -> None:
+        from detectors import build_params  # it imports OpenCV: load only when needed
+
+        object.__setattr__(self, "params", build_params(self.name, self.params))
 
 
 GATING_KEYS = ("when", "region")

@@ -4,7 +4,7 @@ A setting's declaration is its type, default, bounds and one line of help; the
 JSON Schema (``rabbitcam config schema``) and the configuration reference
 (docs/configuration.md) are generated from it. Every error names the file and
 the key path (``cameras[1].fps``) so that an operator can fix a config
-without reading code (wording: ``config_problems``). Unknown keys are
+without reading code (wording: ``declared.problems``). Unknown keys are
 errors: a misspelt key that is silently ignored is a camera that silently
 misbehaves. A camera's settings are in ``camera_config``, an alarm target's in
 ``alarm_config``.
@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from declared.blocks import Section, checked, matching, setting, tables, words
+from declared.problems import problems_of, refuse, refuse_all
 from detectors.base import LABEL_PATTERN
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.camera_config import (
@@ -41,18 +43,7 @@ from pipeline.core.camera_config import (
     check_camera_id,
     parse_source,
 )
-from pipeline.core.config_problems import problems_of, refuse, refuse_all
-from pipeline.core.settings import (
-    DIRECTORY_SCHEMA,
-    ConfigError,
-    Section,
-    checked,
-    matching,
-    path_in_config,
-    setting,
-    tables,
-    words,
-)
+from pipeline.core.settings import DIRECTORY_SCHEMA, ConfigError, path_in_config
 from pipeline.core.urls import amqp_url_problem
 
 # Names other modules read from here.

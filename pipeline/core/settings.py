@@ -1,30 +1,14 @@
-"""Building blocks of the config models: a section, a setting, a check.
-
-A setting is declared once, with ``setting(default, help, minimum, maximum)``
-(as detectors declare their parameters with ``param``); checks of our own
-(``checked``, ``matching``, ``words``) raise ``refuse`` with the message an
-operator reads (see ``config_problems``).
-"""
+"""What the config file adds to the declared blocks (``declared.blocks``): the
+error a broken file raises, and paths named relative to the file."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationInfo,
-    WithJsonSchema,
-)
+from pydantic import ValidationInfo, WithJsonSchema
 
-from pipeline.core.config_problems import refuse, type_name
+from declared.problems import refuse
 
 
 class ConfigError(ValueError):
@@ -33,70 +17,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-# --- building blocks -----------------------------------------------------------------
-
-
-class Section(BaseModel):
-    """A table of the config: unknown keys refused, TOML types taken as they are
-    (``fps = "15"`` is an error, not a conversion), values fixed once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def setting(default: Any, help: str, minimum: Any = None, maximum: Any = None) -> Any:
-    """A setting's declaration: its default, one line of help and its bounds."""
-    return Field(default, description=help, ge=minimum, le=maximum)
-
-
-def checked(check: Callable[[Any], str | None]) -> AfterValidator:
-    """A value check of our own: ``check`` returns why the value is wrong, or None."""
-
-    def validate(value: Any) -> Any:
-        if message := check(value):
-            raise refuse(message)
-        return value
-
-    return AfterValidator(validate)
-
-
-def matching(pattern: re.Pattern[str], message: str | None = None) -> AfterValidator:
-    return checked(
-        lambda value: (
-            None if pattern.fullmatch(value) else message or f"must match {pattern.pattern}"
-        )
-    )
-
-
-def words(pattern: re.Pattern[str]) -> Any:
-    """An array of short names (labels, camera ids, host names), each matching
-    ``pattern``; repeats dropped."""
-
-    def validate(value: Any) -> tuple[str, ...]:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise refuse(f"must be an array of strings, got {type_name(value)}")
-        for index, word in enumerate(value):
-            if not pattern.fullmatch(word):
-                raise refuse(f"must match {pattern.pattern}, got {word!r}", f"[{index}]")
-        return tuple(dict.fromkeys(value))
-
-    schema = {"type": "array", "items": {"type": "string", "pattern": f"^({pattern.pattern})$"}}
-    return Annotated[tuple[str, ...], PlainValidator(validate), WithJsonSchema(schema)]
-
-
-def tables(model: type[BaseModel], most: int | None = None) -> Any:
-    """An array of tables (``[[cameras]]``), each validated by ``model``; at most
-    ``most`` of them (checked before any is)."""
-
-    def as_tuple(value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        if most is not None and len(value) > most:
-            raise refuse(f"must have at most {most} tables, got {len(value)}")
-        return tuple(value)
-
-    return Annotated[tuple[model, ...], BeforeValidator(as_tuple), Field(max_length=most)]
 
 
 def path_in_config(value: Any, info: ValidationInfo, *, must_exist: bool = False) -> Path:

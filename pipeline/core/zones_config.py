@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
+from declared.blocks import Section, matching, setting, words
+from declared.problems import refuse, type_name
 from detectors.base import LABEL_PATTERN
 from detectors.scene_rules import LabelFilter, Line, Polygon, SceneRules, Zone, polygon_problem
-from pipeline.core.config_problems import refuse, type_name
-from pipeline.core.settings import Section, matching, setting, words
 
 ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 # Bounds on what a camera's view may hold. A zone is drawn by hand: a few to a few

@@ -59,7 +59,7 @@ def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _detector_schemas() -> list[dict[str, Any]]:
-    from detectors import describe
+    from detectors import REGISTRY, describe
 
     names = [row["name"] for row in describe()]
     schemas: list[dict[str, Any]] = [{"enum": names}]
@@ -69,23 +69,14 @@ def _detector_schemas() -> list[dict[str, Any]]:
             "when": {"type": "string", "description": "run only when it found something"},
             "region": {"type": "string", "description": "... and only on the picture around it"},
         }  # fmt: skip
-        for param in row["params"]:
-            properties[param["name"]] = _param_schema(param)
+        # The parameters' own schema, from the model that validates them.
+        declared = REGISTRY[row["name"]].Params.model_json_schema()
+        for key, schema in declared.get("properties", {}).items():
+            schema.pop("title", None)
+            properties[key] = schema
         schemas.append({"type": "object", "description": row["description"], "required": ["name"],
                         "properties": properties, "additionalProperties": False})  # fmt: skip
     return schemas
-
-
-def _param_schema(param: dict[str, Any]) -> dict[str, Any]:
-    kind = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
-    schema: dict[str, Any] = {"description": param["help"], "default": param["default"]}
-    if param["type"] in kind:
-        schema["type"] = kind[param["type"]]
-    if param.get("minimum") is not None:
-        schema["minimum"] = param["minimum"]
-    if param.get("maximum") is not None:
-        schema["maximum"] = param["maximum"]
-    return schema
 
 
 def reference() -> str:

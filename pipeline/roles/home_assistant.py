@@ -77,8 +77,7 @@ def tracked_labels(camera: CameraConfig) -> list[str]:
     """The labels a camera's ``track`` stage follows (none without one)."""
     for spec in camera.detectors:
         if spec.name == "track":
-            labels = str(spec.params.get("labels", "person"))
-            return [label.strip() for label in labels.split(",") if label.strip()]
+            return list(spec.params.labels)
     return []
 
 

@@ -25,7 +25,7 @@ def site(broker_url: str, tmp_path_factory) -> Iterator[dict]:
     # Moving shapes, their motion tracked as objects: what a zone counts here.
     porch.write_text(
         'name = "Porch"\nsource = "synthetic"\nqr = false\nfps = 10\n'
-        'detectors = ["motion", { name = "track", labels = "motion", min_frames = 2 }]\n'
+        'detectors = ["motion", { name = "track", labels = ["motion"], min_frames = 2 }]\n'
         "[filters.motion]\nmin_score = 0\nthreshold = 0\n"
     )
     config = work / "site.toml"

@@ -84,7 +84,7 @@ def test_names_that_join_alike_make_different_entities(mqtt):
 def test_an_objects_camera_gets_entities_for_what_it_tracks_and_records_only(mqtt):
     site, prefix, discovered, _ = mqtt
     every_class = {"id": "drive", "source": "synthetic", "record": ["car"],
-                   "detectors": [{"name": "objects", "labels": "all"}]}  # fmt: skip
+                   "detectors": [{"name": "objects", "labels": ["all"]}]}  # fmt: skip
     target = start_target(site, prefix, [every_class])
     try:
         car = f"homeassistant/binary_sensor/{entity_id('rabbitcam', site, 'drive', 'label', 'car')}"

@@ -178,10 +178,12 @@ def test_environment_overrides_broker_url(tmp_path: Path, monkeypatch: pytest.Mo
 def test_detector_tables_keep_their_parameters(tmp_path: Path):
     text = VALID + "detectors = ['codes', { name = 'motion', scale = 0.25 }]\n"
     camera = load_config(write(tmp_path, text)).cameras[0]
-    assert [(d.name, d.params) for d in camera.detectors] == [
+    # Validated once, here: the detectors are handed their typed parameters.
+    assert [(d.name, d.params.model_dump(exclude_unset=True)) for d in camera.detectors] == [
         ("codes", {}),
         ("motion", {"scale": 0.25}),
     ]
+    assert camera.detectors[1].params.scale == 0.25 and camera.detectors[1].params.history == 200
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -385,7 +385,7 @@ def test_registry_errors_are_clear():
     with pytest.raises(ParamError, match="unknown parameter") as raised:
         detectors.create("motion", {"speed": 2})
     assert raised.value.key == "speed"
-    with pytest.raises(ParamError, match="must be float"):
+    with pytest.raises(ParamError, match="must be a number"):
         detectors.create("motion", {"scale": "big"})
 
 
@@ -463,3 +463,37 @@ def test_scaling_by_halvings_is_the_same_box_average():
     assert small.shape == direct.shape
     assert np.abs(small.astype(int) - direct.astype(int)).mean() < 2.0
     assert scaled(photo, 1.0) is photo
+
+
+def test_a_plugin_declares_its_parameters_as_the_config_does():
+    """The plugin of docs/cameras.md: a Params model of settings, validated once when
+    the config loads (a bad value names the file and the key), handed over typed."""
+    from declared.blocks import setting
+    from detectors import Params, register
+    from detectors.base import REGISTRY
+    from pipeline.core.config import ConfigError
+
+    class PlateParams(Params):
+        min_score: float = setting(0.6, "report plates at least this likely", 0.0, 1.0)
+        countries: tuple[str, ...] = setting(("DE", "FR"), "plate formats to read")
+
+    @register
+    class PlateDetector(detectors.Detector):
+        name = "plates"
+        labels = ("plate",)
+        Params = PlateParams
+
+    try:
+        camera = {"id": "gate", "source": "synthetic", "fps": 5,
+                  "detectors": [{"name": "plates", "countries": ["NL"]}]}  # fmt: skip
+        (spec,) = make_config([camera]).cameras[0].detectors
+        assert spec.params == PlateParams(countries=("NL",))
+        assert detectors.create("plates", spec.params).params.min_score == 0.6
+        camera["detectors"] = [{"name": "plates", "min_score": 7}]
+        with pytest.raises(ConfigError, match=r"cameras\[0\]\.detectors\[0\]\.min_score: must be "
+                                              r"between 0\.0 and 1\.0, got 7"):  # fmt: skip
+            make_config([camera])
+        row = next(r for r in detectors.describe() if r["name"] == "plates")
+        assert [p["name"] for p in row["params"]] == ["min_score", "countries"]
+    finally:
+        REGISTRY.pop("plates", None)

@@ -375,11 +375,21 @@ def test_objects_finds_both_players_with_boxes_tight_around_them():
 
 def test_objects_reports_only_the_labels_asked_for():
     assert run(["objects"], np.full((480, 640, 3), 90, np.uint8))["objects"] == []
-    chosen = detectors.create("objects", {"labels": "car,dog"})
+    chosen = detectors.create("objects", {"labels": ["car", "dog"]})
     assert [d for d in run([], basketball(), [chosen])["objects"]] == []
     with pytest.raises(detectors.ParamError, match="unknown unicorn") as raised:
-        detectors.create("objects", {"labels": "person,unicorn"})
+        detectors.create("objects", {"labels": ["person", "unicorn"]})
     assert raised.value.key == "labels"
+
+
+def test_labels_as_a_comma_string_are_still_read_with_a_warning(caplog):
+    with caplog.at_level("WARNING"):
+        legacy = detectors.create("track", {"labels": "person, car"})
+    assert legacy.params.labels == ("person", "car")
+    assert 'write labels = ["person", "car"]' in caplog.text
+    with pytest.raises(detectors.ParamError, match="must match") as raised:
+        detectors.create("track", {"labels": ["person", "no spaces"]})
+    assert raised.value.key == "labels[1]"
 
 
 def test_a_graph_with_an_untranslated_op_is_a_clear_error():

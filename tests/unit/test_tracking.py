@@ -404,7 +404,7 @@ def test_zone_occupancy_reaches_the_api_and_prometheus():
 
     config = make_config([{
         "id": "porch", "source": "synthetic",
-        "detectors": ["motion", {"name": "track", "labels": "motion"}],
+        "detectors": ["motion", {"name": "track", "labels": ["motion"]}],
         "zones": [{"name": "steps", "points": SQUARE}],
     }])  # fmt: skip
     metrics = StreamMetrics()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 import detectors
-from detectors.base import build_params
+from detectors import build_params
 from detectors.scene_rules import NO_RULES, SceneRules
 from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
 from pipeline.core.messages import MessageError, check_detection

@@ -1,4 +1,5 @@
-"""Validation errors as operators read them: ``file: key.path: what is wrong``.
+"""Validation errors as operators read them: ``file: key.path: what is wrong``
+(the site's config and a detector's parameters alike).
 
 pydantic reports where (``('cameras', 1, 'fps')``) and what kind of error; this
 module words them the way rabbitcam always has ("must be between 0.1 and 240,
@@ -54,15 +55,19 @@ def key_path(loc: Sequence[str | int], below: str = "") -> str:
 
 def problems_of(error: ValidationError, root: type[BaseModel], file: Path) -> list[str]:
     """Every problem of ``error`` as ``file: key: message``."""
+    return [f"{file}: {key}: {message}" for key, message in worded(error, root)]
+
+
+def worded(error: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
+    """Every problem of ``error`` as (key path, message)."""
     problems = []
     for detail in error.errors(include_url=False):
         loc = detail["loc"]
         if detail["type"] == OWN_ERROR:
             for below, message in detail["ctx"]["problems"]:
-                problems.append(f"{file}: {key_path(loc, below)}: {message}")
+                problems.append((key_path(loc, below), message))
             continue
-        message = _worded(detail, root)
-        problems.append(f"{file}: {key_path(loc)}: {message}")
+        problems.append((key_path(loc), _worded(detail, root)))
     return problems
 
 

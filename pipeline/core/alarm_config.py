@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 
 from pydantic import PlainValidator, PrivateAttr, WithJsonSchema, model_validator
 
-from declared.blocks import Section, checked, matching, setting, words
+from declared.blocks import NAME_PATTERN, Section, checked, matching, setting, words
 from declared.problems import refuse, refuse_all
 from pipeline.core.camera_config import CAMERA_ID_PATTERN
 from pipeline.core.settings import ConfigError
 from pipeline.core.urls import redact_url
 from pipeline.core.zones_config import Labels
 
-ALARM_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+ALARM_NAME_PATTERN = NAME_PATTERN
 MQTT_TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CameraIds = words(CAMERA_ID_PATTERN)

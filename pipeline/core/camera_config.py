@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
-from declared.blocks import Section, setting, tables
+from declared.blocks import NAME_PATTERN, Section, setting, tables
 from declared.problems import refuse, refuse_all, type_name
 from detectors.scene_rules import SceneRules
 from pipeline.core.settings import ConfigError, base_dir
@@ -26,7 +26,7 @@ from pipeline.core.zones_config import (
     scene_rules,
 )
 
-CAMERA_ID_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+CAMERA_ID_PATTERN = NAME_PATTERN
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -352,24 +351,16 @@ class SiteFile(Section):
         return self
 
 
-@dataclass(frozen=True)
-class Config:
-    """A loaded site: its file's sections, with the drop-in cameras added."""
+class Config(SiteFile):
+    """A loaded site: its file's sections as ``SiteFile`` declares them (no second
+    list of them), the environment applied, the drop-in cameras added, and where
+    it all came from. Made only by ``parse_config``, from what it validated."""
 
-    path: Path
-    broker: BrokerConfig
-    web: WebConfig
-    detect: DetectConfig
-    cameras: tuple[CameraConfig, ...]
-    log: LogConfig = field(default_factory=LogConfig)
-    capture: CaptureConfig = field(default_factory=CaptureConfig)
-    record: RecordConfig = field(default_factory=RecordConfig)
-    alarms: tuple[AlarmConfig, ...] = ()
-    cameras_dir: Path | None = None
+    path: Path = Path()
     # Which file each camera comes from (the config itself or a drop-in file).
-    camera_files: dict[str, Path] = field(default_factory=dict, compare=False)
+    camera_files: dict[str, Path] = {}
     # Problems of drop-in files that were skipped (tolerant loading only).
-    skipped: tuple[str, ...] = field(default=(), compare=False)
+    skipped: tuple[str, ...] = ()
 
     def camera(self, camera_id: str) -> CameraConfig:
         for camera in self.cameras:
@@ -484,17 +475,11 @@ def parse_config(
         camera_files[camera.id] = dropin
     if problems:
         raise ConfigError(problems)
-    return Config(
+    # Everything in it was validated above (the drop-ins each on their own): the
+    # site's checks are not run again on a whole that includes them.
+    return Config.model_construct(
+        **{**dict(site), "broker": broker, "cameras": tuple(cameras)},
         path=file,
-        broker=broker,
-        web=site.web,
-        detect=site.detect,
-        cameras=tuple(cameras),
-        log=site.log,
-        capture=site.capture,
-        record=site.record,
-        alarms=site.alarms,
-        cameras_dir=site.cameras_dir,
         camera_files=camera_files,
         skipped=tuple(skipped),
     )

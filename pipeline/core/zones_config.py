@@ -8,27 +8,22 @@ crossing themselves.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
-from declared.blocks import Section, matching, setting, words
+from declared.blocks import NAME_PATTERN, Section, matching, setting, words
 from declared.problems import refuse, type_name
 from detectors.base import LABEL_PATTERN
 from detectors.scene_rules import LabelFilter, Line, Polygon, SceneRules, Zone, polygon_problem
 
-ZONE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+ZONE_NAME_PATTERN = NAME_PATTERN
 # Bounds on what a camera's view may hold. A zone is drawn by hand: a few to a few
 # dozen corners. The checks of a polygon compare its edges pairwise, so its corners
 # are bounded, and so are the shapes a camera may have (each is checked on every
 # load, and each becomes Home Assistant entities and Prometheus series).
 MOST_POINTS = 64
 MOST_SHAPES = 32
-# How far past a counting line feet must be before a crossing counts, as a fraction of
-# the object's height: chosen on one part of a pedestrian clip and checked on the rest
-# (docs/accuracy.md, "Counting").
-LINE_MARGIN = 0.02
 
 
 def _polygon(value: Any) -> Polygon:
@@ -81,11 +76,13 @@ class ZoneConfig(Section):
     points: PolygonPoints = setting(..., "its corners: [x, y] in frame pixels, at least 3")
     labels: Labels = setting((), "labels it counts; empty: every tracked label")
     inertia: int = setting(
-        3, "frames an object's feet must be inside (outside) before it enters (leaves)", 1, 100
-    )
+        Zone.inertia,
+        "frames an object's feet must be inside (outside) before it enters (leaves)", 1, 100,
+    )  # fmt: skip
     loitering_s: float = setting(
-        0.0, "an object staying longer raises a 'loitering' event; 0: never", 0, 86_400
-    )
+        Zone.loitering_s, "an object staying longer raises a 'loitering' event; 0: never",
+        0, 86_400,
+    )  # fmt: skip
 
 
 def _segment(value: Any) -> Polygon:
@@ -105,7 +102,7 @@ class LineConfig(Section):
     )
     labels: Labels = setting((), "labels it counts; empty: every tracked label")
     margin: float = setting(
-        LINE_MARGIN,
+        Line.margin,
         "feet count as across once this far past the line, a fraction of the object's "
         "height (jitter and walking along it are not crossings)",
         0,
@@ -114,14 +111,19 @@ class LineConfig(Section):
 
 
 class FilterConfig(Section):
-    min_area: int = setting(0, "smallest box, in pixels", 0, 100_000_000)
-    max_area: int = setting(100_000_000, "largest box, in pixels", 0, 100_000_000)
-    min_ratio: float = setting(0.0, "narrowest box (width / height)", 0, 100)
-    max_ratio: float = setting(100.0, "widest box (width / height)", 0, 100)
-    min_score: float = setting(0.5, "a box scored lower is not used in that frame", 0, 1)
-    threshold: float = setting(
-        0.7, "an object is real once the median of its last scores reaches this", 0, 1
+    """A label's filter as the config says it; its defaults are the rule's own."""
+
+    min_area: int = setting(LabelFilter.min_area, "smallest box, in pixels", 0, 100_000_000)
+    max_area: int = setting(LabelFilter.max_area, "largest box, in pixels", 0, 100_000_000)
+    min_ratio: float = setting(LabelFilter.min_ratio, "narrowest box (width / height)", 0, 100)
+    max_ratio: float = setting(LabelFilter.max_ratio, "widest box (width / height)", 0, 100)
+    min_score: float = setting(
+        LabelFilter.min_score, "a box scored lower is not used in that frame", 0, 1
     )
+    threshold: float = setting(
+        LabelFilter.threshold,
+        "an object is real once the median of its last scores reaches this", 0, 1,
+    )  # fmt: skip
 
 
 def problems_of_view(

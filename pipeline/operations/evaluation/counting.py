@@ -16,8 +16,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from detectors.scene_rules import Line, SceneRules, feet
-from pipeline.core.zones_config import LINE_MARGIN
+from detectors.scene_rules import LINE_MARGIN, Line, SceneRules, feet
 from pipeline.operations.evaluation.chains import ChainRunner, build_chain, video_frames
 from pipeline.operations.evaluation.dataset import CountingLine, PeopleClip
 

@@ -57,19 +57,13 @@ def mjpeg_part(jpeg: bytes, headers: dict[str, str]) -> bytes:
 
 @dataclass
 class ShownFrame:
-    """A frame accepted for showing, with its MJPEG part ready to write."""
+    """A result accepted for showing (as it came: ``result``), with its MJPEG part
+    ready to write."""
 
     version: int
-    seq: int
-    captured_at: float
+    result: Result
     received_at: float
-    jpeg: bytes
     part: bytes
-    detections: list[dict[str, Any]]
-    timings: dict[str, float]
-    worker: str
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
     # A page-drawn camera's picture with its boxes drawn in, and its part, made
     # when first asked for (a snapshot, a /video viewer that is no page): one
     # drawing a frame, however many ask.
@@ -88,12 +82,13 @@ class ShownFrame:
     def _drawing(self, camera: CameraConfig) -> tuple[bytes, bytes]:
         with self.drawing:  # viewers of one frame wait for one drawing, not make many
             if self.drawn_part is None:  # the picture and its part are made together
+                result = self.result
                 drawn = drawn_jpeg(
-                    self.jpeg, camera.id, self.seq, self.captured_at, self.detections,
+                    result.data, camera.id, result.seq, result.captured_at, result.detections,
                     camera.jpeg_quality,
                 )  # fmt: skip
-                self.drawn = drawn or self.jpeg  # checked on arrival, so it decodes
-                headers = frame_headers(camera.id, self.seq, self.captured_at)
+                self.drawn = drawn or result.data  # checked on arrival, so it decodes
+                headers = frame_headers(camera.id, result.seq, result.captured_at)
                 self.drawn_part = mjpeg_part(self.drawn, headers)
             return self.drawn, self.drawn_part
 
@@ -134,7 +129,7 @@ class CameraFeed:
             if age_ms > self.camera.max_age_ms:
                 self.dropped["stale"] += 1
                 return False
-            if latest is not None and result.seq <= latest.seq:
+            if latest is not None and result.seq <= latest.result.seq:
                 if not self._shown_is_stale(latest, received_at):
                     # A slower detector worker finished an older frame after a newer one.
                     self.dropped["out_of_order"] += 1
@@ -144,9 +139,9 @@ class CameraFeed:
                 # rather than freeze on the seq of a frame that will never return.
                 self.restarts += 1
                 latest = None
-            if latest is not None and result.seq > latest.seq + 1:
+            if latest is not None and result.seq > latest.result.seq + 1:
                 # Never reached us: dropped from a full queue, expired, or stale at a detector.
-                self.dropped["not_delivered"] += result.seq - latest.seq - 1
+                self.dropped["not_delivered"] += result.seq - latest.result.seq - 1
             self.version += 1
             headers = frame_headers(result.camera, result.seq, result.captured_at)
             if result.overlay:
@@ -154,19 +149,7 @@ class CameraFeed:
                     result.detections, result.width, result.height
                 )
             part = mjpeg_part(result.data, headers)
-            self.latest = ShownFrame(
-                self.version,
-                result.seq,
-                result.captured_at,
-                received_at,
-                result.data,
-                part,
-                result.detections,
-                result.timings,
-                result.worker,
-                result.ran,
-                result.skipped,
-            )
+            self.latest = ShownFrame(self.version, result, received_at, part)
             self.latest_at = time.monotonic()
             if result.detections:
                 self.recent.append(
@@ -184,7 +167,7 @@ class CameraFeed:
         return True
 
     def _shown_is_stale(self, shown: ShownFrame, now: float) -> bool:
-        return (now - shown.captured_at) * 1000 > self.camera.max_age_ms
+        return (now - shown.result.captured_at) * 1000 > self.camera.max_age_ms
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -219,7 +202,7 @@ class CameraFeed:
         now = time.time()
         self.written += 1
         self.fps_out.tick()
-        self.latency_written.add((now - frame.captured_at) * 1000)
+        self.latency_written.add((now - frame.result.captured_at) * 1000)
         if skipped > 0:
             with self.condition:
                 self.dropped["slow_viewer"] += skipped
@@ -258,14 +241,14 @@ class CameraFeed:
                 "in": d["extra"].get("in", 0),
                 "out": d["extra"].get("out", 0),
             }
-            for d in (latest.detections if latest is not None else [])
+            for d in (latest.result.detections if latest is not None else [])
             if d.get("label") == "line" and "line" in (d.get("extra") or {})
         }
 
     def occupancy(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """Tracked objects in the latest frame: by label, and in each zone by label."""
         latest = self.latest
-        return occupancy(latest.detections if latest is not None else [])
+        return occupancy(latest.result.detections if latest is not None else [])
 
     def summary(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -286,13 +269,13 @@ class CameraFeed:
             "received": self.received,
             "seq_restarts": self.restarts,
             "viewers": self.viewers,
-            "last_seq": latest.seq if latest is not None else None,
-            "last_captured_at": latest.captured_at if latest is not None else None,
-            "last_timings": latest.timings if latest is not None else {},
-            "last_worker": latest.worker if latest is not None else None,
-            "last_ran": latest.ran if latest is not None else [],
-            "last_skipped": latest.skipped if latest is not None else [],
-            "last_detections": latest.detections if latest is not None else [],
+            "last_seq": latest.result.seq if latest is not None else None,
+            "last_captured_at": latest.result.captured_at if latest is not None else None,
+            "last_timings": latest.result.timings if latest is not None else {},
+            "last_worker": latest.result.worker if latest is not None else None,
+            "last_ran": latest.result.ran if latest is not None else [],
+            "last_skipped": latest.result.skipped if latest is not None else [],
+            "last_detections": latest.result.detections if latest is not None else [],
             "recent_detections": list(self.recent),
             "latency_series_ms": self.latency_written.series(60, now),
         }

@@ -66,7 +66,7 @@ class StreamMetrics:
         self.stage_latency.labels(camera, "streamer_to_viewer").observe(
             max(0.0, written_at - frame.received_at)
         )
-        self.end_to_end.labels(camera).observe(max(0.0, written_at - frame.captured_at))
+        self.end_to_end.labels(camera).observe(max(0.0, written_at - frame.result.captured_at))
 
 
 class _FeedCollector:

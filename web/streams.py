@@ -83,11 +83,12 @@ def snapshot(camera_id: str) -> Response:
         shown = "waiting" if frame is None and shown != "offline" else shown
         body = placeholder_jpeg(feed.camera.title, shown, feed.camera.width, feed.camera.height)
         return Response(body, 503, mimetype="image/jpeg", headers={**NO_CACHE, "Retry-After": "1"})
+    result = frame.result
     picture = (
-        frame.with_boxes(feed.camera) if feed.camera.drawing == "page" and boxes else frame.jpeg
+        frame.with_boxes(feed.camera) if feed.camera.drawing == "page" and boxes else result.data
     )
     return Response(
         picture,
         mimetype="image/jpeg",
-        headers={**NO_CACHE, **frame_headers(camera_id, frame.seq, frame.captured_at)},
+        headers={**NO_CACHE, **frame_headers(camera_id, result.seq, result.captured_at)},
     )

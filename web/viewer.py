@@ -50,7 +50,7 @@ class ViewerCursor:
         frame = self.feed.latest
         if frame is None or frame.version <= self.version:
             return None
-        if time.time() - frame.captured_at > self.feed.camera.max_age_ms / 1000:
+        if time.time() - frame.result.captured_at > self.feed.camera.max_age_ms / 1000:
             self.version = frame.version  # too old to show: wait for a newer one
             return None
         return frame
@@ -71,7 +71,7 @@ class ViewerCursor:
         if frame is not None:
             skipped = frame.version - self.version - 1 if self.version else 0
             self.version = frame.version
-            self.last_seq, self.last_captured_at = frame.seq, frame.captured_at
+            self.last_seq, self.last_captured_at = frame.result.seq, frame.result.captured_at
             self.pending = (frame, skipped)
             return frame.part_with_boxes(self.feed.camera) if self.boxes else frame.part
         return self._placeholder()

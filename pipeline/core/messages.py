@@ -96,6 +96,31 @@ class Result:
     # pages draw them over the camera's own picture.
     overlay: bool = False
 
+    @classmethod
+    def of_frame(
+        cls,
+        frame: Frame,
+        worker: str,
+        *,
+        overlay: bool,
+        data: bytes | None = None,
+        detections: list[dict[str, Any]] | None = None,
+        timings: dict[str, float] | None = None,
+        ran: list[str] | None = None,
+        skipped: list[str] | None = None,
+    ) -> Result:
+        """The result of ``frame``, the one way results are made: its camera, number,
+        time and size; the picture it carries (by default the frame's own); the
+        capture's timings (``capture.*``) with ``timings`` added."""
+        return cls(
+            camera=frame.camera, seq=frame.seq, captured_at=frame.captured_at,
+            width=frame.width, height=frame.height,
+            data=frame.data if data is None else data,
+            detections=detections or [],
+            timings={**{f"capture.{k}": v for k, v in frame.timings.items()}, **(timings or {})},
+            worker=worker, ran=ran or [], skipped=skipped or [], overlay=overlay,
+        )  # fmt: skip
+
 
 @dataclass
 class Status:

@@ -195,23 +195,26 @@ class CaptureWorker:
             return
         encode_ms = (time.perf_counter() - started) * 1000
         width, height = captured.size
-        if self.camera.direct:
-            self._publish_result(session, captured.captured_at, width, height, encoded, encode_ms)
-        else:
-            body = pack_frame(
-                Frame(
-                    camera=self.camera.id,
-                    seq=self.seq,
-                    captured_at=captured.captured_at,
-                    width=width,
-                    height=height,
-                    data=encoded,
-                    timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
-                )
-            )
+        frame = Frame(
+            camera=self.camera.id,
+            seq=self.seq,
+            captured_at=captured.captured_at,
+            width=width,
+            height=height,
+            data=encoded,
+            timings={"encode_ms": round(encode_ms, 3), "published_at": time.time()},
+        )
+        if self.camera.direct:  # no detector: the result a detector worker would have sent
+            result = Result.of_frame(frame, self.worker_id, overlay=self.camera.drawing == "page")
             session.publish(
-                self.topology.frames_exchange, self.camera.id, body, broker.properties()
-            )
+                self.topology.results_exchange, self.camera.id, pack_result(result),
+                broker.properties(expiration_ms=max(self.camera.max_age_ms, 1000)),
+            )  # fmt: skip
+        else:
+            session.publish(
+                self.topology.frames_exchange, self.camera.id, pack_frame(frame),
+                broker.properties(),
+            )  # fmt: skip
         self.seq += 1
         self.counters.published += 1
         now = time.monotonic()
@@ -233,35 +236,6 @@ class CaptureWorker:
                 "%s: pictures are quick again; publishing every frame",
                 self.role, **about(self.camera.id),
             )  # fmt: skip
-
-    def _publish_result(
-        self,
-        session: broker.Session,
-        captured_at: float,
-        width: int,
-        height: int,
-        encoded: bytes,
-        encode_ms: float,
-    ) -> None:
-        """A direct camera's frame, as the result a detector worker would have sent."""
-        result = Result(
-            camera=self.camera.id,
-            seq=self.seq,
-            captured_at=captured_at,
-            width=width,
-            height=height,
-            data=encoded,
-            detections=[],
-            timings={"capture.encode_ms": round(encode_ms, 3), "capture.published_at": time.time()},
-            worker=self.worker_id,
-            overlay=self.camera.drawing == "page",
-        )
-        session.publish(
-            self.topology.results_exchange,
-            self.camera.id,
-            pack_result(result),
-            broker.properties(expiration_ms=max(self.camera.max_age_ms, 1000)),
-        )
 
     def _publish_status(self, session: broker.Session, source: Source) -> None:
         horizon = time.monotonic() - 2.0

@@ -416,8 +416,7 @@ class DetectorWorker(broker.Role):
                 "%s: rejected a frame of %s: %s", self.role, camera.id, error, camera=camera.id
             )
             return Handled(delivery, dead_reason=str(error))
-        timings = {f"capture.{k}": v for k, v in frame.timings.items()}
-        timings["queue_ms"] = round(age_ms, 3)
+        timings = {"queue_ms": round(age_ms, 3)}  # the capture's own: Result.of_frame
         decoded = time.perf_counter()
         timings["detect.decode_ms"] = round((decoded - started) * 1000, 3)
 
@@ -437,20 +436,10 @@ class DetectorWorker(broker.Role):
         timings["detect.annotate_encode_ms"] = round((finished - detected) * 1000, 3)
         timings["detect.total_ms"] = round((finished - started) * 1000, 3)
         timings["detected_at"] = time.time()
-        result = Result(
-            camera=camera.id,
-            seq=frame.seq,
-            captured_at=frame.captured_at,
-            width=frame.width,
-            height=frame.height,
-            data=picture,
-            detections=detections,
-            timings=timings,
-            worker=self.worker_id,
-            ran=chained.ran,
-            skipped=chained.skipped,
-            overlay=camera.drawing == "page",
-        )
+        result = Result.of_frame(
+            frame, self.worker_id, overlay=camera.drawing == "page", data=picture,
+            detections=detections, timings=timings, ran=chained.ran, skipped=chained.skipped,
+        )  # fmt: skip
         self.counters.processed += 1
         return Handled(delivery, result=pack_result(result), events=self._events(frame, found))
 
@@ -467,21 +456,9 @@ class DetectorWorker(broker.Role):
 
     def _pass_through(self, delivery: Delivery, frame: Frame, age_ms: float) -> Handled:
         """The camera's own JPEG, untouched: nothing to detect, nothing to draw."""
-        timings = {f"capture.{k}": v for k, v in frame.timings.items()}
-        timings["queue_ms"] = round(age_ms, 3)
-        timings["detect.total_ms"] = 0.0
-        timings["detected_at"] = time.time()
-        result = Result(
-            camera=frame.camera,
-            seq=frame.seq,
-            captured_at=frame.captured_at,
-            width=frame.width,
-            height=frame.height,
-            data=frame.data,
-            detections=[],
-            timings=timings,
-            worker=self.worker_id,
-            overlay=delivery.camera.drawing == "page",
+        timings = {"queue_ms": round(age_ms, 3), "detect.total_ms": 0.0, "detected_at": time.time()}
+        result = Result.of_frame(
+            frame, self.worker_id, overlay=delivery.camera.drawing == "page", timings=timings
         )
         self.counters.processed += 1
         return Handled(delivery, result=pack_result(result))

@@ -70,10 +70,10 @@ def test_a_webhook_down_then_slow_delays_no_frame_and_gets_its_alarms_when_back(
 
         def watch_frames(until: float) -> None:
             while time.time() < until:
-                frame = feed.latest
-                if frame is not None and frame.seq != last_seq[0]:
-                    last_seq[0] = frame.seq
-                    ages.append((time.time() - frame.captured_at) * 1000)
+                shown = feed.latest
+                if shown is not None and shown.result.seq != last_seq[0]:
+                    last_seq[0] = shown.result.seq
+                    ages.append((time.time() - shown.result.captured_at) * 1000)
                 time.sleep(0.005)
 
         endpoint.delay_s = 3.0

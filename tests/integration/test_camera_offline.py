@@ -88,9 +88,9 @@ def test_rtsp_camera_dies_and_returns(namespace, roles):
                 time.sleep(4)  # down long enough for capture to retry, with capped backoff
                 rtsp.start()
                 started = time.monotonic()
-                seq = feed.latest.seq
+                seq = feed.latest.result.seq
                 wait_for(
-                    lambda seq=seq: feed.state() == "live" and feed.latest.seq > seq,
+                    lambda seq=seq: feed.state() == "live" and feed.latest.result.seq > seq,
                     timeout=10,
                     interval=0.05,
                 )
@@ -124,8 +124,8 @@ def test_a_source_that_hangs_in_read_is_reopened(namespace, roles):
 
             camera_server.paused.clear()
             resumed = time.monotonic()
-            seq = feed.latest.seq
-            wait_for(lambda: feed.state() == "live" and feed.latest.seq > seq, timeout=15)
+            seq = feed.latest.result.seq
+            wait_for(lambda: feed.state() == "live" and feed.latest.result.seq > seq, timeout=15)
             print(
                 f"\nhung source: offline ({feed.status.reason if feed.status else ''}) "
                 f"after {noticed_s:.1f}s, live {time.monotonic() - resumed:.1f}s after it resumed"

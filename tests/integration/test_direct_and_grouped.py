@@ -39,11 +39,11 @@ def test_a_camera_without_detectors_goes_straight_to_viewers(broker_url, namespa
         wait_for(hub.connected.is_set, timeout=10)
         for camera in config.cameras:  # and no detector worker at all
             roles.start(CaptureWorker(config, camera, roles.stop).run, f"capture:{camera.id}")
-        drawn = wait_for(lambda: hub.feed("cam1").latest, timeout=15)
-        untouched = wait_for(lambda: hub.feed("cam2").latest, timeout=15)
+        drawn = wait_for(lambda: hub.feed("cam1").latest, timeout=15).result
+        untouched = wait_for(lambda: hub.feed("cam2").latest, timeout=15).result
         assert drawn.worker.startswith("capture:") and untouched.worker.startswith("capture:")
-        assert banner_is_drawn(drawn.jpeg), "capture draws the banner itself"
-        assert not banner_is_drawn(untouched.jpeg), "annotate = false: the camera's picture"
+        assert banner_is_drawn(drawn.data), "capture draws the banner itself"
+        assert not banner_is_drawn(untouched.data), "annotate = false: the camera's picture"
         assert drawn.detections == [] and "capture.encode_ms" in drawn.timings
         assert time.time() - drawn.captured_at < 1.0
         connection = pika.BlockingConnection(pika.URLParameters(broker_url))
@@ -78,10 +78,10 @@ def test_one_capture_process_serves_several_cameras_and_a_hung_one_stalls_none(n
         wait_for(lambda: all(f.latest for f in hub.feeds.values()), timeout=30, interval=0.1)
         hung.paused.set()  # the porch camera's stream stays open and says nothing
         wait_for(lambda: hub.feed("porch").state() == "offline", timeout=15, interval=0.1)
-        seqs = {c: hub.feed(c).latest.seq for c in ("cam1", "cam2", "cam3")}
+        seqs = {c: hub.feed(c).latest.result.seq for c in ("cam1", "cam2", "cam3")}
         time.sleep(2.0)
         for camera, before in seqs.items():
-            moved = hub.feed(camera).latest.seq - before
+            moved = hub.feed(camera).latest.result.seq - before
             assert moved >= 15, f"{camera} stalled with the hung camera ({moved} frames in 2 s)"
         hung.paused.clear()
         wait_for(lambda: hub.feed("porch").state() == "live", timeout=15, interval=0.1)
@@ -109,10 +109,10 @@ def published_in_six_seconds(namespace, tmp_path, camera_fps: int, configured_fp
         feed = hub.feed("cam1")
         wait_for(lambda: feed.latest is not None, timeout=20, interval=0.1)
         time.sleep(2.0)  # past the start
-        sent_before, shown_before = camera_server.frames_sent, feed.latest.seq
+        sent_before, shown_before = camera_server.frames_sent, feed.latest.result.seq
         time.sleep(6.0)
         sent = camera_server.frames_sent - sent_before
-        published = feed.latest.seq - shown_before
+        published = feed.latest.result.seq - shown_before
         print(f"\ncamera sent {sent} pictures in 6 s; capture published {published}")
         return sent, published
     finally:
@@ -152,9 +152,9 @@ def test_a_camera_shedding_load_publishes_its_share_and_says_so(namespace, roles
         roles.start(worker.run, "capture:cam1")
         feed = hub.feed("cam1")
         wait_for(lambda: feed.latest is not None and feed.status is not None, timeout=15)
-        before = feed.latest.seq
+        before = feed.latest.result.seq
         time.sleep(3.0)
-        published = feed.latest.seq - before
+        published = feed.latest.result.seq - before
         assert 24 <= published <= 36, published  # half of 20 a second
         summary = wait_for(lambda: (s := feed.summary())["capture_share"] == 0.5 and s, timeout=5)
         assert summary["status"] == "live" and 8 <= summary["capture_fps"] <= 12, summary

@@ -106,7 +106,7 @@ def test_ten_thousand_hostile_messages(broker_url, namespace, roles):
         assert dead == bad_total, (dead, bad_total)
         feed = hub.feed("cam1")
         wait_for(lambda: feed.received >= valid, timeout=30)
-        assert feed.latest.seq == valid, "every valid frame was shown, in order"
+        assert feed.latest.result.seq == valid, "every valid frame was shown, in order"
         assert worker.counters.processed == valid
         assert worker.counters.rejected == sum(sent_bad.values()) + 2
 

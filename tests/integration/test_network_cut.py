@@ -50,8 +50,8 @@ def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
         proxy.restore()
         restored_at = time.monotonic()
         wait_for(lambda: hub.sessions > sessions and hub.connected.is_set(), timeout=10)
-        last = feed.latest.seq
-        wait_for(lambda: feed.latest.seq > last + 5, timeout=10)
+        last = feed.latest.result.seq
+        wait_for(lambda: feed.latest.result.seq > last + 5, timeout=10)
         healed_s = time.monotonic() - restored_at
         print(f"\ncut noticed after {noticed_s:.1f}s (heartbeat {HEARTBEAT_S}s); "
               f"frames again {healed_s:.1f}s after the network healed")  # fmt: skip
@@ -62,8 +62,8 @@ def test_silent_cut_is_noticed_by_the_heartbeat_and_healed(namespace, roles):
         proxy.reset()
         reset_at = time.monotonic()
         wait_for(lambda: hub.sessions > sessions and hub.connected.is_set(), timeout=10)
-        last = feed.latest.seq
-        wait_for(lambda: feed.latest.seq > last + 5, timeout=10)
+        last = feed.latest.result.seq
+        wait_for(lambda: feed.latest.result.seq > last + 5, timeout=10)
         print(f"reset connection: frames again {time.monotonic() - reset_at:.1f}s after the RST")
     finally:
         hub.close()

@@ -33,12 +33,14 @@ def test_synthetic_frame_arrives_annotated_with_its_own_seq(namespace, roles):
         roles.start(DetectorWorker(config, [camera], roles.stop, "w1").run, "detect")
         roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
         feed = hub.feed("cam1")
-        shown = wait_for(lambda: feed.latest, timeout=20)
-        frame = wait_for(lambda: feed.latest if feed.latest.seq > shown.seq else None, timeout=10)
+        shown = wait_for(lambda: feed.latest, timeout=20).result
+        frame = wait_for(
+            lambda: feed.latest.result if feed.latest.result.seq > shown.seq else None, timeout=10
+        )
 
         texts = [d["extra"]["text"] for d in frame.detections if d["label"] == "qr"]
         assert texts == [f"cam1:{frame.seq}"], "codes must read the seq of this very frame"
-        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(frame.data, np.uint8), cv2.IMREAD_COLOR)
         assert image.shape == (480, 640, 3)
         assert frame.worker == "w1"
         for stage in ("capture.encode_ms", "queue_ms", "detect.codes_ms", "detect.total_ms"):
@@ -229,7 +231,9 @@ def test_a_page_drawn_camera_gets_its_own_jpeg_back_with_the_boxes_beside_it(
         x, y, w, h = boxes[0]
         assert x <= 205 and y <= 165 and x + w >= 315 and y + h >= 275, boxes
 
-        shown = wait_for(lambda: (f := hub.feed("cam1").latest) is not None and f.seq == 4 and f)
+        shown = wait_for(
+            lambda: (f := hub.feed("cam1").latest) is not None and f.result.seq == 4 and f
+        )
         head = shown.part.split(b"\r\n\r\n", 1)[0].decode("ascii")
         overlay = json.loads(head.split("X-Overlay: ", 1)[1].split("\r\n", 1)[0])
         assert (overlay["width"], overlay["height"]) == (640, 480)

@@ -28,7 +28,7 @@ def test_roles_reconnect_after_the_broker_drops_every_connection(namespace, role
         roles.start(detector.run, "detect")
         roles.start(capture.run, "capture")
         feed = hub.feed("cam1")
-        before = wait_for(lambda: feed.latest, timeout=20).seq
+        before = wait_for(lambda: feed.latest, timeout=20).result.seq
 
         subprocess.run(
             ["rabbitmqctl", "close_all_connections", "rabbitcam reconnect test"],
@@ -38,7 +38,8 @@ def test_roles_reconnect_after_the_broker_drops_every_connection(namespace, role
         )
         wait_for(lambda: hub.reconnects >= 1, timeout=15)
         after = wait_for(
-            lambda: feed.latest.seq if feed.latest.seq > before + 15 else None, timeout=15
+            lambda: feed.latest.result.seq if feed.latest.result.seq > before + 15 else None,
+            timeout=15,
         )
         assert after > before
         assert all(thread.is_alive() for thread in roles.threads), "a role exited"

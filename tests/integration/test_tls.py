@@ -99,8 +99,8 @@ def test_amqps_with_a_ca_bundle_carries_frames(tls_node, namespace, roles, caplo
             roles.start(CaptureWorker(config, camera, roles.stop).run, "capture")
             feed = hub.feed("cam1")
             wait_for(lambda: feed.latest is not None and feed.state() == "live", timeout=30)
-        seq = feed.latest.seq
-        wait_for(lambda: feed.latest.seq > seq + 5, timeout=10)
+        seq = feed.latest.result.seq
+        wait_for(lambda: feed.latest.result.seq > seq + 5, timeout=10)
         connection = broker.connect(config.broker, "tls check")
         try:
             assert connection._impl.params.ssl_options is not None

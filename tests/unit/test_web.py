@@ -352,6 +352,6 @@ def test_a_page_drawn_camera_s_video_has_its_boxes_drawn_in_for_plain_viewers(pa
 
 def test_a_drawn_camera_s_snapshot_is_the_picture_as_it_came(hub, client):
     hub.feed("cam1").offer(result(42))
-    sent = hub.feed("cam1").latest.jpeg
+    sent = hub.feed("cam1").latest.result.data
     assert client.get("/snapshot/cam1.jpg").data == sent  # its boxes are in it already
     assert client.get("/snapshot/cam1.jpg?boxes=0").data == sent

@@ -99,7 +99,7 @@ def _worded(detail: Any, root: type[BaseModel]) -> str:
         return f"unknown key (allowed: {allowed})" if allowed else "unknown key"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         field = _field_at(root, loc)
-        low, high = _bounds(field) if field is not None else (None, None)
+        low, high = bounds(field) if field is not None else (None, None)
         if low is not None and high is not None:
             return f"must be between {low} and {high}, got {value!r}"
         return (
@@ -153,7 +153,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _bounds(field: FieldInfo) -> tuple[Any, Any]:
+def bounds(field: FieldInfo) -> tuple[Any, Any]:
+    """A setting's (minimum, maximum), None where it has none."""
     low = high = None
     for constraint in field.metadata:
         low = getattr(constraint, "ge", getattr(constraint, "gt", low))

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BeforeValidator, ValidationError, model_validator
 
 from declared.blocks import Section, words
-from declared.problems import worded
+from declared.problems import bounds, worded
 
 # Box (x, y, width, height in frame pixels) is defined with the scene's geometry.
 from detectors.scene_rules import NO_RULES, Box, SceneRules
@@ -272,8 +272,8 @@ def describe() -> list[dict[str, Any]]:
                 "type": _type_name(spec.annotation),
                 "default": spec.default,
                 "help": spec.description or "",
-                "minimum": _bound(spec, "ge"),
-                "maximum": _bound(spec, "le"),
+                "minimum": bounds(spec)[0],
+                "maximum": bounds(spec)[1],
             }
             for key, spec in cls.Params.model_fields.items()
         ]
@@ -311,7 +311,3 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type):
         return annotation.__name__
     return "list" if "tuple" in str(annotation) else str(annotation)
-
-
-def _bound(spec: Any, which: str) -> Any:
-    return next((getattr(m, which) for m in spec.metadata if hasattr(m, which)), None)

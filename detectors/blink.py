@@ -24,7 +24,7 @@ import numpy as np
 
 from declared.blocks import setting
 from detectors.base import Detection, Detector, FrameContext, Params, register
-from detectors.identities import Identities, given_ids
+from detectors.identities import Identities
 
 # Six mesh points per eye: outer corner, two on the upper lid, inner corner, two on the lower.
 EYES = ((33, 160, 158, 133, 153, 144), (362, 385, 387, 263, 373, 380))
@@ -76,13 +76,10 @@ class BlinkDetector(Detector):
         self.faces: dict[int, FaceEyes] = {}
 
     def detect(self, image: np.ndarray, context: FrameContext) -> list[Detection]:
-        meshes = context.carrying("mesh")
+        meshes = [m for m in context.carrying("mesh") if m.box is not None]
         now = context.captured_at
         found = []
-        boxes = [m.box for m in meshes]
-        ids = given_ids(meshes)  # the track stage's, when it tracks faces
-        tracked = list(zip(ids, boxes, strict=True)) if ids else self.tracker.update(boxes, now)
-        for (track, box), face in zip(tracked, meshes, strict=True):
+        for (track, box), face in zip(self.tracker.of(meshes, now), meshes, strict=True):
             eyes = self.faces.setdefault(track, FaceEyes())
             eyes.seen_at = now
             found += self._judge(eyes, eye_aspect_ratio(face.internal["mesh"]), now, box)

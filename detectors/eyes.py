@@ -16,7 +16,7 @@ import numpy as np
 from declared.blocks import setting
 from detectors.base import Detection, Detector, FrameContext, Params, register
 from detectors.faces import load_cascade
-from detectors.identities import Identities, given_ids
+from detectors.identities import Identities
 
 
 class EyesParams(Params):
@@ -74,10 +74,7 @@ class EyesDetector(Detector):
         gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
         now = context.captured_at
         found = []
-        boxes = [f.box for f in faces]
-        ids = given_ids(faces)  # the track stage's, when it tracks faces
-        tracked = list(zip(ids, boxes, strict=True)) if ids else self.tracker.update(boxes, now)
-        for track_id, box in tracked:
+        for track_id, box in self.tracker.of(faces, now):
             eyes = self.find_eyes(gray, box)
             state = "open" if eyes else "closed"
             memory = self.faces.setdefault(track_id, FaceEyes())

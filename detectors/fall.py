@@ -59,7 +59,7 @@ import numpy as np
 
 from declared.blocks import setting
 from detectors.base import Box, Detection, Detector, FrameContext, Params, register
-from detectors.identities import Identities, given_ids
+from detectors.identities import Identities
 
 
 class FallParams(Params):
@@ -245,7 +245,7 @@ class FallDetector(Detector):
             return self._from_skeletons(context)
         now = context.captured_at
         found = []
-        for track_id, box in self._ids(self._boxed(image, context), now):
+        for track_id, box in self.tracker.of(self._boxed(image, context), now):
             state = self.states.setdefault(track_id, TrackState())
             _, y, w, h = box
             pose = BoxShape(
@@ -273,7 +273,7 @@ class FallDetector(Detector):
             if measured is not None and head is not None and person.box is not None:
                 people.append((person, measured, head))
         found = []
-        tracked = self._ids([person for person, _, _ in people], now)
+        tracked = self.tracker.of([person for person, _, _ in people], now)
         for (track_id, box), (_, (angle, hips, _length), head) in zip(tracked, people, strict=True):
             descent = self.descents.setdefault(track_id, Descent())
             descent.seen_at, descent.box = now, box
@@ -289,15 +289,6 @@ class FallDetector(Detector):
             tid: d for tid, d in self.descents.items() if now - d.seen_at <= params.lost_s
         }
         return found
-
-    def _ids(self, found: list[Detection], now: float) -> list[tuple[int, Box]]:
-        """(id, box) of each detection, in order: the camera's tracked objects' ids when
-        ``track`` gave them (one person is one object for every detector), else ours."""
-        boxes = [d.box for d in found if d.box is not None]
-        ids = given_ids(found)
-        if ids is not None and len(boxes) == len(found):
-            return list(zip(ids, boxes, strict=True))
-        return self.tracker.update(boxes, now)
 
     def _follow(self, track_id: int, descent: Descent, now: float, drop: float,
                 hips: float, angle: float) -> list[Detection]:  # fmt: skip

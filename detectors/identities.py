@@ -50,10 +50,15 @@ class Identities:
         )  # fmt: skip
         self.last_seen: dict[int, float] = {}
 
-    @property
-    def alive(self) -> set[int]:
-        """The ids seen within ``max_missing_s``."""
-        return set(self.last_seen)
+    def of(self, found: Sequence[Detection], now: float) -> list[tuple[int, Box]]:
+        """(id, box) of each of ``found`` (detections with a box), in order: the
+        ``track`` stage's object ids when it gave every one (one person is one object
+        for every detector), else ours."""
+        boxes = [d.box for d in found if d.box is not None]
+        given = [d.extra.get(OBJECT_KEY) for d in found]
+        if found and len(boxes) == len(found) and all(type(i) is int for i in given):
+            return list(zip(given, boxes, strict=True))  # type: ignore[arg-type]
+        return self.update(boxes, now)
 
     def update(self, boxes: Sequence[Box], now: float) -> list[tuple[int, Box]]:
         """(id, box) for each box, in order: a box near where a known one is expected
@@ -88,11 +93,3 @@ class Identities:
                 o for o in self.tracker.tracked_objects if o.id not in gone
             ]
             self.last_seen = {t: at for t, at in self.last_seen.items() if t not in gone}
-
-
-def given_ids(found: Sequence[Detection]) -> list[int] | None:
-    """The ``track`` stage's object ids of these detections, when it gave each one."""
-    ids = [d.extra.get(OBJECT_KEY) for d in found]
-    if all(type(i) is int for i in ids):
-        return ids  # type: ignore[return-value]
-    return None

@@ -362,17 +362,20 @@ class TrackDetector(Detector):
         """Counting lines its feet crossed: from clearly on one side (``Line.side``) to
         clearly on the other, through the line. Counted by direction, with a 'crossed'
         event each, for an object that has started (before that, its side is kept)."""
+        if not rules.lines:
+            return []
         events = []
         # The middle of its last few feet: a box cut short (a person half hidden) or
         # grown over a second person for a frame or two moves its feet by a fifth of
         # its height or more, across a line and back.
-        *where, height = (statistics.median(values) for values in zip(*obj.recent, strict=True))
+        x, y, height = (statistics.median(values) for values in zip(*obj.recent, strict=True))
+        where = (x, y)
         for line in rules.lines:
-            if not line.wants(obj.label) or not (side := line.side(tuple(where), height)):
+            if not line.wants(obj.label) or not (side := line.side(where, height)):
                 continue
             was = obj.sides.get(line.name)
-            obj.sides[line.name] = (side, tuple(where))
-            if was is None or was[0] == side or not line.passes(was[1], tuple(where)):
+            obj.sides[line.name] = (side, where)
+            if was is None or was[0] == side or not line.passes(was[1], where):
                 continue
             if not obj.started:
                 continue  # an object that is not one yet crosses nothing

@@ -215,7 +215,7 @@ class Occupancy:
             if not (isinstance(pair, list) and len(pair) == 2):
                 continue
             object_id, place = pair
-            if object_id not in label_of or not isinstance(place, int):
+            if object_id not in label_of or type(place) is not int:  # not a bool
                 continue
             if not 0 <= place < min(len(zone_names), MOST_SHAPES):
                 continue

@@ -28,6 +28,8 @@ EPOCH = 1_800_000_000.0
 # Past the end of a clip its last frame is shown this long: a live camera keeps
 # showing a person who stays where they fell, and many clips end a second after.
 DEFAULT_HOLD_S = 3.0
+# The frame rate of a video file that does not say its own.
+FALLBACK_FPS = 10.0
 
 
 class ChainError(ValueError):
@@ -80,10 +82,10 @@ def build_chain(
         if reason := detectors.unavailable(name):
             raise ChainError(f"detector {name!r} cannot run here: {reason}")
         try:
-            build_params(name, overrides.get(name, {}))
+            params = build_params(name, overrides.get(name, {}))
         except ValueError as error:
             raise ChainError(f"detector {name!r}: {error}") from None
-        specs.append(DetectorSpec(name, dict(overrides.get(name, {}))))
+        specs.append(DetectorSpec(name, params))
     problems = [(i, m) for i, m in detectors.check_order([*given, *names]) if i >= len(given)]
     if problems:
         raise ChainError("; ".join(message for _index, message in problems))
@@ -187,13 +189,15 @@ def video_frames(path: Path) -> tuple[float, Iterator[np.ndarray]]:
 def run_clip(
     runner: ChainRunner,
     path: Path,
-    fps: float,
+    fps: float | None = None,
     hold_s: float = DEFAULT_HOLD_S,
     expected_frames: int | None = None,
 ) -> Iterator[tuple[np.ndarray, FrameResult]]:
-    """Every frame of the clip through the chain at ``fps``, then the last frame held
-    for ``hold_s``. VideoError if the clip will not open or has no frame."""
-    _, frames = video_frames(path)
+    """Every frame of the clip through the chain at ``fps`` (by default the file's own
+    rate), then the last frame held for ``hold_s``. VideoError if the clip will not
+    open or has no frame."""
+    file_fps, frames = video_frames(path)
+    fps = fps or (file_fps if 0 < file_fps < 1000 else FALLBACK_FPS)
     last: np.ndarray | None = None
     count = 0
     for index, image in enumerate(frames):

@@ -16,17 +16,12 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from detectors.scene_rules import LINE_MARGIN, Line, SceneRules, feet
-from pipeline.operations.evaluation.chains import ChainRunner, build_chain, video_frames
-from pipeline.operations.evaluation.dataset import CountingLine, PeopleClip
+from detectors.scene_rules import SceneRules, feet
+from pipeline.operations.evaluation.chains import ChainRunner, build_chain, run_clip
+from pipeline.operations.evaluation.dataset import PeopleClip
 
 DEFAULT_CHAIN = ("objects", "track")
 WAYS = ("in", "out")
-
-
-def as_line(line: CountingLine) -> Line:
-    margin = LINE_MARGIN if line.margin is None else line.margin
-    return Line(line.name, line.start, line.end, margin=margin)
 
 
 def true_crossings(clip: PeopleClip) -> dict[tuple[str, str], int]:
@@ -40,7 +35,7 @@ def true_crossings(clip: PeopleClip) -> dict[tuple[str, str], int]:
     for path in tracks.values():
         for before, after in itertools.pairwise(path):
             for line in clip.lines:
-                if way := as_line(line).crossed(before, after):
+                if way := line.crossed(before, after):
                     crossings[(line.name, way)] += 1
     return crossings
 
@@ -49,14 +44,10 @@ def counted_crossings(
     clip: PeopleClip, chain_names: list[str], overrides: dict, progress: Callable[[str], None]
 ) -> tuple[dict[tuple[str, str], int], float | None]:
     """(line, direction) -> the chain's 'crossed' events; and its median ms a frame."""
-    lines = tuple(as_line(line) for line in clip.lines)
-    runner = ChainRunner(build_chain(chain_names, overrides), rules=SceneRules(lines=lines))
-    fps, frames = video_frames(clip.video)
-    fps = fps if 0 < fps < 1000 else 10.0
+    runner = ChainRunner(build_chain(chain_names, overrides), rules=SceneRules(lines=clip.lines))
     counted = {(line.name, way): 0 for line in clip.lines for way in WAYS}
     costs = []
-    for index, image in enumerate(frames):
-        result = runner.run(image, index, index / fps)
+    for index, (_image, result) in enumerate(run_clip(runner, clip.video, hold_s=0.0)):
         costs.append(result.cost_ms)
         for detection in result.detections:
             if detection.label == "crossed" and detection.event:
@@ -78,7 +69,7 @@ def evaluate(
         counted, cost = counted_crossings(clip, chain_names, overrides, progress)
         for line in clip.lines:
             row: dict[str, Any] = {"clip": clip.video.name, "line": line.name,
-                                   "margin": as_line(line).margin,
+                                   "margin": line.margin,
                                    "median_cost_ms": cost}  # fmt: skip
             for way in (*WAYS, "total"):
                 true = sum(truth[(line.name, w)] for w in WAYS) if way == "total" else (

@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detectors.scene_rules import Line
+
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FALL_LABELS = ("fall", "not_fall")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -75,19 +77,11 @@ class PoseImage:
 
 
 @dataclass(frozen=True)
-class CountingLine:
-    name: str
-    start: tuple[float, float]
-    end: tuple[float, float]
-    margin: float | None = None  # None: a camera line's default
-
-
-@dataclass(frozen=True)
 class PeopleClip:
     video: Path
     truth: dict[int, list[tuple[int, tuple[float, float, float, float], bool]]]
     # frame (1-based) → [(id, (left, top, width, height), counts)]
-    lines: tuple[CountingLine, ...] = ()
+    lines: tuple[Line, ...] = ()  # counting lines, as a camera's
 
 
 @dataclass
@@ -291,7 +285,7 @@ def _mot(path: Path, problems: list[str]) -> dict[int, list]:
     return truth
 
 
-def _lines(path: Path, problems: list[str]) -> tuple[CountingLine, ...]:
+def _lines(path: Path, problems: list[str]) -> tuple[Line, ...]:
     """The counting lines of a lines.json; every problem named by file and index."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -319,7 +313,8 @@ def _lines(path: Path, problems: list[str]) -> tuple[CountingLine, ...]:
             problems.append(f"{where}.margin: must be a number from 0 to 2")
             continue
         (x0, y0), (x1, y1) = points
-        lines.append(CountingLine(name, (float(x0), float(y0)), (float(x1), float(y1)), margin))
+        given = {} if margin is None else {"margin": float(margin)}  # else a camera's default
+        lines.append(Line(name, (float(x0), float(y0)), (float(x1), float(y1)), **given))
     return tuple(lines)
 
 

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.operations.evaluation.chains import ChainRunner, build_chain, video_frames
+from pipeline.operations.evaluation.chains import ChainRunner, build_chain, run_clip
 from pipeline.operations.evaluation.dataset import PeopleClip
 
 IOU = 0.5
@@ -66,13 +66,10 @@ def evaluate(
     rows = []
     for clip in clips:
         runner = ChainRunner(build_chain(chain_names, overrides))
-        fps, frames = video_frames(clip.video)
-        fps = fps if 0 < fps < 1000 else 10.0
         totals = [0, 0, 0]
         overlaps: list[float] = []
         costs = []
-        for index, image in enumerate(frames):
-            result = runner.run(image, index, index / fps)
+        for index, (_image, result) in enumerate(run_clip(runner, clip.video, hold_s=0.0)):
             truth = clip.truth.get(index + 1)
             if truth is None:
                 continue  # not annotated: neither empty nor scored

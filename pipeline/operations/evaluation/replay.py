@@ -23,7 +23,6 @@ from pipeline.operations.evaluation.chains import (
     ChainRunner,
     VideoError,
     run_clip,
-    video_frames,
 )
 from pipeline.roles.chain import DetectorChain
 from pipeline.roles.clips import ClipWriter
@@ -44,13 +43,11 @@ def replay(
     ``video``; print a JSON line per detection (per event, with ``events_only``); write
     ``out``. Returns how many frames and detections (and events) there were."""
     runner = ChainRunner(chain)
-    file_fps, _frames = video_frames(video)  # also: VideoError if it will not open
-    rate = fps or (file_fps if 0 < file_fps < 1000 else 15.0)
     scratch = _scratch_beside(out) if out is not None else None
     writer = ClipWriter(scratch) if scratch is not None else None
     counts = {"frames": 0, "detections": 0, "events": 0}
     try:
-        for image, result in run_clip(runner, video, rate, hold_s):
+        for image, result in run_clip(runner, video, fps, hold_s):
             counts["frames"] += 1
             found = [d.to_dict() for d in result.detections]
             for detection in found:

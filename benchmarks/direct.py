@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from pipeline.core.config import parse_config
-from pipeline.core.messages import Frame, pack_frame, unpack_result
+from pipeline.core.messages import Frame, Result, pack, unpack
 from pipeline.core.signals import stop_on_signals
 from pipeline.roles.capture import first_seq
 from pipeline.roles.detect import Delivery, DetectorWorker
@@ -45,10 +45,10 @@ def camera_loop(worker: DetectorWorker, hub: FrameHub, camera, stop: threading.E
         frame = Frame(
             camera.id, seq, captured.captured_at, camera.width, camera.height, jpeg.tobytes()
         )
-        delivery = Delivery(0, 0, camera, pack_frame(frame), None, time.time(), lambda: None)
+        delivery = Delivery(0, 0, camera, pack(frame), None, time.time(), lambda: None)
         outcome = worker.process(delivery)
         if outcome.result is not None:
-            feed.offer(unpack_result(outcome.result))
+            feed.offer(unpack(outcome.result, Result))
         seq += 1
         next_tick += period
         stop.wait(max(0.0, next_tick - time.monotonic()))

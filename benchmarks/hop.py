@@ -4,8 +4,8 @@
     python -m benchmarks.hop send --mode zmq|amqp --port P --seconds S [--fps 15] [--queue Q]
 
 The same 640x480 JPEG frames cross one hop between two processes. imagezmq:
-``send_jpg`` → ``recv_jpg`` (its default REQ/REP). Ours: ``pack_frame`` →
-``basic_publish`` → consume (prefetch 1, manual ack) → ``unpack_frame``. The
+``send_jpg`` → ``recv_jpg`` (its default REQ/REP). Ours: ``pack`` →
+``basic_publish`` → consume (prefetch 1, manual ack) → ``unpack``. The
 receiver records now - send time for every frame.
 """
 
@@ -20,7 +20,7 @@ import cv2
 
 from pipeline.core import broker
 from pipeline.core.config import BrokerConfig, CameraConfig, SourceSpec
-from pipeline.core.messages import Frame, pack_frame, unpack_frame
+from pipeline.core.messages import Frame, pack, unpack
 from pipeline.roles.sources import SyntheticSource
 
 
@@ -65,7 +65,7 @@ def send(mode: str, port: int, seconds: float, fps: float, queue: str) -> None:
     n = 0
     while time.monotonic() < deadline:
         frame = Frame("c1", n, time.time(), 640, 480, frames[n % len(frames)])
-        channel.basic_publish("", queue, pack_frame(frame), broker.properties())
+        channel.basic_publish("", queue, pack(frame), broker.properties())
         n += 1
         connection.sleep(1 / fps)
     connection.close()
@@ -93,7 +93,7 @@ def receive(mode: str, port: int, seconds: float, out: Path, queue: str) -> None
         channel.basic_qos(prefetch_count=1)
 
         def on_message(ch, method, _properties, body: bytes) -> None:
-            frame = unpack_frame(body)
+            frame = unpack(body, Frame)
             latencies.append(time.time() - frame.captured_at)
             ch.basic_ack(method.delivery_tag)
 

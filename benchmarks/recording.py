@@ -25,7 +25,7 @@ from pathlib import Path
 import pika
 
 from benchmarks.measure import broker_pid, cpu_by_role, cpu_delta
-from pipeline.core.messages import unpack_result
+from pipeline.core.messages import Result, unpack
 from pipeline.core.topology import Topology
 from testkit.processes import Rabbitcam, amqp_url, delete_namespace, wait_for
 
@@ -69,7 +69,7 @@ def oldest_age_s(namespace: str, camera: str) -> float | None:
 
     def on_message(ch, method, _properties, body) -> None:
         if not first:
-            first.append(unpack_result(body).captured_at)
+            first.append(unpack(body, Result).captured_at)
 
     channel.basic_consume(
         Topology(namespace).recent_queue(camera), on_message, arguments={"x-stream-offset": "first"}

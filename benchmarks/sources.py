@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import pika
 
-from pipeline.core.messages import unpack_status
+from pipeline.core.messages import Status, unpack
 from pipeline.core.topology import Topology
 from testkit.media import pedestrian_frames
 from testkit.mjpeg_camera import MjpegCamera
@@ -62,7 +62,7 @@ class PublishedCounter:
         while time.monotonic() < deadline:
             method, _properties, body = self.channel.basic_get(self.queue, auto_ack=True)
             if method is not None:
-                status = unpack_status(body)
+                status = unpack(body, Status)
                 return status.sent_at, status.frames_published
             self.connection.sleep(0.05)
         raise RuntimeError("no heartbeat from the capture worker")

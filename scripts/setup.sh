@@ -21,7 +21,7 @@ fi
 stamp="$VENV/.installed"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
-   || ! "$VENV/bin/python" -c 'import cv2, pika, flask, pipeline, ai_edge_litert, av, paho.mqtt, onnx, onnxruntime' 2>/dev/null; then
+   || ! "$VENV/bin/python" -c 'import cv2, pika, msgspec, flask, pipeline, ai_edge_litert, av, paho.mqtt, onnx, onnxruntime' 2>/dev/null; then
   echo "==> installing rabbitcam and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e '.[test,bench]'

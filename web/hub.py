@@ -21,7 +21,7 @@ from pipeline.core import broker
 from pipeline.core.config import Config
 from pipeline.core.jpeg import check_jpeg_size
 from pipeline.core.logs import Throttled
-from pipeline.core.messages import MessageError, unpack_result, unpack_status
+from pipeline.core.messages import MessageError, Result, Status, unpack
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.topology import Topology
 from web.feed import CameraFeed, FeedObserver
@@ -151,7 +151,7 @@ class FrameHub(broker.Role):
     def _result_handler(self, feed: CameraFeed, channel: broker.Channel, topology: Topology):
         def on_result(body: bytes, _properties: Any) -> None:
             received_at = time.time()
-            result = unpack_result(body)
+            result = unpack(body, Result)
             if result.camera != feed.camera.id:
                 raise MessageError(f"result of {result.camera!r} routed as {feed.camera.id!r}")
             # Viewers' browsers decode this JPEG: it must be the size it says it is.
@@ -172,7 +172,7 @@ class FrameHub(broker.Role):
 
     def _status_handler(self, channel: broker.Channel, topology: Topology):
         def on_status(body: bytes, _properties: Any) -> None:
-            status = unpack_status(body)
+            status = unpack(body, Status)
             feed = self.feeds.get(status.camera)
             if feed is not None:
                 feed.set_status(status)

@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from pipeline.core.label_style import caption, label_colour
-from pipeline.core.messages import is_number
+from pipeline.core.text import is_number
 
 # For one frame, all detections together: four face meshes, sixteen skeletons.
 MAX_ITEMS = 64

@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 
-from pipeline.core.messages import printable
+from pipeline.core.text import printable
 
 TEXT_FORMAT = (
     "%(asctime)s.%(msecs)03d %(levelname)-7s role=%(role)s camera=%(camera)s %(name)s: %(message)s"

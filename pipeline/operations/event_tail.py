@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from pipeline.core import broker
 from pipeline.core.config import BrokerConfig
 from pipeline.core.logs import Throttled
-from pipeline.core.messages import unpack_event
+from pipeline.core.messages import Event, unpack
 from pipeline.core.topology import Topology
 
 LOGGER = logging.getLogger(__name__)
@@ -65,13 +65,13 @@ class EventTail(broker.Role):
         LOGGER.info("events: listening for %s", self.pattern)
 
     def _on_event(self, body: bytes, _properties: Any) -> None:
-        event = unpack_event(body)  # the detection in it is checked against the schema
-        detection = event["detection"]
+        event = unpack(body, Event)  # the detection in it is checked against the schema
+        detection = event.detection
         line = {
-            "camera": event["camera"],
+            "camera": event.camera,
             "label": detection["label"],
-            "seq": event["seq"],
-            "captured_at": event["captured_at"],
+            "seq": event.seq,
+            "captured_at": event.captured_at,
             **{k: v for k, v in detection.items() if k != "label"},
         }
         # ASCII-only JSON: no character from the wire reaches the terminal raw.

@@ -24,7 +24,8 @@ from typing import Any
 
 from pipeline.core import broker
 from pipeline.core.config import Config
-from pipeline.core.messages import MessageError, Status, printable, unpack_status
+from pipeline.core.messages import MessageError, Status, unpack
+from pipeline.core.text import printable
 from pipeline.core.topology import Topology
 
 LISTEN_S = 2.5  # capture heartbeats come once a second
@@ -69,7 +70,7 @@ class StatusProbe:
 
     def _on_status(self, message: broker.Message) -> None:
         try:
-            status = unpack_status(message.body)
+            status = unpack(message.body, Status)
         except MessageError:
             return
         self.statuses[status.camera] = (status, time.monotonic())

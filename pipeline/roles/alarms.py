@@ -29,7 +29,7 @@ from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import Config
 from pipeline.core.logs import Throttled
-from pipeline.core.messages import MessageError, unpack_event
+from pipeline.core.messages import Event, MessageError, unpack
 from pipeline.core.reload import ConfigWatcher
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
@@ -50,18 +50,18 @@ def iso_time(seconds: float) -> str:
     return f"{whole}.{int(seconds % 1 * 1000):03d}Z"
 
 
-def alarm_payload(config: Config, event: dict[str, Any]) -> dict[str, Any]:
+def alarm_payload(config: Config, event: Event) -> dict[str, Any]:
     """What a target receives: the event, the camera's name, and links to see it."""
-    detection = event["detection"]
-    camera_id = event["camera"]
+    detection = event.detection
+    camera_id = event.camera
     camera = next((c for c in config.cameras if c.id == camera_id), None)
     payload: dict[str, Any] = {
         "camera": camera_id,
         "camera_name": camera.title if camera is not None else camera_id,
         "label": detection["label"],
-        "time": iso_time(event["captured_at"]),
-        "captured_at": event["captured_at"],
-        "seq": event["seq"],
+        "time": iso_time(event.captured_at),
+        "captured_at": event.captured_at,
+        "seq": event.seq,
         "score": detection.get("score", 1.0),
         # The same on every attempt of this alarm: a receiver takes a redelivery once.
         "delivery": uuid.uuid4().hex,
@@ -171,16 +171,16 @@ class AlarmSender(broker.Role):
 
     def _handle(self, session: broker.Session, properties: Any, body: bytes) -> bool:
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
-        event = unpack_event(body)
-        camera, label = event["camera"], event["detection"]["label"]
+        event = unpack(body, Event)
+        camera, label = event.camera, event.detection["label"]
         payload = alarm_payload(self.config, event)
         if not self.alarm.cameras or camera in self.alarm.cameras:
             # every event: counts of objects stay right, snapshots of them are the last
-            self.target.follow(payload, event.get("snapshot"))
+            self.target.follow(payload, event.snapshot)
         if label == CENSUS_LABEL or not self.alarm.wants(camera, label):
             # a census is bookkeeping for the counts, never an alarm
             return True
-        if time.time() - event["captured_at"] > self.alarm.max_age_s:
+        if time.time() - event.captured_at > self.alarm.max_age_s:
             LOGGER.warning("%s: dropped a %s alarm of %s: older than %.0f s", self.role, label,
                            camera, self.alarm.max_age_s)  # fmt: skip
             return True
@@ -189,7 +189,7 @@ class AlarmSender(broker.Role):
         if time.monotonic() - self.sent_at.get(key, -1e18) < self.alarm.cooldown_s:
             self.held_back += 1
             return True
-        outcome = self._deliver(session, payload, event.get("snapshot"))
+        outcome = self._deliver(session, payload, event.snapshot)
         if outcome is None:
             return False
         if outcome.ok:

@@ -27,7 +27,7 @@ from pipeline.core import broker
 from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import Frame, Result, Status, pack_frame, pack_result, pack_status
+from pipeline.core.messages import Frame, Result, Status, pack
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.sources import Source, open_source
@@ -207,12 +207,12 @@ class CaptureWorker:
         if self.camera.direct:  # no detector: the result a detector worker would have sent
             result = Result.of_frame(frame, self.worker_id, overlay=self.camera.drawing == "page")
             session.publish(
-                self.topology.results_exchange, self.camera.id, pack_result(result),
+                self.topology.results_exchange, self.camera.id, pack(result),
                 broker.properties(expiration_ms=max(self.camera.max_age_ms, 1000)),
             )  # fmt: skip
         else:
             session.publish(
-                self.topology.frames_exchange, self.camera.id, pack_frame(frame),
+                self.topology.frames_exchange, self.camera.id, pack(frame),
                 broker.properties(),
             )  # fmt: skip
         self.seq += 1
@@ -253,7 +253,7 @@ class CaptureWorker:
         session.publish(
             self.topology.status_exchange,
             self.camera.id,
-            pack_status(status),
+            pack(status),
             broker.properties(expiration_ms=10_000),
         )
 

@@ -48,13 +48,13 @@ from pipeline.core.config import CameraConfig, Config
 from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import (
+    Event,
     Frame,
     MessageError,
     Result,
     check_detection,
-    pack_event,
-    pack_result,
-    unpack_frame,
+    pack,
+    unpack,
 )
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.signals import ThreadEnded
@@ -378,7 +378,7 @@ class DetectorWorker(broker.Role):
         thread, or inline on the I/O thread for a cheap camera)."""
         camera = delivery.camera
         try:
-            frame = unpack_frame(delivery.body)
+            frame = unpack(delivery.body, Frame)
             if frame.camera != camera.id:
                 raise MessageError(
                     f"frame of camera {frame.camera!r} arrived on {camera.id!r}'s queue"
@@ -441,7 +441,7 @@ class DetectorWorker(broker.Role):
             detections=detections, timings=timings, ran=chained.ran, skipped=chained.skipped,
         )  # fmt: skip
         self.counters.processed += 1
-        return Handled(delivery, result=pack_result(result), events=self._events(frame, found))
+        return Handled(delivery, result=pack(result), events=self._events(frame, found))
 
     @staticmethod
     def _picture(
@@ -461,7 +461,7 @@ class DetectorWorker(broker.Role):
             frame, self.worker_id, overlay=delivery.camera.drawing == "page", timings=timings
         )
         self.counters.processed += 1
-        return Handled(delivery, result=pack_result(result))
+        return Handled(delivery, result=pack(result))
 
     def _chain(self, camera: CameraConfig) -> DetectorChain:
         """The camera's detectors, built anew when its config changed."""
@@ -515,8 +515,8 @@ class DetectorWorker(broker.Role):
                     continue
                 self.last_event_at[key] = now
             routing_key = f"{frame.camera}.{ROUTING_UNSAFE.sub('_', detection.label)}"
-            body = pack_event(frame.camera, frame.seq, frame.captured_at, detection.to_dict(),
-                              detection.snapshot)  # fmt: skip
+            body = pack(Event(frame.camera, frame.seq, frame.captured_at, detection.to_dict(),
+                              detection.snapshot))  # fmt: skip
             events.append((routing_key, body))
             self.counters.events += 1
         return events

@@ -35,8 +35,9 @@ from pipeline.core.config import CameraConfig, Config
 from pipeline.core.eventstore import MOST_PATH_POINTS, EventStore, StoredEvent
 from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import MessageError, is_number, unpack_event, unpack_result
+from pipeline.core.messages import Event, MessageError, Result, unpack
 from pipeline.core.reload import ConfigWatcher
+from pipeline.core.text import is_number
 from pipeline.core.topology import MB, Topology
 from pipeline.roles.clips import ClipWriter, thumbnail
 
@@ -201,12 +202,12 @@ class Recorder(broker.Role):
     def _on_event_body(self, connection: broker.Connection):
         def on_event(body: bytes, _properties: Any) -> None:
             self.last_event_at = time.monotonic()
-            event = unpack_event(body)
-            ahead = event["captured_at"] - time.time()
+            event = unpack(body, Event)
+            ahead = event.captured_at - time.time()
             if ahead > EVENT_AHEAD_OF_CLOCK_S:
                 raise MessageError(f"captured_at is {ahead:.0f} s ahead of the recorder's clock")
-            camera = self.cameras.get(event["camera"])
-            detection = event["detection"]
+            camera = self.cameras.get(event.camera)
+            detection = event.detection
             if camera is None:
                 return
             if detection["label"] == "gone":
@@ -217,13 +218,11 @@ class Recorder(broker.Role):
             object_id = (detection.get("extra") or {}).get("object")
             if event_id is not None and _is_id(object_id):
                 self.store.add_object(event_id, object_id, detection["label"],
-                                      event["captured_at"])  # fmt: skip
+                                      event.captured_at)  # fmt: skip
 
         return on_event
 
-    def _object_gone(
-        self, camera: CameraConfig, event: dict[str, Any], detection: dict[str, Any]
-    ) -> None:
+    def _object_gone(self, camera: CameraConfig, event: Event, detection: dict[str, Any]) -> None:
         """A tracked object of a recorded label has gone: its event lists how long it
         stayed, the zones it visited, its path and its best snapshot."""
         extra = detection.get("extra") or {}
@@ -245,14 +244,14 @@ class Recorder(broker.Role):
             and all(abs(v) < 1e6 for v in point)
         ]  # fmt: skip
         # Seen from first to last sighting (the event comes max_missing_s after the last).
-        gone_at = event["captured_at"]
+        gone_at = event.captured_at
         started_at, ended_at = extra.get("started_at"), extra.get("ended_at")
         if not (is_number(started_at) and is_number(ended_at)
                 and gone_at - MAX_OBJECT_S <= started_at <= ended_at <= gone_at):  # fmt: skip
             started_at, ended_at = None, gone_at
         event_id = self.store.end_object(
             camera.id, object_id, label, (started_at, ended_at),
-            zones=zones, path=path, snapshot=event.get("snapshot"),
+            zones=zones, path=path, snapshot=event.snapshot,
         )  # fmt: skip
         if event_id is not None:
             LOGGER.info("record: event %d: %s %d on %s has gone", event_id, label, object_id,
@@ -262,12 +261,12 @@ class Recorder(broker.Role):
         self,
         connection: broker.Connection,
         camera: CameraConfig,
-        event: dict[str, Any],
+        event: Event,
         detection: dict[str, Any],
     ) -> int | None:
         """The event this detection is recorded in (a new one, or the camera's open
         one it merges into); None if it is not kept."""
-        captured_at = event["captured_at"]
+        captured_at = event.captured_at
         label = detection["label"]
         self.events_clock = max(self.events_clock, captured_at)
         incident = self.active.get(camera.id)
@@ -289,12 +288,12 @@ class Recorder(broker.Role):
                 self.counters.merged += 1
                 return incident.event_id
             self._close(incident)
-        event_id = self.store.open_event(camera.id, label, event["seq"], captured_at, detection)
+        event_id = self.store.open_event(camera.id, label, event.seq, captured_at, detection)
         self.counters.events += 1
         LOGGER.info(
             "record: event %d: %s on %s; recording", event_id, label, camera.id, **about(camera.id)
         )
-        self._start(connection, event_id, camera, captured_at, captured_at, event["seq"])
+        self._start(connection, event_id, camera, captured_at, captured_at, event.seq)
         return event_id
 
     def _resume(self, connection: broker.Connection, stored: StoredEvent) -> None:
@@ -345,7 +344,7 @@ class Recorder(broker.Role):
         incident.last_frame_at = time.monotonic()
         camera = incident.camera
         try:
-            result = unpack_result(body)
+            result = unpack(body, Result)
             if result.camera != camera.id:
                 raise MessageError(f"result of {result.camera!r} in {camera.id!r}'s stream")
             if result.width > camera.width or result.height > camera.height:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pika
 import pytest
 
-from pipeline.core.messages import Result, unpack_result
+from pipeline.core.messages import Result, unpack
 from pipeline.core.topology import Topology
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ class ResultTap:
 
     def take(self) -> Result | None:
         method, _properties, body = self.channel.basic_get(self.queue, auto_ack=True)
-        return unpack_result(body) if method else None
+        return unpack(body, Result) if method else None
 
     def close(self) -> None:
         self.connection.close()

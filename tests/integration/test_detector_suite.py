@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pika
 
-from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.messages import Frame, pack
 from pipeline.core.topology import Topology
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
@@ -162,7 +162,7 @@ def test_ordered_camera_single_worker_in_order_and_failover(
         for _ in range(count):
             seq += 1
             frame = Frame("cam1", seq, time.time(), 640, 480, image)
-            channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(frame))
+            channel.basic_publish(topology.frames_exchange, "cam1", pack(frame))
             connection.sleep(1 / 15)
             while (result := tap.take()) is not None:
                 results.append(result)

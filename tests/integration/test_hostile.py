@@ -15,7 +15,7 @@ import msgpack
 import numpy as np
 import pika
 
-from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.messages import Frame, pack
 from pipeline.core.topology import Topology
 from pipeline.roles.detect import DetectorWorker
 from testkit.processes import wait_for
@@ -36,10 +36,10 @@ def rss_mib() -> float:
 
 def bad_messages(rng: random.Random, jpeg_header: bytes) -> list[tuple[str, bytes]]:
     """One of each kind of bad message, to be cycled through."""
-    good = msgpack.unpackb(pack_frame(Frame("cam1", 1, time.time(), 64, 48, jpeg_header)))
+    good = msgpack.unpackb(pack(Frame("cam1", 1, time.time(), 64, 48, jpeg_header)))
     return [
         ("random bytes", os.urandom(rng.randint(1, 300))),
-        ("truncated", pack_frame(Frame("cam1", 1, 1.0, 64, 48, jpeg_header))[:-7]),
+        ("truncated", pack(Frame("cam1", 1, 1.0, 64, 48, jpeg_header))[:-7]),
         ("4 GB bin header", b"\x81\xa4data\xc6" + struct.pack(">I", 0xFFFFFFFF) + b"xyz"),
         ("deep nesting", b"\x91" * 50_000 + b"\xc0"),
         ("wrong types", msgpack.packb({**good, "seq": "seven", "width": [64]})),
@@ -77,7 +77,7 @@ def test_ten_thousand_hostile_messages(broker_url, namespace, roles):
         for index in range(TOTAL):
             if index % VALID_EVERY == 0:
                 valid += 1
-                body = pack_frame(Frame("cam1", valid, time.time(), 64, 48, jpeg))
+                body = pack(Frame("cam1", valid, time.time(), 64, 48, jpeg))
             else:
                 kind, body = kinds[index % len(kinds)]
                 sent_bad[kind] += 1

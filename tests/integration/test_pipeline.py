@@ -10,7 +10,7 @@ import msgpack
 import numpy as np
 import pika
 
-from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.messages import Frame, pack
 from pipeline.core.topology import Topology
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import INLINE_AFTER, INLINE_UNDER_MS, DetectorWorker
@@ -124,14 +124,14 @@ def test_malformed_message_is_dead_lettered_and_worker_keeps_serving(
     messages = [
         (b"\xc1 never-used byte", "not valid msgpack"),
         (msgpack.packb({"v": 9}), "unsupported wire version"),
-        (pack_frame(bad_jpeg), "not a decodable JPEG"),
+        (pack(bad_jpeg), "not a decodable JPEG"),
     ]
     for body, _reason in messages:
         channel.basic_publish(topology.frames_exchange, "cam1", body)
         # The queue holds 2: wait until the worker has taken each one.
         wait_for(lambda: queue_counts(connection, topology.frame_queue("cam1"))[0] == 0)
     good.captured_at = time.time()
-    channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(good))
+    channel.basic_publish(topology.frames_exchange, "cam1", pack(good))
 
     result = wait_for(tap.take, timeout=10)
     assert result.seq == 5
@@ -167,7 +167,7 @@ def test_stale_frames_are_acked_and_counted_not_processed(broker_url, namespace,
     wait_for_consumers(connection, topology.frame_queue("cam1"))
     image = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))[1].tobytes()
     old = Frame("cam1", 1, time.time() - 5, 640, 480, image)
-    channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(old))
+    channel.basic_publish(topology.frames_exchange, "cam1", pack(old))
     wait_for(lambda: worker.counters.stale == 1, timeout=10)
     assert tap.take() is None and worker.counters.processed == 0
     assert (
@@ -188,7 +188,7 @@ def test_passthrough_camera_forwards_the_jpeg_untouched(broker_url, namespace, r
     wait_for_consumers(connection, topology.frame_queue("cam1"))
     jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
     frame = Frame("cam1", 7, time.time(), 640, 480, jpeg)
-    connection.channel().basic_publish(topology.frames_exchange, "cam1", pack_frame(frame))
+    connection.channel().basic_publish(topology.frames_exchange, "cam1", pack(frame))
     result = wait_for(tap.take, timeout=10)
     assert result.data == jpeg, "a pass-through result carries the camera's own bytes"
     assert result.seq == 7 and result.detections == [] and result.worker == "w1"
@@ -222,7 +222,7 @@ def test_a_page_drawn_camera_gets_its_own_jpeg_back_with_the_boxes_beside_it(
         for seq, image in enumerate((still, still, still, moved), start=1):
             jpeg = cv2.imencode(".jpg", image)[1].tobytes()
             frame = Frame("cam1", seq, time.time(), 640, 480, jpeg)
-            channel.basic_publish(topology.frames_exchange, "cam1", pack_frame(frame))
+            channel.basic_publish(topology.frames_exchange, "cam1", pack(frame))
             result = wait_for(tap.take, timeout=10)
             assert result.seq == seq and result.overlay
             assert result.data == jpeg, "the camera's own bytes: nothing drawn, nothing re-encoded"
@@ -283,7 +283,7 @@ def test_a_cheap_camera_is_processed_on_the_io_thread_a_slow_one_never(
             jpeg = cv2.imencode(".jpg", image)[1].tobytes()
             for camera in config.cameras:
                 frame = Frame(camera.id, seq, time.time(), 640, 480, jpeg)
-                channel.basic_publish(topology.frames_exchange, camera.id, pack_frame(frame))
+                channel.basic_publish(topology.frames_exchange, camera.id, pack(frame))
                 result = wait_for(taps[camera.id].take, timeout=10)
                 assert result.seq == seq and result.data == jpeg
                 if camera is cheap:

@@ -165,14 +165,14 @@ def _publish_events(url: str, namespace: str, events: list[tuple[float, str]]) -
     """(captured_at, label) events of cam1 on the events exchange, as workers send them."""
     import pika
 
-    from pipeline.core.messages import pack_event
+    from pipeline.core.messages import Event, pack
     from pipeline.core.topology import Topology
 
     topology = Topology(namespace)
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     for captured_at, label in events:
-        body = pack_event("cam1", int(captured_at * 1000), captured_at, {"label": label})
+        body = pack(Event("cam1", int(captured_at * 1000), captured_at, {"label": label}))
         channel.basic_publish(topology.events_exchange, f"cam1.{label}", body)
     connection.close()
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pika
 
-from pipeline.core.messages import Frame, pack_frame
+from pipeline.core.messages import Frame, pack
 from pipeline.core.topology import Topology
 from testkit.processes import wait_for
 from tests.integration.conftest import queue_counts, wait_for_consumers
@@ -31,9 +31,7 @@ def worker(config: Path, worker_id: str, namespace: str, log: Path) -> subproces
 def publish(connection: pika.BlockingConnection, namespace: str, seq: int) -> None:
     jpeg = cv2.imencode(".jpg", np.full((480, 640, 3), 70, np.uint8))[1].tobytes()
     frame = Frame("cam1", seq, time.time(), 640, 480, jpeg)
-    connection.channel().basic_publish(
-        Topology(namespace).frames_exchange, "cam1", pack_frame(frame)
-    )
+    connection.channel().basic_publish(Topology(namespace).frames_exchange, "cam1", pack(frame))
 
 
 def collect(tap, results: list, condition) -> bool:

@@ -21,7 +21,7 @@ import pika
 import pytest
 import requests
 
-from pipeline.core.messages import Result, Status, pack_result, pack_status
+from pipeline.core.messages import Result, Status, pack
 from pipeline.core.topology import Topology
 from testkit.media import astronaut
 from testkit.processes import Rabbitcam, free_port, wait_for, wait_for_http
@@ -82,7 +82,7 @@ class Publisher:
         )
         for key, value in fields.items():
             setattr(result, key, value)
-        return pack_result(result)
+        return pack(result)
 
     def result(self, camera: str = "cam1", body: bytes | None = None, **fields: Any) -> None:
         self.channel.basic_publish(
@@ -93,7 +93,7 @@ class Publisher:
         status = Status(camera=camera, state=fields.pop("state", "live"), sent_at=time.time())
         for key, value in fields.items():
             setattr(status, key, value)
-        self.channel.basic_publish(self.topology.status_exchange, camera, pack_status(status))
+        self.channel.basic_publish(self.topology.status_exchange, camera, pack(status))
 
     def raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         self.channel.basic_publish(exchange, routing_key, body)

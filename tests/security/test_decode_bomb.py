@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.jpeg import JpegError, check_jpeg_size, jpeg_size
-from pipeline.core.messages import Frame, pack_frame, unpack_result
+from pipeline.core.messages import Frame, Result, pack, unpack
 from pipeline.roles.detect import DetectorWorker
 from pipeline.roles.sources import StreamSource
 from testkit.mjpeg_camera import MjpegCamera
@@ -103,7 +103,7 @@ def test_detector_worker_dead_letters_bombs_and_keeps_working(broker_url, namesp
 
     def send(data: bytes, width: int = 640, height: int = 480, seq: int = 1) -> None:
         frame = Frame("cam1", seq, time.time(), width, height, data)
-        publisher.raw(topology.frames_exchange, "cam1", pack_frame(frame))
+        publisher.raw(topology.frames_exchange, "cam1", pack(frame))
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bombs = [
@@ -147,10 +147,10 @@ def test_streamer_refuses_results_carrying_a_bomb(make_site):
 
 def test_result_packing_keeps_real_jpegs_intact():
     """The check costs nothing to honest frames: a real result round-trips."""
-    from pipeline.core.messages import Result, pack_result
+    from pipeline.core.messages import pack
 
     result = Result("cam1", 1, time.time(), 640, 480, PHOTO, [], {}, "w")
-    unpacked = unpack_result(pack_result(result))
+    unpacked = unpack(pack(result), Result)
     check_jpeg_size(unpacked.data, unpacked.width, unpacked.height)
 
 

@@ -157,7 +157,7 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
     points of the wrong length, zones that are no names or not the camera's, and a stay
     that ends before it starts are kept only as far as they make sense; the recorder
     goes on."""
-    from pipeline.core.messages import pack_event
+    from pipeline.core.messages import Event, pack
     from testkit.processes import wait_for
     from tests.security.conftest import now_seq
 
@@ -173,7 +173,7 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
     def recorded() -> list:  # its queue is bound a moment after it connects: until then, again
         found = store.query(EventQuery())
         if not found:
-            publisher.raw(exchange, "cam1.person", pack_event("cam1", now_seq(), start, came))
+            publisher.raw(exchange, "cam1.person", pack(Event("cam1", now_seq(), start, came)))
         return found
 
     (event,) = wait_for(recorded, timeout=20, interval=0.3)
@@ -184,13 +184,13 @@ def test_a_forged_gone_event_costs_only_itself_and_stores_only_what_fits(make_si
             "extra": {"object": 5, "label": "person", "zones": [1, "porch", None, "attic", "porch"],
                       "path": [[1, 2], [1, 2, 3], [5.5, 6], [7]],
                       "started_at": start + 50, "ended_at": start + 10}}  # fmt: skip
-    evil = pack_event("cam1", now_seq(), start + 12, gone, bomb + b"\x01\x11\x00")
+    evil = pack(Event("cam1", now_seq(), start + 12, gone, bomb + b"\x01\x11\x00"))
     publisher.raw(exchange, "cam1.gone", evil)
     reasons = wait_for(publisher.dead_letters, timeout=15)
     assert any("larger than 1024 px" in reason for _source, reason in reasons), reasons
     assert store.get(event.id).objects[0].ended_at is None, "the refused end changed nothing"
 
-    publisher.raw(exchange, "cam1.gone", pack_event("cam1", now_seq(), start + 12, gone))
+    publisher.raw(exchange, "cam1.gone", pack(Event("cam1", now_seq(), start + 12, gone)))
     ended = wait_for(lambda: [o for o in store.get(event.id).objects if o.ended_at], timeout=15)
     (person,) = ended
     assert person.zones == ["porch"] and person.path == [[1, 2], [5, 6]]

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import pika
 
-from pipeline.core.messages import pack_event
+from pipeline.core.messages import Event, pack
 from pipeline.core.topology import Topology
 from testkit.processes import free_port, wait_for
 from tests.mqtt_client import MQTT_HOST, MQTT_PORT, Subscriber, clear_retained
@@ -85,7 +85,7 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         # Every target's queue is bound and consumed once the process has subscribed.
         wait_for(lambda: _queues_consumed(broker_url, topology), timeout=20)
         for label in HOSTILE_LABELS:
-            body = pack_event("cam1", now_seq(), time.time(), {"label": label, "score": 0.9})
+            body = pack(Event("cam1", now_seq(), time.time(), {"label": label, "score": 0.9}))
             publisher.raw(topology.events_exchange, "cam1.event", body)
 
         # The control webhook gets every alarm, hostile labels included.
@@ -109,7 +109,7 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         assert not [t for t in listener.topics() if "+" in t or "#" in t]
         # A retained state only for a sensor the camera has (its motion), never for
         # labels a publisher makes up: they would stay on the broker for good.
-        body = pack_event("cam1", now_seq(), time.time(), {"label": "motion", "score": 0.9})
+        body = pack(Event("cam1", now_seq(), time.time(), {"label": "motion", "score": 0.9}))
         publisher.raw(topology.events_exchange, "cam1.motion", body)
         wait_for(lambda: listener.last(_state(prefix, "motion")) == "ON", timeout=15)
         assert not [label for label in HOSTILE_LABELS if listener.last(_state(prefix, label))]
@@ -133,7 +133,7 @@ def test_hostile_labels_and_endpoints_cost_only_their_own_alarms(make_site, mosq
         assert alarm.process.poll() is None, alarm.tail()
 
         # Still alive and delivering: one more alarm reaches every target that wants it.
-        body = pack_event("cam1", now_seq(), time.time(), {"label": "later", "score": 0.5})
+        body = pack(Event("cam1", now_seq(), time.time(), {"label": "later", "score": 0.5}))
         publisher.raw(topology.events_exchange, "cam1.later", body)
         wait_for(lambda: len(control.received) == len(HOSTILE_LABELS) + 2, timeout=15)
         wait_for(lambda: len(recovered.received) == len(HOSTILE_LABELS) + 2, timeout=15)

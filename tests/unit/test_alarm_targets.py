@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.config import ConfigError
+from pipeline.core.messages import Event
 from pipeline.roles.alarm_targets import WebhookTarget, endpoint_of, topic_level
 from pipeline.roles.alarms import alarm_payload, iso_time
 from testkit.processes import free_port
@@ -101,10 +102,10 @@ def test_payload_names_the_camera_and_links_to_it():
         [{"id": "door", "name": "Front door", "source": "synthetic"}],
         web={"public_url": "https://cams.example/"},
     )
-    event = {
-        "camera": "door", "seq": 5, "captured_at": 1796000000.25,
-        "detection": {"label": "fall", "score": 0.9, "box": [1, 2, 3, 4], "extra": {"a": 1}},
-    }  # fmt: skip
+    event = Event(
+        camera="door", seq=5, captured_at=1796000000.25,
+        detection={"label": "fall", "score": 0.9, "box": [1, 2, 3, 4], "extra": {"a": 1}},
+    )  # fmt: skip
     payload = alarm_payload(config, event)
     assert payload["camera_name"] == "Front door" and payload["label"] == "fall"
     assert payload["time"] == iso_time(1796000000.25) and payload["time"].endswith(".250Z")

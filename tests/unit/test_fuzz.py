@@ -9,17 +9,9 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.messages import (
-    Frame,
-    MessageError,
-    pack_frame,
-    unpack_event,
-    unpack_frame,
-    unpack_result,
-    unpack_status,
-)
+from pipeline.core.messages import Event, Frame, MessageError, Result, Status, pack, unpack
 
-UNPACKERS = (unpack_frame, unpack_result, unpack_status, unpack_event)
+KINDS = (Frame, Result, Status, Event)
 
 scalars = (
     st.none()
@@ -39,9 +31,9 @@ msgpack_values = st.recursive(
 
 
 def only_message_errors(payload: bytes) -> None:
-    for unpack in UNPACKERS:
+    for kind in KINDS:
         with contextlib.suppress(MessageError):  # the one error allowed
-            unpack(payload)
+            unpack(payload, kind)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -73,7 +65,7 @@ def test_envelopes_with_wrong_fields(body: dict) -> None:
 
 @given(st.integers(min_value=0, max_value=200), st.binary(min_size=1, max_size=1))
 def test_every_truncation_and_corruption_of_a_valid_frame(cut: int, byte: bytes) -> None:
-    payload = pack_frame(Frame("cam1", 5, 1.5, 4, 2, b"\xff\xd8" + b"x" * 100))
+    payload = pack(Frame("cam1", 5, 1.5, 4, 2, b"\xff\xd8" + b"x" * 100))
     only_message_errors(payload[:cut])
     position = cut % len(payload)
     only_message_errors(payload[:position] + byte + payload[position + 1 :])

@@ -31,7 +31,6 @@ import base64
 import hmac
 import ipaddress
 import logging
-import os
 import secrets
 import threading
 import time
@@ -45,6 +44,7 @@ from flask import Request, Response, abort, g, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from pipeline.core.config import Config
+from pipeline.core.environment import environment
 from pipeline.core.users import User, UserFile, Users, generated_password, read_users
 
 LOGGER = logging.getLogger(__name__)
@@ -183,10 +183,11 @@ class Auth:
 
     @classmethod
     def from_environment(cls, **site: Any) -> Auth:
+        environ = environment()
         auth = cls(
-            token=os.environ.get("RABBITCAM_WEB_TOKEN", ""),
-            user=os.environ.get("RABBITCAM_WEB_USER", ""),
-            password=os.environ.get("RABBITCAM_WEB_PASSWORD", ""),
+            token=environ.web_token,
+            user=environ.web_user,
+            password=environ.web_password,
             **site,
         )
         if bool(auth.user) != bool(auth.password):

@@ -42,6 +42,7 @@ from pipeline.core.camera_config import (
     check_camera_id,
     parse_source,
 )
+from pipeline.core.environment import NAMESPACE_PATTERN, environment
 from pipeline.core.settings import DIRECTORY_SCHEMA, ConfigError, path_in_config
 from pipeline.core.urls import amqp_url_problem
 
@@ -52,13 +53,9 @@ __all__ = [
     "parse_source",
 ]  # fmt: skip
 
-NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # A host name in [web] allowed_hosts: a DNS name, or "*" for any (behind a proxy that checks).
 HOST_NAME_PATTERN = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*")
 
-ENV_AMQP_URL = "RABBITCAM_AMQP_URL"
-ENV_NAMESPACE = "RABBITCAM_NAMESPACE"
-ENV_DATA = "RABBITCAM_DATA"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 HostNames = words(HOST_NAME_PATTERN)
 
@@ -106,10 +103,10 @@ class BrokerConfig(Section):
         (DEFAULT_AMQP_URL,),
         alias="url",
         description="amqp:// or amqps:// URL, or several (tried in turn); "
-        f"${ENV_AMQP_URL} overrides",
+        "$RABBITCAM_AMQP_URL overrides",
     )
     namespace: Annotated[str, matching(NAMESPACE_PATTERN)] = setting(
-        "rabbitcam", f"prefix of every exchange and queue; ${ENV_NAMESPACE} overrides"
+        "rabbitcam", "prefix of every exchange and queue; $RABBITCAM_NAMESPACE overrides"
     )
     heartbeat_s: int = setting(10, "AMQP heartbeat", 1, 600)
     reconnect_max_s: float = setting(3.0, "longest wait between reconnection attempts", 0.1, 300)
@@ -122,22 +119,22 @@ class BrokerConfig(Section):
 
     def from_environment(self, problems: list[str]) -> BrokerConfig:
         """These settings with ``$RABBITCAM_AMQP_URL`` and ``$RABBITCAM_NAMESPACE`` applied."""
+        try:
+            environ = environment()
+        except ConfigError as error:
+            problems.extend(error.problems)
+            return self
         update: dict[str, Any] = {}
-        env_urls = os.environ.get(ENV_AMQP_URL, "").strip()
-        if env_urls:
-            urls = tuple(url.strip() for url in env_urls.split(",") if url.strip())
-            for url in urls:
+        if environ.amqp_url.strip():
+            update["urls"] = tuple(u.strip() for u in environ.amqp_url.split(",") if u.strip())
+            for url in update["urls"]:
                 if message := amqp_url_problem(url):
-                    problems.append(f"environment {ENV_AMQP_URL}: {message}")
-            update["urls"] = urls
-        env_namespace = os.environ.get(ENV_NAMESPACE, "").strip()
-        if env_namespace and NAMESPACE_PATTERN.fullmatch(env_namespace):
-            update["namespace"] = env_namespace
-        elif env_namespace:
-            problems.append(f"environment {ENV_NAMESPACE}: must match {NAMESPACE_PATTERN.pattern}")
+                    problems.append(f"environment RABBITCAM_AMQP_URL: {message}")
+        if environ.namespace:
+            update["namespace"] = environ.namespace
         broker = self.model_copy(update=update)
         if "urls" in update:
-            broker._url_key = f"environment {ENV_AMQP_URL}"
+            broker._url_key = "environment RABBITCAM_AMQP_URL"
         return broker
 
 
@@ -256,7 +253,7 @@ class RecordConfig(Section):
 
     dir: Annotated[Path | None, PlainValidator(path_in_config), DIRECTORY_SCHEMA] = setting(
         None,
-        f"where events are kept (relative to the config); default ${ENV_DATA}, "
+        "where events are kept (relative to the config); default $RABBITCAM_DATA, "
         "else ~/.local/share/rabbitcam; one folder per namespace",
     )
     keep_s: int = setting(60, "seconds of frames the broker keeps", 10, 86_400)
@@ -278,8 +275,8 @@ class RecordConfig(Section):
     def store_dir(self, namespace: str) -> Path:
         if self.dir is not None:
             return self.dir
-        base = os.environ.get(ENV_DATA) or str(Path.home() / ".local" / "share" / "rabbitcam")
-        return Path(base) / namespace
+        base = environment().data or Path.home() / ".local" / "share" / "rabbitcam"
+        return base / namespace
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -9,8 +9,10 @@ from pathlib import Path
 
 
 def media_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rabbitcam" / "media"
-    return Path(os.environ.get("RABBITCAM_MEDIA", default))
+    from pipeline.core.environment import environment
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return environment().media or cache / "rabbitcam" / "media"
 
 
 def media_file(name: str) -> Path:

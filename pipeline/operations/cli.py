@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
+from pipeline.core.environment import environment
 from pipeline.core.logs import setup_logging
 from pipeline.core.signals import ThreadEnded, stop_on_signals
 from pipeline.operations.evaluation.dataset import KINDS
@@ -22,7 +23,6 @@ LOGGER = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
-CAPTURE_NICENESS = 10
 
 
 CONFIG_HELP = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"
@@ -213,7 +213,7 @@ def _yield_to_delivery() -> None:
     capture gets what the others leave, misses ticks and sheds frames at the
     source. ``RABBITCAM_CAPTURE_NICE`` sets the niceness added (0: none).
     """
-    niceness = int(os.environ.get("RABBITCAM_CAPTURE_NICE", str(CAPTURE_NICENESS)))
+    niceness = environment().capture_nice
     if niceness > 0:
         with contextlib.suppress(OSError):
             os.nice(niceness)
@@ -229,7 +229,7 @@ def _limit_opencv_threads() -> None:
     """
     import cv2
 
-    threads = int(os.environ.get("RABBITCAM_OPENCV_THREADS", "1"))
+    threads = environment().opencv_threads
     if threads > 0:
         cv2.setNumThreads(threads)
 

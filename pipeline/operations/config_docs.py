@@ -20,6 +20,7 @@ from pipeline.core.config import (
     SiteFile,
     WebConfig,
 )
+from pipeline.core.environment import Environment
 
 SCHEMA_ID = "https://rabbitcam.invalid/schema/{}.json"
 # The tables of a site's file, in the order the reference shows them.
@@ -105,6 +106,14 @@ def reference() -> str:
                 f"| `{key}` | {_type_of(prop)} | {default} | {_range_of(prop)} | "
                 f"{_escaped(field.description or '')} |"
             )
+    lines += ["", "## Environment variables", "",
+              "Read by every role and command; an empty one is unset, a bad one stops the process",
+              "before anything starts, naming the variable.", "",
+              "| variable | type | default | range | what |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, field in Environment.model_fields.items():
+        prop = _schema_of(Environment)["properties"][field.alias or name]
+        lines.append(f"| `{field.alias}` | {_type_of(prop)} | {_shown(field.default)} | "
+                     f"{_range_of(prop)} | {_escaped(field.description or '')} |")  # fmt: skip
     lines += ["", "## Detectors and their parameters", "",
               "`detectors = [\"motion\", { name = \"people\", when = \"motion\", scale = 0.5 }]`:",
               "a name, or a table of the name, `when`/`region` and parameters."]  # fmt: skip

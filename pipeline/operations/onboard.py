@@ -25,8 +25,8 @@ from pipeline.core.config import (
     load_config,
     read_camera_file,
 )
+from pipeline.core.environment import environment
 
-ENV_CONFIG = "RABBITCAM_CONFIG"
 DEFAULT_CONFIG = "configs/demo.toml"
 
 
@@ -35,7 +35,7 @@ class OnboardError(Exception):
 
 
 def default_config_path() -> str:
-    return os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG
+    return str(environment().config or DEFAULT_CONFIG)
 
 
 def _toml_string(value: str) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pipeline.core import broker
 from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
+from pipeline.core.environment import environment
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Frame, Result, Status, pack
 from pipeline.core.signals import run_in_threads
@@ -288,7 +289,7 @@ class LoadShedding:
     def __init__(self, enabled: bool | None = None) -> None:
         # RABBITCAM_CAPTURE_SHED=0 publishes every frame however late (to compare).
         if enabled is None:
-            enabled = os.environ.get("RABBITCAM_CAPTURE_SHED", "1") != "0"
+            enabled = environment().capture_shed
         self.enabled = enabled
         self._lock = threading.Lock()  # the cameras of a process share one
         self.share = 1.0  # of the configured fps, for every camera sharing this

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.config import ConfigError, load_config
+from pipeline.core.environment import read_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,6 +174,29 @@ def test_environment_overrides_broker_url(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("RABBITCAM_AMQP_URL", "amqp://a:b@host1:5672/, amqp://a:b@host2:5672/")
     config = load_config(write(tmp_path, VALID))
     assert config.broker.urls == ("amqp://a:b@host1:5672/", "amqp://a:b@host2:5672/")
+
+
+def test_environment_variables_are_declared_and_checked_like_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    read = read_environment
+    assert read({}).capture_nice == 10 and read({}).capture_shed is True
+    assert (
+        read({"RABBITCAM_CAPTURE_SHED": "0", "RABBITCAM_OPENCV_THREADS": "4"}).capture_shed is False
+    )
+    assert read({"RABBITCAM_CAPTURE_NICE": " "}).capture_nice == 10, "empty is unset"
+    for name, value, said in (
+        ("RABBITCAM_CAPTURE_NICE", "ten", "must be an integer"),
+        ("RABBITCAM_CAPTURE_NICE", "25", "19"),
+        ("RABBITCAM_OPENCV_THREADS", "-1", "0"),
+        ("RABBITCAM_NAMESPACE", "two words", "must match"),
+    ):
+        with pytest.raises(ConfigError, match=f"environment {name}: .*{said}"):
+            read({name: value})
+    # A bad variable stops the config from loading, before anything starts.
+    monkeypatch.setenv("RABBITCAM_OPENCV_THREADS", "many")
+    with pytest.raises(ConfigError, match="environment RABBITCAM_OPENCV_THREADS"):
+        load_config(write(tmp_path, VALID))
 
 
 def test_detector_tables_keep_their_parameters(tmp_path: Path):

@@ -40,11 +40,11 @@ class FrameHub(broker.Role):
         observer: FeedObserver | None = None,
         watcher: ConfigWatcher | None = None,
     ) -> None:
-        super().__init__("stream:hub", config.broker, threading.Event())
+        topology = Topology(config.broker.namespace)
+        super().__init__("stream:hub", config.broker, threading.Event(), topology)
         self.config = config
         self.observer = observer
         self.watcher = watcher
-        self.topology = Topology(config.broker.namespace)
         self.consumers: dict[str, str] = {}  # camera id: the tag of its results' consumer
         # Viewers of several cameras (the dashboard's one connection) wait here.
         self.changed = threading.Condition()
@@ -95,16 +95,13 @@ class FrameHub(broker.Role):
     def _run(self) -> None:
         self.serve()
 
+    def reads(self, session: broker.Session) -> list[broker.Reads]:
+        return [self._status_reads()]
+
     def on_session(self, session: broker.Session) -> None:
-        topology = self.topology
-        broker.declare_topology(session.connection, topology, [])
         self.consumers = {}
         for feed in self.feeds.values():
             self._subscribe(session, feed)
-        statuses = broker.declare_private_queue(
-            session.channel, topology.status_exchange, "#", topology.status_queue_arguments()
-        )
-        session.consume(statuses, self._status_handler(session.channel, topology), auto_ack=True)
         self.sessions += 1
         self.connected.set()
 
@@ -123,12 +120,8 @@ class FrameHub(broker.Role):
         self.connected.clear()
 
     def _subscribe(self, session: broker.Session, feed: CameraFeed) -> None:
-        results = broker.declare_private_queue(
-            session.channel, self.topology.results_exchange, feed.camera.id,
-            self.topology.viewer_queue_arguments(),
-        )  # fmt: skip
-        handler = self._result_handler(feed, session.channel, self.topology)
-        self.consumers[feed.camera.id] = session.consume(results, handler, auto_ack=True)
+        """A camera's results, read while it is configured (cameras come and go live)."""
+        self.consumers[feed.camera.id] = session.read(self._results_reads(feed))
 
     def apply(self, changes: CameraChanges) -> list[str]:
         """Follow camera changes; return the ids of the cameras whose feeds closed."""
@@ -148,7 +141,7 @@ class FrameHub(broker.Role):
         self._on_feed_change()
         return [camera.id for camera in changes.removed]
 
-    def _result_handler(self, feed: CameraFeed, channel: broker.Channel, topology: Topology):
+    def _results_reads(self, feed: CameraFeed) -> broker.Reads:
         def on_result(body: bytes, _properties: Any) -> None:
             received_at = time.time()
             result = unpack(body, Result)
@@ -168,9 +161,13 @@ class FrameHub(broker.Role):
                 camera=feed.camera.id,
             )
 
-        return broker.shielded(on_result, channel, topology, f"results:{feed.camera.id}", on_reject)
+        return broker.Reads(
+            on_result, f"results:{feed.camera.id}",
+            ((self.topology.results_exchange, feed.camera.id),),
+            arguments=self.topology.viewer_queue_arguments(), on_reject=on_reject,
+        )  # fmt: skip
 
-    def _status_handler(self, channel: broker.Channel, topology: Topology):
+    def _status_reads(self) -> broker.Reads:
         def on_status(body: bytes, _properties: Any) -> None:
             status = unpack(body, Status)
             feed = self.feeds.get(status.camera)
@@ -181,4 +178,7 @@ class FrameHub(broker.Role):
             self.invalid += 1
             self.rejections.warning("stream: rejected a status message: %s", reason)
 
-        return broker.shielded(on_status, channel, topology, "status", on_reject)
+        return broker.Reads(
+            on_status, "status", ((self.topology.status_exchange, "#"),),
+            arguments=self.topology.status_queue_arguments(), on_reject=on_reject,
+        )  # fmt: skip

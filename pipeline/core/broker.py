@@ -19,10 +19,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
@@ -98,14 +98,23 @@ def url_parameters(configured: str, broker: BrokerConfig, name: str) -> pika.URL
     return params
 
 
-def connection_parameters(broker: BrokerConfig, name: str) -> list[pika.URLParameters]:
-    """One parameter set per configured URL; pika tries them in order."""
-    return [url_parameters(url, broker, name) for url in broker.urls]
-
-
 def connect(broker: BrokerConfig, name: str) -> Connection:
     """Open a blocking connection to the first configured broker that answers."""
-    return pika.BlockingConnection(connection_parameters(broker, name))
+    return connect_to_first(broker, name)[0]
+
+
+def connect_to_first(broker: BrokerConfig, name: str) -> tuple[Connection, str]:
+    """The first configured broker that answers, tried in order, and which one it
+    was (its URL, password masked): pika tries a list the same way but keeps to
+    itself which one it reached."""
+    failure: pika.exceptions.AMQPConnectionError | None = None
+    for url in broker.urls:
+        try:
+            return pika.BlockingConnection(url_parameters(url, broker, name)), redact_url(url)
+        except pika.exceptions.AMQPConnectionError as error:
+            failure = error
+    assert failure is not None, "a broker config holds at least one URL"
+    raise failure
 
 
 def preflight(broker: BrokerConfig, file: Path) -> list[str]:
@@ -140,15 +149,6 @@ def _first_cause(error: BaseException) -> str:
     if inner is not None and inner.args and isinstance(inner.args[0], BaseException):
         inner = inner.args[0]
     return str(inner or error) or type(error).__name__
-
-
-def describe_connection(connection: Connection) -> str:
-    """The broker this connection reached (of the configured ones), password masked."""
-    params = connection._impl.params  # pika keeps the parameters it connected with
-    scheme = "amqps" if params.ssl_options is not None else "amqp"
-    user = getattr(params.credentials, "username", "")
-    vhost = "" if params.virtual_host == "/" else quote(params.virtual_host, safe="")
-    return f"{scheme}://{user}:***@{params.host}:{params.port}/{vhost}"
 
 
 def describe_urls(broker: BrokerConfig) -> str:
@@ -419,7 +419,8 @@ def _encodable(headers: dict[str, Any]) -> bool:
     return True
 
 
-MessageHandler = Callable[[bytes, Any], None]
+# handler(body, properties); False: not done (stopped meanwhile), leave it unacknowledged.
+MessageHandler = Callable[[bytes, Any], bool | None]
 
 
 @dataclass(frozen=True)
@@ -431,13 +432,38 @@ class Message:
     body: bytes
 
 
+def _counted_nowhere(_reason: str) -> None:
+    """A rejection no one counts (the dead-letter queue still has it)."""
+
+
+@dataclass(frozen=True)
+class Reads:
+    """A queue a role reads, declared: ``Role.reads`` lists them, the base does the rest.
+
+    The base declares the queue (``queue`` named: a durable queue of the role's own,
+    bound by ``bindings``, kept across restarts; unnamed: a private queue bound to
+    the first binding, gone with the connection), hands each delivery's body and
+    properties to ``handler`` shielded (a message it refuses or that breaks it goes
+    to the dead-letter queue with the reason, counted by ``on_reject``) and
+    acknowledges it once handled (a private queue's deliveries are not acknowledged:
+    they are worthless if lost, a viewer's frames).
+    """
+
+    handler: MessageHandler
+    source: str  # named in dead-letter headers and logs
+    bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+    queue: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    on_reject: Callable[[str], None] = _counted_nowhere
+    # Deliveries kept here instead, for a role whose handling waits (pumping the
+    # connection, which a delivery's callback cannot): its on_tick handles them
+    # (``shielded``) and acknowledges each (``Session.ack``).
+    later: list[Message] | None = None
+
+
 def shielded(
-    handler: MessageHandler,
-    channel: Channel,
-    topology: Topology,
-    source: str,
-    on_reject: Callable[[str], None],
-) -> Callable[[Message], None]:
+    handler: MessageHandler, session: Session, source: str, on_reject: Callable[[str], None]
+) -> Callable[[Message], bool | None]:
     """A consumer callback that no single message can break.
 
     ``handler(body, properties)`` raises ``ValueError`` (``MessageError`` is one)
@@ -447,11 +473,10 @@ def shielded(
     connection escapes, so that the role reconnects.
     """
 
-    def on_message(message: Message) -> None:
+    def on_message(message: Message) -> bool | None:
         body, properties = message.body, message.properties
         try:
-            handler(body, properties)
-            return
+            return handler(body, properties)
         except BrokerError:
             raise
         except ValueError as error:
@@ -460,7 +485,8 @@ def shielded(
             LOGGER.exception("%s: a message broke its handler", source)
             reason = f"consumer error: {type(error).__name__}: {error}"
         on_reject(reason)
-        dead_letter(channel, topology, body, reason, source, properties)
+        session.dead_letter(body, reason, source, properties)
+        return None
 
     return on_message
 
@@ -522,8 +548,8 @@ def run_reconnecting(
         connection = None
         started = time.monotonic()
         try:
-            connection = connect(broker, role)
-            LOGGER.info("%s: connected to %s", role, describe_connection(connection))
+            connection, reached = connect_to_first(broker, role)
+            LOGGER.info("%s: connected to %s", role, reached)
             session(connection)
         except (BrokerError, OSError) as error:
             if time.monotonic() - started > HEALTHY_SESSION_S:
@@ -546,10 +572,42 @@ class Session:
     publishes, its timers and its pump. Every pika call a role makes goes
     through here; a role never holds pika's objects' methods itself."""
 
-    def __init__(self, connection: Connection, heartbeat_s: float) -> None:
+    def __init__(self, connection: Connection, heartbeat_s: float, topology: Topology) -> None:
         self.connection = connection
         self.heartbeat_s = heartbeat_s
+        self.topology = topology
         self.channel = connection.channel()
+        self._confirmed: Channel | None = None
+
+    def declare(self, cameras: list[CameraConfig]) -> None:
+        """The common topology and these cameras' queues."""
+        declare_topology(self.connection, self.topology, cameras)
+
+    def read(self, reads: Reads) -> str:
+        """Declare ``reads``'s queue and consume it (see ``Reads``); the consumer's tag."""
+        queue, kept = reads.queue, bool(reads.queue)
+        if kept:
+            self.channel = declare_kept_queue(
+                self.channel, queue, reads.arguments, list(reads.bindings)
+            )
+        else:
+            exchange, routing_key = reads.bindings[0]
+            queue = declare_private_queue(self.channel, exchange, routing_key, reads.arguments)
+        if reads.later is not None:
+            return self.consume(queue, reads.later.append)
+        handle = shielded(reads.handler, self, reads.source, reads.on_reject)
+        if not kept:
+            return self.consume(queue, handle, auto_ack=True)
+
+        def handle_then_ack(message: Message) -> None:
+            if handle(message) is not False:  # handled, or dead-lettered with why
+                self.ack(message.tag)
+
+        return self.consume(queue, handle_then_ack)
+
+    def dead_letter(self, body: bytes, reason: str, source: str, properties: Any = None) -> None:
+        """``body`` to the dead-letter queue, with why and where from."""
+        dead_letter(self.channel, self.topology, body, reason, source, properties)
 
     @property
     def is_open(self) -> bool:
@@ -559,11 +617,9 @@ class Session:
         """At most ``count`` unacknowledged deliveries at a time on this channel."""
         self.channel.basic_qos(prefetch_count=count)
 
-    def confirmed_channel(self) -> Channel:
-        """Another channel, in confirm mode: a publish on it returns once the broker has it."""
-        channel = self.connection.channel()
-        channel.confirm_delivery()
-        return channel
+    def wake(self) -> None:
+        """From another thread: see ``wake``."""
+        wake(self.connection)
 
     def consume(
         self, queue: str, on_message: Callable[[Message], None], *, auto_ack: bool = False
@@ -589,9 +645,17 @@ class Session:
         body: bytes,
         props: pika.BasicProperties | None = None,
         *,
-        channel: Channel | None = None,
+        confirmed: bool = False,
     ) -> None:
-        (channel or self.channel).basic_publish(exchange, routing_key, body, props)
+        """Publish; ``confirmed``: on a channel in confirm mode, returning once the
+        broker has the message (events, which must not be lost)."""
+        channel = self.channel
+        if confirmed:
+            if self._confirmed is None:
+                self._confirmed = self.connection.channel()
+                self._confirmed.confirm_delivery()
+            channel = self._confirmed
+        channel.basic_publish(exchange, routing_key, body, props)
 
     def ack(self, tag: int) -> None:
         self.channel.basic_ack(tag)
@@ -613,22 +677,35 @@ class Session:
 class Role:
     """What every role that holds a broker connection shares.
 
-    A role says in ``on_session`` what it declares, reads and how (``Session.prefetch``,
-    ``Session.consume``) and in ``on_tick`` what it does between deliveries; ``serve``
-    connects, runs ``on_session``, pumps and ticks until ``stop`` is set, then
-    ``on_stop``; after any connection loss it reconnects (with backoff) and runs
-    ``on_session`` anew.
+    A role declares what it reads (``reads``: queues and their handlers), how many
+    deliveries it takes at a time (``prefetch``) and which cameras' queues it needs
+    (``declares_cameras``); ``serve`` connects, declares the topology and those queues,
+    consumes them shielded (see ``Reads``), runs ``on_session`` for anything else,
+    then pumps and ticks (``on_tick``) until ``stop`` is set, then ``on_stop``;
+    after any connection loss it reconnects (with backoff) and does it all anew.
     """
 
     pump_s = 0.25  # the longest a tick waits: stop is noticed within this
+    prefetch = 0  # deliveries in flight at a time (0: no limit)
 
-    def __init__(self, role: str, broker_config: BrokerConfig, stop: threading.Event) -> None:
+    def __init__(
+        self, role: str, broker_config: BrokerConfig, stop: threading.Event, topology: Topology
+    ) -> None:
         self.role = role
         self.broker_config = broker_config
         self.stop = stop
+        self.topology = topology
+
+    def declares_cameras(self) -> list[CameraConfig]:
+        """The cameras whose queues this role needs declared."""
+        return []
+
+    def reads(self, session: Session) -> list[Reads]:
+        """The queues this role reads, and how."""
+        return []
 
     def on_session(self, session: Session) -> None:
-        raise NotImplementedError
+        """After the topology is declared and the reading started, on every connection."""
 
     def on_tick(self, session: Session) -> None:
         """After every pump."""
@@ -643,8 +720,13 @@ class Role:
         run_reconnecting(self.role, self.broker_config, self.stop, self._session)
 
     def _session(self, connection: Connection) -> None:
-        session = Session(connection, self.broker_config.heartbeat_s)
+        session = Session(connection, self.broker_config.heartbeat_s, self.topology)
         try:
+            session.declare(self.declares_cameras())
+            if self.prefetch:
+                session.prefetch(self.prefetch)
+            for reads in self.reads(session):
+                session.read(reads)
             self.on_session(session)
             while not self.stop.is_set():
                 session.pump(self.pump_s)

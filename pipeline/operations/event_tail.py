@@ -38,7 +38,7 @@ class EventTail(broker.Role):
         out: TextIO = sys.stdout,
         count: int | None = None,
     ) -> None:
-        super().__init__("events", broker_config, stop)
+        super().__init__("events", broker_config, stop, Topology(broker_config.namespace))
         self.pattern = routing_pattern(camera, label)
         self.out = out
         self.count = count
@@ -50,17 +50,16 @@ class EventTail(broker.Role):
     def run(self) -> None:
         self.serve()
 
+    def reads(self, session: broker.Session) -> list[broker.Reads]:
+        return [
+            broker.Reads(
+                self._on_event, f"events:{self.pattern}",
+                ((self.topology.events_exchange, self.pattern),),
+                arguments=self.topology.status_queue_arguments(), on_reject=self._on_reject,
+            )
+        ]  # fmt: skip
+
     def on_session(self, session: broker.Session) -> None:
-        topology = Topology(self.broker_config.namespace)
-        broker.declare_topology(session.connection, topology, [])
-        queue = broker.declare_private_queue(
-            session.channel, topology.events_exchange, self.pattern,
-            topology.status_queue_arguments(),
-        )  # fmt: skip
-        on_event = broker.shielded(
-            self._on_event, session.channel, topology, f"events:{self.pattern}", self._on_reject
-        )
-        session.consume(queue, on_event, auto_ack=True)
         self.subscribed.set()
         LOGGER.info("events: listening for %s", self.pattern)
 

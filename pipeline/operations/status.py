@@ -57,7 +57,7 @@ class StatusProbe:
 
     def _connect(self) -> broker.Session:
         connection = broker.connect(self.config.broker, "rabbitcam status")
-        session = broker.Session(connection, self.config.broker.heartbeat_s)
+        session = broker.Session(connection, self.config.broker.heartbeat_s, self.topology)
         broker.declare_common(session.channel, self.topology)
         queue = broker.declare_private_queue(
             session.channel,

@@ -29,7 +29,7 @@ from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import Config
 from pipeline.core.logs import Throttled
-from pipeline.core.messages import Event, MessageError, unpack
+from pipeline.core.messages import Event, unpack
 from pipeline.core.reload import ConfigWatcher
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
@@ -83,11 +83,11 @@ class AlarmSender(broker.Role):
     """One target: its queue, its connection, its retries."""
 
     def __init__(self, config: Config, alarm: AlarmConfig, target: Target, stop: threading.Event):
-        super().__init__(f"alarm:{alarm.name}", config.broker, stop)
+        topology = Topology(config.broker.namespace)
+        super().__init__(f"alarm:{alarm.name}", config.broker, stop, topology)
         self.config = config
         self.alarm = alarm
         self.target = target
-        self.topology = Topology(config.broker.namespace)
         self.queue = self.topology.alarm_queue(alarm.name)
         self.pending: list[broker.Message] = []
         self.last_stats = time.monotonic()
@@ -99,6 +99,7 @@ class AlarmSender(broker.Role):
         self.rejections = Throttled(LOGGER)
         self.subscribed = threading.Event()
         self.watcher = ConfigWatcher(config, self.role)
+        self.session: broker.Session | None = None  # the connection's, while it lasts
 
     def run(self) -> None:
         LOGGER.info("%s: to %s (%s)", self.role, self.target.describe(), self._filters())
@@ -115,25 +116,32 @@ class AlarmSender(broker.Role):
         labels = ", ".join(self.alarm.labels) or "every label"
         return f"{cameras}; {labels}"
 
-    def on_session(self, session: broker.Session) -> None:
+    # One at a time, in order: an alarm being retried holds back the next.
+    prefetch = 1
+
+    def reads(self, session: broker.Session) -> list[broker.Reads]:
+        # Delivering waits (retries, pumping the connection): done in on_tick.
         self.pending.clear()
-        broker.declare_topology(session.connection, self.topology, [])
-        # One at a time, in order: an alarm being retried holds back the next.
-        session.prefetch(1)
-        session.channel = broker.declare_kept_queue(
-            session.channel,
-            self.queue,
-            self.topology.alarm_queue_arguments(self.alarm),
-            [(self.topology.events_exchange, "#")],
-        )
-        session.consume(self.queue, self.pending.append)
+        return [
+            broker.Reads(
+                self._handle, self.role, ((self.topology.events_exchange, "#"),),
+                queue=self.queue, arguments=self.topology.alarm_queue_arguments(self.alarm),
+                on_reject=self._on_reject, later=self.pending,
+            )
+        ]  # fmt: skip
+
+    def on_session(self, session: broker.Session) -> None:
+        self.session = session
         self.subscribed.set()
 
     def on_tick(self, session: broker.Session) -> None:
         self._tick()
+        # No message can end the target: one it cannot take (a bad event, or one
+        # that meets a bug) is dead-lettered with why, and the next comes.
+        handle = broker.shielded(self._handle, session, self.role, self._on_reject)
         while self.pending and not self.stop.is_set():
             message = self.pending.pop(0)
-            if self._handle_shielded(session, message.properties, message.body):
+            if handle(message) is not False:
                 session.ack(message.tag)
         if time.monotonic() - self.last_stats > STATS_INTERVAL_S:
             self.last_stats = time.monotonic()
@@ -153,24 +161,13 @@ class AlarmSender(broker.Role):
             self.rejections.warning("%s: keeping the target's states failed: %s: %s",
                                     self.role, type(error).__name__, error)  # fmt: skip
 
-    def _handle_shielded(self, session: broker.Session, properties: Any, body: bytes) -> bool:
-        """``_handle``, but no message can end the target: one it cannot take (a bad
-        event, or one that meets a bug) is dead-lettered with why, and the next comes."""
-        try:
-            return self._handle(session, properties, body)
-        except broker.BrokerError:
-            raise
-        except MessageError as error:
-            reason = str(error)
-            self.rejections.warning("%s: rejected a bad event: %s", self.role, reason)
-        except Exception as error:
-            LOGGER.exception("%s: an alarm broke its handler", self.role)
-            reason = f"alarm {self.alarm.name}: {type(error).__name__}: {error}"
-        broker.dead_letter(session.channel, self.topology, body, reason, self.role, properties)
-        return True
+    def _on_reject(self, reason: str) -> None:
+        self.rejections.warning("%s: rejected a bad event: %s", self.role, reason)
 
-    def _handle(self, session: broker.Session, properties: Any, body: bytes) -> bool:
+    def _handle(self, body: bytes, properties: Any) -> bool:
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
+        session = self.session
+        assert session is not None, "handled in on_tick, while a session lasts"
         event = unpack(body, Event)
         camera, label = event.camera, event.detection["label"]
         payload = alarm_payload(self.config, event)
@@ -199,7 +196,7 @@ class AlarmSender(broker.Role):
         self.given_up += 1
         reason = f"alarm {self.alarm.name}: gave up: {outcome.why}"
         LOGGER.error("%s: gave up a %s alarm of %s: %s", self.role, label, camera, outcome.why)
-        broker.dead_letter(session.channel, self.topology, body, reason, self.role, properties)
+        session.dead_letter(body, reason, self.role, properties)
         return True
 
     def _deliver(

@@ -98,8 +98,8 @@ class CaptureWorker:
             LOGGER.info("%s: stopped (%s)", self.role, self.counters)
 
     def _session(self, connection: broker.Connection, source: Source) -> None:
-        broker.declare_topology(connection, self.topology, [self.camera])
-        session = broker.Session(connection, self.config.broker.heartbeat_s)
+        session = broker.Session(connection, self.config.broker.heartbeat_s, self.topology)
+        session.declare([self.camera])
         # Under a resource alarm RabbitMQ stops reading from publishers; a publish
         # would then block the loop. While blocked, frames are dropped and counted.
         blocked = broker.watch_blocked(connection, self.role)
@@ -107,7 +107,7 @@ class CaptureWorker:
             self._publish_on_the_clock(session, source, blocked)
             return
         # From the camera's reader thread: a picture arrived.
-        source.on_frame = lambda: broker.wake(connection)
+        source.on_frame = session.wake
         try:
             self._publish_as_they_come(session, source, blocked)
         finally:

@@ -133,16 +133,13 @@ class DetectorWorker(broker.Role):
         # that several workers started together share them out.
         self.prefer = prefer
         self.worker_id = worker_id or worker_name()
-        super().__init__(f"detect:{self.worker_id}", config.broker, stop)
-        self.topology = Topology(config.broker.namespace)
+        topology = Topology(config.broker.namespace)
+        super().__init__(f"detect:{self.worker_id}", config.broker, stop, topology)
         self.counters = DetectCounters()
         self.rejections = Throttled(LOGGER)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
         self.outbox: queue.Queue[Handled] = queue.Queue()
         self.generation = 0
-        # This session's: events go on a channel in confirm mode (events are the record:
-        # a published event is known to be on the broker).
-        self.events_channel: broker.Channel | None = None
         self.last_stats = time.monotonic()
         self.busy = threading.Event()
         # One detector instance per camera and name: stateful detectors (a
@@ -176,12 +173,14 @@ class DetectorWorker(broker.Role):
             processor.join(timeout=5.0)
             LOGGER.info("%s: stopped (%s)", self.role, self.counters)
 
+    prefetch = 1
+
+    def declares_cameras(self) -> list[CameraConfig]:
+        return self.cameras
+
     def on_session(self, session: broker.Session) -> None:
         self.generation += 1
         self._discard_pending()
-        broker.declare_topology(session.connection, self.topology, self.cameras)
-        self.events_channel = session.confirmed_channel()
-        session.prefetch(1)
         self.consumers = {}
         for camera in self.cameras:
             if camera.ordered and self.prefer is not None and camera.id not in self.prefer:
@@ -235,7 +234,7 @@ class DetectorWorker(broker.Role):
         self.cameras += fresh
         if not fresh:
             return
-        broker.declare_topology(session.connection, self.topology, fresh)
+        session.declare(fresh)
         for camera in fresh:
             LOGGER.info("%s: now serving %s", self.role, camera.id, **about(camera.id))
             if camera.ordered:
@@ -262,7 +261,7 @@ class DetectorWorker(broker.Role):
         self, generation: int, camera: CameraConfig, session: broker.Session
     ) -> Callable[[broker.Message], None]:
         def wake() -> None:
-            broker.wake(session.connection)  # if it is gone, the outcome is discarded with it
+            session.wake()  # if it is gone, the outcome is discarded with it
 
         def deliver(outcome: Handled) -> None:
             self._deliver(outcome, session)
@@ -309,14 +308,8 @@ class DetectorWorker(broker.Role):
         delivery = outcome.delivery
         camera = delivery.camera
         if outcome.dead_reason is not None:
-            broker.dead_letter(
-                session.channel,
-                self.topology,
-                delivery.body,
-                outcome.dead_reason,
-                self.topology.frame_queue(camera.id),
-                delivery.properties,
-            )
+            source = self.topology.frame_queue(camera.id)
+            session.dead_letter(delivery.body, outcome.dead_reason, source, delivery.properties)
         if outcome.result is not None:
             session.publish(
                 self.topology.results_exchange,
@@ -330,7 +323,7 @@ class DetectorWorker(broker.Role):
                 routing_key,
                 event,
                 broker.properties(persistent=True),
-                channel=self.events_channel,
+                confirmed=True,
             )
         session.ack(delivery.delivery_tag)
 

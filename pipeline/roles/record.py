@@ -99,11 +99,10 @@ class Recorder(broker.Role):
     def __init__(
         self, config: Config, stop: threading.Event, watcher: ConfigWatcher | None = None
     ) -> None:
-        super().__init__("record", config.broker, stop)
+        super().__init__("record", config.broker, stop, Topology(config.broker.namespace))
         self.config = config
         self.record = config.record
         self.watcher = watcher
-        self.topology = Topology(config.broker.namespace)
         self.store = EventStore(config.store_dir)
         self.cameras = {camera.id: camera for camera in config.recording}
         self.active: dict[str, Incident] = {}
@@ -143,28 +142,21 @@ class Recorder(broker.Role):
             incident.writer.abandon()
         self.active.clear()
 
+    prefetch = EVENT_PREFETCH
+
+    def reads(self, session: broker.Session) -> list[broker.Reads]:
+        return [
+            broker.Reads(
+                self._on_event_body(session.connection), "record",
+                ((self.topology.events_exchange, "#"),), queue=self.topology.record_queue,
+                arguments=self.topology.record_queue_arguments(), on_reject=self._on_reject,
+            )
+        ]  # fmt: skip
+
     def on_session(self, session: broker.Session) -> None:
         connection = session.connection
         self._abandon_active()
-        broker.declare_topology(connection, self.topology, [])
         self._declare_streams(connection, list(self.cameras.values()))
-        session.prefetch(EVENT_PREFETCH)
-        session.channel = broker.declare_kept_queue(
-            session.channel,
-            self.topology.record_queue,
-            self.topology.record_queue_arguments(),
-            [(self.topology.events_exchange, "#")],
-        )
-        on_event = broker.shielded(
-            self._on_event_body(connection), session.channel, self.topology, "record",
-            self._on_reject,
-        )  # fmt: skip
-
-        def on_message(message: broker.Message) -> None:
-            on_event(message)  # stored, or dead-lettered with why
-            session.ack(message.tag)
-
-        session.consume(self.topology.record_queue, on_message)
         for stored in self.store.recording():
             self._resume(connection, stored)
         self.subscribed.set()

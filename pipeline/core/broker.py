@@ -284,11 +284,31 @@ def declare_recent_stream(
 StreamHandler = Callable[[bytes], None]
 
 
+class StreamReading:
+    """A stream being read, on a channel of its own, until ``stop``."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def stop(self) -> None:
+        """Close the reading's channel, leaving what is in flight to the broker.
+
+        A stream refuses a reject (and closes the whole connection for it), and
+        pika's BlockingChannel.close rejects every delivery it has buffered, as
+        does a cancel for deliveries still on their way. Closing the channel
+        underneath, as pika's own lower layer does (there is no public way to),
+        cancels nothing one by one: the broker drops what it had sent when the
+        channel goes.
+        """
+        if self._channel.is_open:
+            self._channel._impl.close()  # pika's channel beneath the blocking one
+
+
 def read_stream(
     connection: Connection, queue: str, since: float, on_body: StreamHandler
-) -> Channel:
+) -> StreamReading:
     """Consume a stream queue from the wall-clock time ``since`` onwards, on a channel
-    of its own (returned: ``stop_reading_stream`` closes it).
+    of its own, until the reading is stopped.
 
     RabbitMQ finds the place by the time each chunk was stored, to the second
     (``x-stream-offset`` as an AMQP timestamp), so reading starts up to a second
@@ -310,20 +330,7 @@ def read_stream(
     channel.basic_consume(
         queue, on_message_callback=on_message, arguments={"x-stream-offset": offset}
     )
-    return channel
-
-
-def stop_reading_stream(channel: Channel) -> None:
-    """Close a stream consumer's channel, leaving what is in flight to the broker.
-
-    A stream refuses a reject (and closes the whole connection for it), and
-    pika's BlockingChannel.close rejects every delivery it has buffered, as
-    does a cancel for deliveries still on their way. Closing the channel
-    underneath, as pika's own lower layer does, cancels nothing one by one:
-    the broker drops what it had sent when the channel goes.
-    """
-    if channel.is_open:
-        channel._impl.close()  # pika's channel beneath the blocking one
+    return StreamReading(channel)
 
 
 STREAM_PREFETCH = 100
@@ -604,6 +611,17 @@ class Session:
                 self.ack(message.tag)
 
         return self.consume(queue, handle_then_ack)
+
+    def declare_recent_stream(self, camera_id: str, arguments: dict[str, Any]) -> None:
+        """A camera's stream of recent results (see ``declare_recent_stream``)."""
+        declare_recent_stream(self.connection, self.topology, camera_id, arguments)
+
+    def read_stream(self, queue: str, since: float, on_body: StreamHandler) -> StreamReading:
+        """A stream read from ``since`` on, on a channel of its own (see ``read_stream``)."""
+        return read_stream(self.connection, queue, since, on_body)
+
+    def delete_queue(self, queue: str) -> None:
+        delete_queue(self.connection, queue)
 
     def dead_letter(self, body: bytes, reason: str, source: str, properties: Any = None) -> None:
         """``body`` to the dead-letter queue, with why and where from."""

@@ -74,7 +74,7 @@ class Incident:
     seq: int  # the first event's frame: its snapshot
     clip_from: float
     writer: ClipWriter
-    channel: Any = None
+    reading: broker.StreamReading | None = None  # its frames, from the camera's stream
     last_frame_at: float = field(default_factory=time.monotonic)  # when a frame last came
     newest_captured_at: float = 0.0
     snapshot_saved: bool = False
@@ -137,8 +137,8 @@ class Recorder(broker.Role):
         again from the stream when a session starts): on a stop, or when the
         connection their stream consumers were on was lost."""
         for incident in self.active.values():
-            if incident.channel is not None:
-                broker.stop_reading_stream(incident.channel)
+            if incident.reading is not None:
+                incident.reading.stop()
             incident.writer.abandon()
         self.active.clear()
 
@@ -147,35 +147,34 @@ class Recorder(broker.Role):
     def reads(self, session: broker.Session) -> list[broker.Reads]:
         return [
             broker.Reads(
-                self._on_event_body(session.connection), "record",
+                self._on_event_body(session), "record",
                 ((self.topology.events_exchange, "#"),), queue=self.topology.record_queue,
                 arguments=self.topology.record_queue_arguments(), on_reject=self._on_reject,
             )
         ]  # fmt: skip
 
     def on_session(self, session: broker.Session) -> None:
-        connection = session.connection
         self._abandon_active()
-        self._declare_streams(connection, list(self.cameras.values()))
+        self._declare_streams(session, list(self.cameras.values()))
         for stored in self.store.recording():
-            self._resume(connection, stored)
+            self._resume(session, stored)
         self.subscribed.set()
 
     def on_tick(self, session: broker.Session) -> None:
         self._tick()
         if self.watcher is not None and self.watcher.poll():
-            self._follow(session.connection)
+            self._follow(session)
 
     def on_stop(self, session: broker.Session) -> None:
         self._abandon_active()
         session.settle(0.2)  # the streams' channels close
 
-    def _declare_streams(self, connection: broker.Connection, cameras: list[CameraConfig]) -> None:
+    def _declare_streams(self, session: broker.Session, cameras: list[CameraConfig]) -> None:
         for camera in cameras:
             arguments = self.topology.recent_queue_arguments(self.record, camera)
-            broker.declare_recent_stream(connection, self.topology, camera.id, arguments)
+            session.declare_recent_stream(camera.id, arguments)
 
-    def _follow(self, connection: broker.Connection) -> None:
+    def _follow(self, session: broker.Session) -> None:
         """Streams for the cameras that record now; none for those that stopped."""
         config = self.watcher.config
         now_recording = {camera.id: camera for camera in config.recording}
@@ -184,14 +183,14 @@ class Recorder(broker.Role):
             incident = self.active.get(camera_id)
             if incident is not None:
                 self._close(incident)
-            broker.delete_queue(connection, self.topology.recent_queue(camera_id))
+            session.delete_queue(self.topology.recent_queue(camera_id))
         fresh = [c for cid, c in now_recording.items() if self.cameras.get(cid) != c]
-        self._declare_streams(connection, fresh)
+        self._declare_streams(session, fresh)
         self.cameras = now_recording
 
     # --- events ---------------------------------------------------------------------
 
-    def _on_event_body(self, connection: broker.Connection):
+    def _on_event_body(self, session: broker.Session):
         def on_event(body: bytes, _properties: Any) -> None:
             self.last_event_at = time.monotonic()
             event = unpack(body, Event)
@@ -206,7 +205,7 @@ class Recorder(broker.Role):
                 self._object_gone(camera, event, detection)
             if detection["label"] not in camera.record:
                 return
-            event_id = self._take(connection, camera, event, detection)
+            event_id = self._take(session, camera, event, detection)
             object_id = (detection.get("extra") or {}).get("object")
             if event_id is not None and _is_id(object_id):
                 self.store.add_object(event_id, object_id, detection["label"],
@@ -251,7 +250,7 @@ class Recorder(broker.Role):
 
     def _take(
         self,
-        connection: broker.Connection,
+        session: broker.Session,
         camera: CameraConfig,
         event: Event,
         detection: dict[str, Any],
@@ -285,21 +284,21 @@ class Recorder(broker.Role):
         LOGGER.info(
             "record: event %d: %s on %s; recording", event_id, label, camera.id, **about(camera.id)
         )
-        self._start(connection, event_id, camera, captured_at, captured_at, event.seq)
+        self._start(session, event_id, camera, captured_at, captured_at, event.seq)
         return event_id
 
-    def _resume(self, connection: broker.Connection, stored: StoredEvent) -> None:
+    def _resume(self, session: broker.Session, stored: StoredEvent) -> None:
         camera = self.cameras.get(stored.camera)
         if camera is None:
             self.store.fail(stored.id, "the camera no longer records")
             return
         LOGGER.info("record: event %d on %s was not finished; cutting it again", stored.id,
                     stored.camera, **about(stored.camera))  # fmt: skip
-        self._start(connection, stored.id, camera, stored.started_at, stored.ended_at, stored.seq)
+        self._start(session, stored.id, camera, stored.started_at, stored.ended_at, stored.seq)
 
     def _start(
         self,
-        connection: broker.Connection,
+        session: broker.Session,
         event_id: int,
         camera: CameraConfig,
         started_at: float,
@@ -316,8 +315,7 @@ class Recorder(broker.Role):
             clip_from=clip_from,
             writer=ClipWriter(self.store.scratch(event_id, "clip")),
         )
-        incident.channel = broker.read_stream(
-            connection,
+        incident.reading = session.read_stream(
             self.topology.recent_queue(camera.id),
             clip_from - 1.0,  # the stream finds its place to the second
             lambda body: self._on_frame(incident, body),
@@ -409,8 +407,8 @@ class Recorder(broker.Role):
     def _close(self, incident: Incident) -> None:
         """Finish the clip and list the event (or say why there is no clip)."""
         self.active.pop(incident.camera.id, None)
-        if incident.channel is not None:
-            broker.stop_reading_stream(incident.channel)
+        if incident.reading is not None:
+            incident.reading.stop()
         if not incident.snapshot_saved and incident.nearest is not None:
             self._snapshot(incident, incident.nearest[1])
         writer = incident.writer

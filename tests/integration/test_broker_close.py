@@ -27,7 +27,7 @@ def test_a_connection_closes_while_a_stream_reader_it_let_go_is_still_closing(br
             reader = broker.read_stream(connection, queue, 0.0, read.append)
             connection.process_data_events(time_limit=0.2)
             assert read, "the stream delivered"
-            broker.stop_reading_stream(reader)
+            reader.stop()
             broker.close_quietly(connection)
             assert connection.is_closed
     finally:

@@ -639,6 +639,10 @@ class Session:
         """From another thread: see ``wake``."""
         wake(self.connection)
 
+    def watch_blocked(self, role: str) -> threading.Event:
+        """Set while the broker blocks this connection's publishers (see ``watch_blocked``)."""
+        return watch_blocked(self.connection, role)
+
     def consume(
         self, queue: str, on_message: Callable[[Message], None], *, auto_ack: bool = False
     ) -> str:
@@ -725,6 +729,11 @@ class Role:
     def on_session(self, session: Session) -> None:
         """After the topology is declared and the reading started, on every connection."""
 
+    def wait_s(self) -> tuple[float, bool]:
+        """How long the next pump waits, and whether all of it (a role paced by the
+        clock sleeps through; others go on at the first delivery)."""
+        return self.pump_s, False
+
     def on_tick(self, session: Session) -> None:
         """After every pump."""
 
@@ -747,7 +756,8 @@ class Role:
                 session.read(reads)
             self.on_session(session)
             while not self.stop.is_set():
-                session.pump(self.pump_s)
+                wait, whole = self.wait_s()
+                session.pump(wait, sleep=whole)
                 self.on_tick(session)
             self.on_stop(session)
         finally:

@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.core import broker
 from pipeline.core.annotate import annotate
@@ -59,7 +59,22 @@ class CaptureCounters:
     shed: int = 0  # times the share of frames published was cut (see LoadShedding)
 
 
-class CaptureWorker:
+@dataclass
+class Pace:
+    """Where capture is in its rhythm, for one connection's session."""
+
+    blocked: threading.Event = field(default_factory=threading.Event)  # by the broker
+    allowance: FrameAllowance = field(default_factory=lambda: FrameAllowance(1.0))
+    next_tick: float = field(default_factory=time.monotonic)  # a clock-paced camera's
+    last_status: float = 0.0  # monotonic: the status last sent
+    may_go_at: float = 0.0  # wall clock: a picture held back by the allowance is not waiting
+    wait_s: float = 0.0  # until the next tick
+
+
+class CaptureWorker(broker.Role):
+    """One camera: its pictures published as frames (or as results, for a camera
+    with no detector), at its fps, and its status once a second."""
+
     def __init__(
         self,
         config: Config,
@@ -67,19 +82,22 @@ class CaptureWorker:
         stop: threading.Event,
         shedding: LoadShedding | None = None,
     ) -> None:
+        super().__init__(
+            f"capture:{camera.id}", config.broker, stop, Topology(config.broker.namespace)
+        )
         self.config = config
         self.camera = camera
-        self.stop = stop
-        self.topology = Topology(config.broker.namespace)
         self.counters = CaptureCounters()
         self.seq = first_seq()
-        self.role = f"capture:{camera.id}"
         self.worker_id = f"capture:{socket.gethostname()}:{os.getpid()}"
         self._fps_window: list[float] = []
         self.shedding = shedding or LoadShedding()
+        self.source: Source | None = None
+        self.pace = Pace()
 
     def run(self, source: Source | None = None) -> None:
         source = source or open_source(self.camera)
+        self.source = source
         source.start()
         LOGGER.info(
             "%s: source %s at %.1f fps, %dx%d",
@@ -90,76 +108,78 @@ class CaptureWorker:
             self.camera.height,
         )
         try:
-            broker.run_reconnecting(
-                self.role, self.config.broker, self.stop, lambda c: self._session(c, source)
-            )
+            self.serve()
         finally:
             source.stop()
             LOGGER.info("%s: stopped (%s)", self.role, self.counters)
 
-    def _session(self, connection: broker.Connection, source: Source) -> None:
-        session = broker.Session(connection, self.config.broker.heartbeat_s, self.topology)
-        session.declare([self.camera])
+    def declares_cameras(self) -> list[CameraConfig]:
+        return [self.camera]
+
+    def on_session(self, session: broker.Session) -> None:
+        source = self._source()
         # Under a resource alarm RabbitMQ stops reading from publishers; a publish
         # would then block the loop. While blocked, frames are dropped and counted.
-        blocked = broker.watch_blocked(connection, self.role)
-        if not source.paced_by_arrival:
-            self._publish_on_the_clock(session, source, blocked)
-            return
-        # From the camera's reader thread: a picture arrived.
-        source.on_frame = session.wake
-        try:
-            self._publish_as_they_come(session, source, blocked)
-        finally:
-            source.on_frame = None
+        self.pace = Pace(blocked=session.watch_blocked(self.role), allowance=FrameAllowance(
+            self.camera.fps))  # fmt: skip
+        if source.paced_by_arrival:
+            source.on_frame = session.wake  # from the camera's reader thread: a picture arrived
 
-    def _publish_as_they_come(
-        self, session: broker.Session, source: Source, blocked: threading.Event
-    ) -> None:
+    def on_session_end(self) -> None:
+        if self.source is not None:
+            self.source.on_frame = None
+
+    def wait_s(self) -> tuple[float, bool]:
+        # A camera's pictures wake the wait; a synthetic one is drawn on the clock,
+        # and its wait is a sleep that keeps heartbeats serviced.
+        return min(max(self.pace.wait_s, 0.0), 1.0), not self._source().paced_by_arrival
+
+    def on_tick(self, session: broker.Session) -> None:
+        source = self._source()
+        if source.paced_by_arrival:
+            self._publish_as_they_come(session, source)
+        else:
+            self._publish_on_the_clock(session, source)
+
+    def _source(self) -> Source:
+        assert self.source is not None, "run() opens the source before serving"
+        return self.source
+
+    def _publish_as_they_come(self, session: broker.Session, source: Source) -> None:
         """A camera: each picture is published when it arrives (the reader thread
-        wakes this loop), at most ``fps`` a second on average with a burst of two,
+        wakes the wait), at most ``fps`` a second on average with a burst of two,
         so that a camera's jitter costs no frames and a faster camera is thinned."""
-        allowance = FrameAllowance(self.camera.fps)
-        last_status = 0.0
-        may_go_at = 0.0  # wall clock: a picture held back by the allowance is not waiting
-        while not self.stop.is_set():
-            now = time.monotonic()
-            allowance.fps = self.camera.fps * self.shedding.share
-            if blocked.is_set():
-                self.counters.broker_blocked += 1
-            elif source.has_new() and allowance.take(now):
-                self._publish_newest(session, source, may_go_at)
-            last_status = self._heartbeat(session, source, blocked, last_status)
-            # Until the next picture arrives (the reader wakes us), or, when one is
-            # waiting, until it may go.
-            wait = 1.0
-            if source.has_new():
-                wait = allowance.wait_s(time.monotonic())
-                may_go_at = time.time() + wait
-            session.pump(min(max(wait, 0.0), 1.0))
+        pace = self.pace
+        now = time.monotonic()
+        pace.allowance.fps = self.camera.fps * self.shedding.share
+        if pace.blocked.is_set():
+            self.counters.broker_blocked += 1
+        elif source.has_new() and pace.allowance.take(now):
+            self._publish_newest(session, source, pace.may_go_at)
+        pace.last_status = self._heartbeat(session, source, pace.blocked, pace.last_status)
+        # Until the next picture arrives (the reader wakes us), or, when one is
+        # waiting, until it may go.
+        pace.wait_s = 1.0
+        if source.has_new():
+            pace.wait_s = pace.allowance.wait_s(time.monotonic())
+            pace.may_go_at = time.time() + pace.wait_s
 
-    def _publish_on_the_clock(
-        self, session: broker.Session, source: Source, blocked: threading.Event
-    ) -> None:
+    def _publish_on_the_clock(self, session: broker.Session, source: Source) -> None:
         """A synthetic camera: a picture drawn and published every 1/fps."""
-        next_tick = time.monotonic()
-        last_status = 0.0
-        while not self.stop.is_set():
-            if blocked.is_set():
-                self.counters.broker_blocked += 1
-            else:
-                self._publish_newest(session, source)
-            last_status = self._heartbeat(session, source, blocked, last_status)
-            period = 1.0 / (self.camera.fps * self.shedding.share)
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay < -period:
-                # Fell behind (a slow encode, a busy machine): skip the missed ticks
-                # instead of bursting to catch up.
-                next_tick = time.monotonic()
-                delay = 0.0
-            # A sleep that keeps heartbeats serviced while we wait.
-            session.pump(max(0.0, min(delay, 1.0)), sleep=True)
+        pace = self.pace
+        if pace.blocked.is_set():
+            self.counters.broker_blocked += 1
+        else:
+            self._publish_newest(session, source)
+        pace.last_status = self._heartbeat(session, source, pace.blocked, pace.last_status)
+        period = 1.0 / (self.camera.fps * self.shedding.share)
+        pace.next_tick += period
+        pace.wait_s = pace.next_tick - time.monotonic()
+        if pace.wait_s < -period:
+            # Fell behind (a slow encode, a busy machine): skip the missed ticks
+            # instead of bursting to catch up.
+            pace.next_tick = time.monotonic()
+            pace.wait_s = 0.0
 
     def _heartbeat(
         self, session: broker.Session, source: Source, blocked: threading.Event, last: float

@@ -105,9 +105,7 @@ class FrameHub(broker.Role):
         self.sessions += 1
         self.connected.set()
 
-    def on_tick(self, session: broker.Session) -> None:
-        if self.watcher is None or not (changes := self.watcher.poll()):
-            return
+    def on_config(self, session: broker.Session, changes: CameraChanges) -> None:
         for camera_id in self.apply(changes):
             tag = self.consumers.pop(camera_id, None)
             if tag is not None:

@@ -31,6 +31,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pipeline.core.backoff import Backoff
 from pipeline.core.config import BrokerConfig, CameraConfig
 from pipeline.core.messages import CONTENT_TYPE
+from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.topology import Topology
 from pipeline.core.urls import TLS_PARAMETERS, redact_url
 
@@ -703,12 +704,15 @@ class Role:
     deliveries it takes at a time (``prefetch``) and which cameras' queues it needs
     (``declares_cameras``); ``serve`` connects, declares the topology and those queues,
     consumes them shielded (see ``Reads``), runs ``on_session`` for anything else,
-    then pumps and ticks (``on_tick``) until ``stop`` is set, then ``on_stop``;
-    after any connection loss it reconnects (with backoff) and does it all anew.
+    then pumps and ticks (``on_tick``) until ``stop`` is set, then ``on_stop``; the
+    config's changes reach ``on_config``; after any connection loss it reconnects
+    (with backoff) and does it all anew.
     """
 
     pump_s = 0.25  # the longest a tick waits: stop is noticed within this
     prefetch = 0  # deliveries in flight at a time (0: no limit)
+    # A role that follows its config's files sets one; ``on_config`` gets the changes.
+    watcher: ConfigWatcher | None = None
 
     def __init__(
         self, role: str, broker_config: BrokerConfig, stop: threading.Event, topology: Topology
@@ -728,6 +732,10 @@ class Role:
 
     def on_session(self, session: Session) -> None:
         """After the topology is declared and the reading started, on every connection."""
+
+    def on_config(self, session: Session, changes: CameraChanges) -> None:
+        """The config's files changed (``self.watcher.config`` is the new config);
+        called between pumps, before ``on_tick``."""
 
     def wait_s(self) -> tuple[float, bool]:
         """How long the next pump waits, and whether all of it (a role paced by the
@@ -758,6 +766,8 @@ class Role:
             while not self.stop.is_set():
                 wait, whole = self.wait_s()
                 session.pump(wait, sleep=whole)
+                if self.watcher is not None and (changes := self.watcher.poll()):
+                    self.on_config(session, changes)
                 self.on_tick(session)
             self.on_stop(session)
         finally:

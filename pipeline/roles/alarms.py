@@ -30,7 +30,7 @@ from pipeline.core.backoff import Backoff
 from pipeline.core.config import Config
 from pipeline.core.logs import Throttled
 from pipeline.core.messages import Event, unpack
-from pipeline.core.reload import ConfigWatcher
+from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.alarm_targets import Attempt, Target, make_target
@@ -149,13 +149,21 @@ class AlarmSender(broker.Role):
                         self.role, self.delivered, self.retried, self.given_up,
                         self.held_back)  # fmt: skip
 
-    def _tick(self) -> None:
-        """Time passing for the target (MQTT states clearing) and the cameras changing
-        (Home Assistant's discovery); a failure is logged, never the end of the target."""
+    def on_config(self, session: broker.Session, changes: CameraChanges) -> None:
+        """The cameras changing (Home Assistant's discovery); a failure is logged,
+        never the end of the target."""
+        assert self.watcher is not None
+        self.config = self.watcher.config
         try:
-            if self.watcher.poll():
-                self.config = self.watcher.config
-                self.target.cameras_changed(self.config.cameras)
+            self.target.cameras_changed(self.config.cameras)
+        except Exception as error:
+            self.rejections.warning("%s: following the cameras failed: %s: %s",
+                                    self.role, type(error).__name__, error)  # fmt: skip
+
+    def _tick(self) -> None:
+        """Time passing for the target (MQTT states clearing); a failure is logged,
+        never the end of the target."""
+        try:
             self.target.tick()
         except Exception as error:
             self.rejections.warning("%s: keeping the target's states failed: %s: %s",

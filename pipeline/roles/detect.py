@@ -195,8 +195,6 @@ class DetectorWorker(broker.Role):
             self.stop.set()
             raise ThreadEnded(f"{self.role}: the processing thread ended on its own")
         self._drain(session)
-        if self.watcher is not None and (changes := self.watcher.poll()):
-            self._follow(changes, session)
         if time.monotonic() - self.last_stats > STATS_INTERVAL_S:
             LOGGER.info("%s: %s", self.role, self.counters)
             self.last_stats = time.monotonic()
@@ -220,7 +218,7 @@ class DetectorWorker(broker.Role):
                 self.topology.frame_queue(camera.id), on_message
             )
 
-    def _follow(self, changes: CameraChanges, session: broker.Session) -> None:
+    def on_config(self, session: broker.Session, changes: CameraChanges) -> None:
         """Apply camera changes: let go of removed and changed cameras, take on new ones."""
         for camera in (*changes.removed, *changes.changed):
             tag = self.consumers.pop(camera.id, None)

@@ -36,7 +36,7 @@ from pipeline.core.eventstore import MOST_PATH_POINTS, EventStore, StoredEvent
 from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Event, MessageError, Result, unpack
-from pipeline.core.reload import ConfigWatcher
+from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.text import is_number
 from pipeline.core.topology import MB, Topology
 from pipeline.roles.clips import ClipWriter, thumbnail
@@ -160,10 +160,11 @@ class Recorder(broker.Role):
             self._resume(session, stored)
         self.subscribed.set()
 
+    def on_config(self, session: broker.Session, changes: CameraChanges) -> None:
+        self._follow(session)
+
     def on_tick(self, session: broker.Session) -> None:
         self._tick()
-        if self.watcher is not None and self.watcher.poll():
-            self._follow(session)
 
     def on_stop(self, session: broker.Session) -> None:
         self._abandon_active()

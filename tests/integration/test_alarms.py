@@ -369,3 +369,57 @@ def test_home_assistant_discovers_a_camera_added_while_the_alarm_role_runs(
                   if id_part(namespace) in t]  # fmt: skip
         clear_retained("homeassistant", topics)
         clear_retained(f"rabbitcam-test/{namespace}", ["status"])
+
+
+def test_an_alarm_being_retried_when_the_sender_stops_is_delivered_after_it_restarts(
+    namespace, broker_url
+):
+    """Stopped mid-retry, the sender leaves the event unacknowledged: the broker keeps
+    it in the target's queue and the next sender delivers it, once."""
+    from pipeline.core.messages import Event, pack
+    from pipeline.roles.alarm_targets import make_target
+    from pipeline.roles.alarms import AlarmSender
+
+    endpoint = WebhookEndpoint(free_port())  # not listening yet: every attempt fails
+    config, _camera = moving_camera(
+        namespace,
+        [{"name": "phone", "url": endpoint.url, "labels": ["motion"], "cooldown_s": 0,
+          "attempts": 20, "timeout_s": 0.5}],
+    )  # fmt: skip
+    alarm = config.alarms[0].resolved(config.path)
+
+    def sender(stop: threading.Event) -> AlarmSender:
+        target = make_target(alarm, config.broker.namespace, config.cameras)
+        return AlarmSender(config, alarm, target, stop)
+
+    first_stop = threading.Event()
+    first = sender(first_stop)
+    thread = threading.Thread(target=first.run, daemon=True)
+    thread.start()
+    try:
+        assert first.subscribed.wait(20), "the sender subscribed"
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        seq = int(time.time() * 1000)
+        body = pack(Event("cam1", seq, time.time(), {"label": "motion", "score": 1.0}))
+        connection.channel().basic_publish(Topology(namespace).events_exchange, "cam1.motion", body)
+        connection.close()
+        wait_for(lambda: first.retried >= 1, timeout=20, interval=0.1)
+    finally:
+        first_stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive() and first.delivered == 0 and first.given_up == 0
+
+    endpoint.start()
+    second_stop = threading.Event()
+    second = sender(second_stop)
+    thread = threading.Thread(target=second.run, daemon=True)
+    thread.start()
+    try:
+        delivered = wait_for(lambda: endpoint.alarms(), timeout=30, interval=0.2)
+        assert [a["seq"] for a in delivered] == [seq]
+        time.sleep(1.0)
+        assert [a["seq"] for a in endpoint.alarms()] == [seq], "once"
+    finally:
+        second_stop.set()
+        thread.join(timeout=20)
+        endpoint.stop()

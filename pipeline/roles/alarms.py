@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from detectors.track import CENSUS_LABEL
@@ -99,7 +100,6 @@ class AlarmSender(broker.Role):
         self.rejections = Throttled(LOGGER)
         self.subscribed = threading.Event()
         self.watcher = ConfigWatcher(config, self.role)
-        self.session: broker.Session | None = None  # the connection's, while it lasts
 
     def run(self) -> None:
         LOGGER.info("%s: to %s (%s)", self.role, self.target.describe(), self._filters())
@@ -121,24 +121,26 @@ class AlarmSender(broker.Role):
 
     def reads(self, session: broker.Session) -> list[broker.Reads]:
         # Delivering waits (retries, pumping the connection): done in on_tick.
-        self.pending.clear()
         return [
             broker.Reads(
-                self._handle, self.role, ((self.topology.events_exchange, "#"),),
+                partial(self._handle, session), self.role, ((self.topology.events_exchange, "#"),),
                 queue=self.queue, arguments=self.topology.alarm_queue_arguments(self.alarm),
                 on_reject=self._on_reject, later=self.pending,
             )
         ]  # fmt: skip
 
     def on_session(self, session: broker.Session) -> None:
-        self.session = session
+        # Deliveries of a lost connection can no longer be acknowledged; the broker
+        # gives them again.
+        self.pending.clear()
         self.subscribed.set()
 
     def on_tick(self, session: broker.Session) -> None:
         self._tick()
         # No message can end the target: one it cannot take (a bad event, or one
         # that meets a bug) is dead-lettered with why, and the next comes.
-        handle = broker.shielded(self._handle, session, self.role, self._on_reject)
+        handle = broker.shielded(partial(self._handle, session), session, self.role,
+                                 self._on_reject)  # fmt: skip
         while self.pending and not self.stop.is_set():
             message = self.pending.pop(0)
             if handle(message) is not False:
@@ -172,10 +174,8 @@ class AlarmSender(broker.Role):
     def _on_reject(self, reason: str) -> None:
         self.rejections.warning("%s: rejected a bad event: %s", self.role, reason)
 
-    def _handle(self, body: bytes, properties: Any) -> bool:
+    def _handle(self, session: broker.Session, body: bytes, properties: Any) -> bool:
         """Deliver one alarm (or decide not to); False if stopped before it was done."""
-        session = self.session
-        assert session is not None, "handled in on_tick, while a session lasts"
         event = unpack(body, Event)
         camera, label = event.camera, event.detection["label"]
         payload = alarm_payload(self.config, event)

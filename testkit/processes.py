@@ -247,6 +247,7 @@ def delete_namespace(url: str, name: str, cameras: list[str], alarms: tuple[str,
             topology.frame_queue(camera),
             topology.events_queue(camera),
             topology.recent_queue(camera),
+            topology.footage_queue(camera),
         ]
     for queue in queues:
         channel.queue_delete(queue)
@@ -255,6 +256,7 @@ def delete_namespace(url: str, name: str, cameras: list[str], alarms: tuple[str,
         topology.results_exchange,
         topology.events_exchange,
         topology.status_exchange,
+        topology.footage_exchange,
         topology.dead_exchange,
     ):
         channel.exchange_delete(exchange)

@@ -34,8 +34,9 @@ def gstreamer_python() -> str:
 
 
 class RtspCamera:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, h264: str | None = None) -> None:
         self.port = port
+        self.h264 = h264  # "WxH@FPS": H.264 as IP cameras send it; default RTP/JPEG
         self.python = gstreamer_python()
         self.process: subprocess.Popen | None = None
 
@@ -45,7 +46,7 @@ class RtspCamera:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.python, str(SCRIPT), str(self.port)],
+            [self.python, str(SCRIPT), str(self.port), *([self.h264] if self.h264 else [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -5,7 +5,8 @@ connection itself, so tests can feed the hub directly and production starts
 the hub's subscriber once per process (``web.server.serve``). The routes live
 in blueprints by concern: ``pages`` (the dashboard, a camera's page),
 ``streams`` (MJPEG and snapshots), ``api`` (JSON, health), ``events`` (the
-recorded events, their snapshots and clips) and ``metrics`` (Prometheus).
+recorded events, their snapshots and clips), ``footage`` (kept footage: the
+timeline, segments, exports) and ``metrics`` (Prometheus).
 Access control, security headers and error pages are app-wide hooks, so no
 route can forget them.
 """
@@ -22,6 +23,7 @@ from web.account import account
 from web.api import api
 from web.auth import Auth
 from web.events import events
+from web.footage import footage
 from web.hosts import HostCheck
 from web.hub import FrameHub
 from web.limits import StreamSlots
@@ -71,7 +73,7 @@ def create_app(
     app.after_request(security_headers)
     app.context_processor(lambda: {"visitor": g.get("visitor")})
     app.register_error_handler(HTTPException, http_error)
-    for blueprint in (account, pages, streams, api, events, prometheus):
+    for blueprint in (account, pages, streams, api, events, footage, prometheus):
         app.register_blueprint(blueprint)
     return app
 

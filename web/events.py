@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import (
     Blueprint,
@@ -46,6 +46,7 @@ MAX_EVENT_ID = 2**63 - 1
 EVENT_ROUTE = f"<int(max={MAX_EVENT_ID}):event_id>"
 # The filters a listing's "next" link carries on (nothing else from the URL goes to url_for).
 FILTERS = ("camera", "label", "since", "until", "limit")
+FOOTAGE_LEAD_S = 5.0  # an event's footage link starts this long before it
 WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")  # ASCII digits: str.isdigit() also takes "²"
 
 # The files of an event, by the name in its URL: the kind in the store, the media type.
@@ -74,6 +75,10 @@ def event_json(event: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
         return url_for("events.media", event_id=event.id, name=name) if present else None
 
     pre_roll = None if event.clip_from is None else round(event.started_at - event.clip_from, 3)
+    footage = None
+    if any(camera.id == event.camera for camera in state.config().keeping_footage):
+        at = round(event.started_at - FOOTAGE_LEAD_S, 3)
+        footage = url_for("footage.page", camera_id=event.camera, at=at)
     return {
         "id": event.id,
         "camera": event.camera,
@@ -95,6 +100,7 @@ def event_json(event: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
         "clip_to": event.clip_to,
         "clip_frames": event.clip_frames,
         "pre_roll_s": pre_roll,
+        "footage": footage,  # the camera's footage from just before the event
         "bytes": event.bytes,
         "objects": [object_json(event.id, seen) for seen in event.objects],
     }
@@ -130,14 +136,14 @@ def _query() -> EventQuery:
         camera=camera,
         cameras=state.visitor().visible_cameras,
         label=label,
-        since=_number(args, "since"),
-        until=_number(args, "until"),
+        since=seconds_arg(args, "since"),
+        until=seconds_arg(args, "until"),
         before_id=_integer(args, "before"),
         limit=_integer(args, "limit") or 50,
     )
 
 
-def _number(args: Any, key: str) -> float | None:
+def seconds_arg(args: Any, key: str) -> float | None:
     text = args.get(key)
     if not text:
         return None
@@ -218,11 +224,17 @@ def _send(event_id: int, kind: str, mimetype: str) -> Response:
     file = events_.open_file(event_id, kind) if present else None
     if file is None:
         abort(404, description=f"event {event_id} has no {kind}")
-    # Sent from the file opened above (a regular file, no link followed), with
-    # Ranges, so that a browser's video element can seek; the files never change.
+    # Sent from the file opened above (a regular file, no link followed); the files never
+    # change.
+    return send_stored(file, mimetype, f"{event_id}-{kind}")
+
+
+def send_stored(file: BinaryIO, mimetype: str, tag: str) -> Response:
+    """A stored file that never changes (a clip, a segment), with Ranges, so that a
+    browser's video element can seek; ``tag`` names it in the ETag."""
     facts = os.fstat(file.fileno())
     response = send_file(
-        file, mimetype=mimetype, conditional=False, etag=f"{event_id}-{kind}-{facts.st_mtime_ns}",
+        file, mimetype=mimetype, conditional=False, etag=f"{tag}-{facts.st_mtime_ns}",
         last_modified=facts.st_mtime, max_age=3600,
     )  # fmt: skip
     response.content_length = facts.st_size

@@ -184,6 +184,7 @@ def declare_common(channel: Channel, topology: Topology) -> Channel:
     channel.exchange_declare(topology.results_exchange, "topic", durable=True)
     channel.exchange_declare(topology.events_exchange, "topic", durable=True)
     channel.exchange_declare(topology.status_exchange, "topic", durable=True)
+    channel.exchange_declare(topology.footage_exchange, "direct", durable=True)
     channel.exchange_declare(topology.dead_exchange, "fanout", durable=True)
     try:
         channel.queue_declare(
@@ -282,6 +283,21 @@ def declare_recent_stream(
     channel.close()
 
 
+def declare_footage_stream(
+    connection: Connection, topology: Topology, camera_id: str, arguments: dict[str, Any]
+) -> None:
+    """The stream queue that keeps a camera's footage for the footage recorder.
+
+    Unlike the recent past, footage is not made again: a stream whose retention
+    changed is kept as it is, with a warning, never deleted.
+    """
+    queue = topology.footage_queue(camera_id)
+    channel = declare_kept_queue(
+        connection.channel(), queue, arguments, [(topology.footage_exchange, camera_id)]
+    )
+    channel.close()
+
+
 StreamHandler = Callable[[bytes], None]
 
 
@@ -303,6 +319,11 @@ class StreamReading:
         """
         if self._channel.is_open:
             self._channel._impl.close()  # pika's channel beneath the blocking one
+
+    def ack_through(self, tag: int) -> None:
+        """Acknowledge every delivery up to ``tag``: to a stream, credit for more."""
+        if self._channel.is_open:
+            self._channel.basic_ack(tag, multiple=True)
 
 
 def read_stream(
@@ -335,6 +356,32 @@ def read_stream(
 
 
 STREAM_PREFETCH = 100
+
+# (body, offset in the stream, delivery tag for ``StreamReading.ack_through``)
+OffsetHandler = Callable[[bytes, int, int], None]
+
+
+def read_stream_at(
+    connection: Connection, queue: str, offset: int | str, on_delivery: OffsetHandler,
+    prefetch: int = STREAM_PREFETCH,
+) -> StreamReading:  # fmt: skip
+    """Consume a stream queue from ``offset`` (a message's number, or "first"), on a
+    channel of its own, each delivery with its offset; nothing is acknowledged
+    until the reader says (``ack_through``), so at most ``prefetch`` are in its hands:
+    a reader that writes slowly holds the stream back, it does not buffer it."""
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=prefetch)
+
+    def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        if not channel.is_open:
+            return
+        on_delivery(body, int((properties.headers or {}).get("x-stream-offset", -1)),
+                    method.delivery_tag)  # fmt: skip
+
+    channel.basic_consume(
+        queue, on_message_callback=on_message, arguments={"x-stream-offset": offset}
+    )
+    return StreamReading(channel)
 
 
 def queue_counts(connection: Connection, queues: list[str]) -> dict[str, tuple[int, int] | None]:
@@ -620,6 +667,16 @@ class Session:
     def read_stream(self, queue: str, since: float, on_body: StreamHandler) -> StreamReading:
         """A stream read from ``since`` on, on a channel of its own (see ``read_stream``)."""
         return read_stream(self.connection, queue, since, on_body)
+
+    def declare_footage_stream(self, camera_id: str, arguments: dict[str, Any]) -> None:
+        """A camera's footage stream (see ``declare_footage_stream``)."""
+        declare_footage_stream(self.connection, self.topology, camera_id, arguments)
+
+    def read_stream_at(
+        self, queue: str, offset: int | str, on_delivery: OffsetHandler
+    ) -> StreamReading:
+        """A stream read from ``offset`` on, acknowledged by the reader (see ``read_stream_at``)."""
+        return read_stream_at(self.connection, queue, offset, on_delivery)
 
     def delete_queue(self, queue: str) -> None:
         delete_queue(self.connection, queue)

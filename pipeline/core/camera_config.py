@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
-from declared.blocks import NAME_PATTERN, Section, setting, tables
+from declared.blocks import NAME_PATTERN, Section, checked, setting, tables
 from declared.problems import refuse, refuse_all, type_name
 from detectors.scene_rules import SceneRules
 from pipeline.core.settings import ConfigError, base_dir
@@ -194,6 +194,7 @@ def _scene(value: Any) -> str:
 # Where what the detectors found is drawn: into the picture (by the worker, or by
 # capture for a direct camera), over it by the pages, or nowhere.
 Drawing = Literal["picture", "page", "none"]
+FOOTAGE_MODES = ("none", "continuous", "motion")
 
 
 class CameraConfig(Section):
@@ -245,6 +246,12 @@ class CameraConfig(Section):
     record: Labels = setting(
         (), "labels whose events are recorded (snapshot, clip, the events page)"
     )
+    footage: Annotated[str, checked(lambda v: None if v in FOOTAGE_MODES else
+                                    f"must be one of {', '.join(FOOTAGE_MODES)}"),
+                       WithJsonSchema({"enum": list(FOOTAGE_MODES)})] = setting(
+        "none", "footage kept: continuous, motion (the segments with motion or a "
+        "detection), or none ([record] continuous_days, motion_days)",
+    )  # fmt: skip
     zones: tables(ZoneConfig, MOST_SHAPES) = setting(
         (),
         "named polygons; an object is in one while its box's bottom centre is ([[cameras.zones]])",
@@ -285,6 +292,9 @@ class CameraConfig(Section):
                     and self.source.kind != "synthetic"]  # fmt: skip
         if self.direct and self.detectors:
             problems.append(("direct", "a camera with detectors sends its frames to them"))
+        if self.footage == "motion" and not self.detectors:
+            problems.append(("footage", 'keeping "motion" needs a detector (motion, say) to '
+                             "tell which segments to keep"))  # fmt: skip
         from detectors import labels_of
 
         # None: a plugin that does not say what it reports (its labels taken on trust)

@@ -243,12 +243,15 @@ class DetectConfig(Section):
 
 
 class RecordConfig(Section):
-    """``[record]``: events kept with a snapshot and a clip, and for how long.
+    """``[record]``: events kept with a snapshot and a clip, footage, and for how long.
 
     The broker keeps the last ``keep_s`` of every recording camera's annotated
     frames (a stream queue, at most ``keep_mb``); a clip is read from it, from
     ``pre_s`` before an event to ``post_s`` after the last event that follows
-    it closely. Events, snapshots and clips live in ``dir``.
+    it closely. Events, snapshots and clips live in ``dir``, and so does the
+    footage of cameras that keep it (``footage``): the broker keeps each such
+    camera's packets for ``footage_buffer_s`` and the footage recorder cuts them
+    into ``segment_s`` files, kept ``continuous_days`` or ``motion_days``.
     """
 
     dir: Annotated[Path | None, PlainValidator(path_in_config), DIRECTORY_SCHEMA] = setting(
@@ -262,7 +265,17 @@ class RecordConfig(Section):
     post_s: float = setting(5.0, "clip seconds after the last event", 0, 600)
     max_clip_s: float = setting(30.0, "longest clip", 1, 3600)
     retain_days: float = setting(30.0, "events older are deleted", 0.0001, 36_500)
-    max_mb: int = setting(2048, "oldest events go past this size", 1, 100_000_000)
+    max_mb: int = setting(
+        2048, "oldest footage, then oldest events, go past this size", 1, 100_000_000
+    )
+    continuous_days: float = setting(7.0, 'footage = "continuous" kept this long', 0.0001, 36_500)
+    motion_days: float = setting(14.0, 'footage = "motion" kept this long', 0.0001, 36_500)
+    segment_s: float = setting(10.0, "footage is cut into files this long, at key frames", 2, 600)
+    footage_buffer_s: int = setting(
+        3600, "the broker keeps each camera's footage this long: a recorder away for less "
+        "loses nothing", 60, 7 * 86_400,
+    )  # fmt: skip
+    footage_buffer_mb: int = setting(2048, "... and at most this much of it", 64, 1_000_000)
 
     @model_validator(mode="after")
     def _pre_roll_still_kept(self) -> RecordConfig:
@@ -373,6 +386,11 @@ class Config(SiteFile):
     def recording(self) -> list[CameraConfig]:
         """The cameras whose events are recorded."""
         return [camera for camera in self.cameras if camera.record]
+
+    @property
+    def keeping_footage(self) -> list[CameraConfig]:
+        """The cameras whose footage is kept (``footage`` other than "none")."""
+        return [camera for camera in self.cameras if camera.footage != "none"]
 
     @property
     def store_dir(self) -> Path:

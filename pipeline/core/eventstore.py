@@ -18,13 +18,12 @@ import logging
 import os
 import sqlite3
 import stat
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from pipeline.core.sqlite_file import SqliteFile
 
 LOGGER = logging.getLogger(__name__)
 
@@ -140,46 +139,14 @@ class EventQuery:
     states: tuple[str, ...] = field(default=("recording", "ready", "failed"))
 
 
-class EventStore:
+class EventStore(SqliteFile):
     """The events of one site: ``<dir>/events.sqlite3`` and ``<dir>/media/``."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.media = self.directory / MEDIA
-        self.path = self.directory / DATABASE
-        self.local = threading.local()
         self.media.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-        self._db().executescript(SCHEMA)  # each statement on its own; all are idempotent
-
-    # --- connections ---------------------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self.local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self.local.db = db
-        return db
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def close(self) -> None:
-        db = getattr(self.local, "db", None)
-        if db is not None:
-            db.close()
-            self.local.db = None
+        super().__init__(self.directory / DATABASE, SCHEMA)
 
     # --- files ---------------------------------------------------------------------
 

@@ -249,6 +249,26 @@ class Event(Captured, tag_field="type", tag="event"):
             )
 
 
+Stamp = Annotated[int, Meta(ge=-(2**62), le=2**62)] | None
+Rate = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+
+
+class Packet(Captured, tag_field="type", tag="packet"):
+    """A piece of a camera's footage as it came, for the footage recorder: one
+    compressed video packet (``pts``, ``dts`` in ``time_base``; ``extradata``, the
+    codec's setup, with each key packet), or one JPEG picture."""
+
+    codec: Literal["h264", "hevc", "jpeg"]
+    width: Dimension
+    height: Dimension
+    data: Annotated[bytes, Meta(min_length=1, max_length=MAX_IMAGE_BYTES)]
+    key: bool = False  # a picture that needs none before it: a segment may start here
+    pts: Stamp = None
+    dts: Stamp = None
+    time_base: tuple[Rate, Rate] = (1, 1000)
+    extradata: Annotated[bytes, Meta(max_length=64 * 1024)] = b""
+
+
 # --- packing and unpacking ---------------------------------------------------------------
 
 _encoder = msgspec.msgpack.Encoder()
@@ -263,7 +283,8 @@ class _Envelope(Struct):
 
 
 _DECODERS: dict[type, msgspec.msgpack.Decoder[Any]] = {
-    kind: msgspec.msgpack.Decoder(kind) for kind in (_Envelope, Frame, Result, Status, Event)
+    kind: msgspec.msgpack.Decoder(kind)
+    for kind in (_Envelope, Frame, Result, Status, Event, Packet)
 }
 
 

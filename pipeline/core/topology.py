@@ -50,6 +50,11 @@ class Topology:
         return f"{self.namespace}.status"
 
     @property
+    def footage_exchange(self) -> str:
+        """Direct exchange: routing key = camera id → that camera's footage stream."""
+        return f"{self.namespace}.footage"
+
+    @property
     def dead_exchange(self) -> str:
         return f"{self.namespace}.dlx"
 
@@ -66,6 +71,10 @@ class Topology:
     def recent_queue(self, camera_id: str) -> str:
         """Stream queue: the last minute or so of a recording camera's annotated frames."""
         return f"{self.namespace}.recent.{camera_id}"
+
+    def footage_queue(self, camera_id: str) -> str:
+        """Stream queue: a camera's footage as it came, kept ``footage_buffer_s``."""
+        return f"{self.namespace}.footage.{camera_id}"
 
     @property
     def record_queue(self) -> str:
@@ -92,6 +101,18 @@ class Topology:
             "x-max-age": f"{record.keep_s}s",
             "x-max-length-bytes": max_bytes,
             "x-stream-max-segment-size-bytes": min(16 * MB, max(MB, segment)),
+        }
+
+    @staticmethod
+    def footage_queue_arguments(record: RecordConfig) -> dict[str, Any]:
+        # Kept on disk by the broker for as long as a recorder may be away; segments
+        # of a sixteenth of the bytes keep retention's overshoot small.
+        max_bytes = record.footage_buffer_mb * MB
+        return {
+            "x-queue-type": "stream",
+            "x-max-age": f"{record.footage_buffer_s}s",
+            "x-max-length-bytes": max_bytes,
+            "x-stream-max-segment-size-bytes": min(64 * MB, max(MB, max_bytes // 16)),
         }
 
     @staticmethod

@@ -63,9 +63,10 @@ def _add_role_commands(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--roles",
-        default="capture,detect,stream,record,alarm",
+        default="capture,detect,stream,record,footage,alarm",
         help="which roles this host runs (comma-separated; default: all: capture, detect, "
-        "stream, and record and alarm where the config has cameras that record, or alarms)",
+        "stream, and record, footage and alarm where the config has cameras that record "
+        "events or keep footage, or alarms)",
     )
     capture = commands.add_parser("capture", help="run the capture of one camera or several")
     capture.add_argument(
@@ -84,6 +85,8 @@ def _add_role_commands(commands: argparse._SubParsersAction) -> None:
     stream.add_argument("--bind", help="HOST:PORT (overrides [web] bind)")
     record = commands.add_parser("record", help="run the recorder: snapshots and clips of events")
     record.add_argument("config")
+    footage = commands.add_parser("footage", help="run the footage recorder: segments on disk")
+    footage.add_argument("config")
     alarm = commands.add_parser("alarm", help="send alarms to the [[alarms]] webhooks and MQTT")
     alarm.add_argument("config")
 
@@ -331,6 +334,16 @@ def _record(args: argparse.Namespace, config: Config) -> int:
     from pipeline.roles.record import run_record
 
     run_record(config, stop_on_signals())
+    return 0
+
+
+def _footage(args: argparse.Namespace, config: Config) -> int:
+    if not config.keeping_footage:
+        return _refuse(f'{config.path}: no camera keeps footage (footage = "continuous")')
+    _logging_for(args, config, "footage")
+    from pipeline.roles.footage import run_footage
+
+    run_footage(config, stop_on_signals())
     return 0
 
 
@@ -704,6 +717,7 @@ SITE_COMMANDS = {
     "detect": _detect,
     "stream": _stream,
     "record": _record,
+    "footage": _footage,
     "alarm": _alarm,
     "run": _run,
 }

@@ -28,7 +28,7 @@ from pipeline.core.annotate import annotate
 from pipeline.core.config import CameraConfig, Config
 from pipeline.core.environment import environment
 from pipeline.core.logs import Throttled, about
-from pipeline.core.messages import Frame, Result, Status, pack
+from pipeline.core.messages import Frame, Packet, Result, Status, pack
 from pipeline.core.signals import run_in_threads
 from pipeline.core.topology import Topology
 from pipeline.roles.sources import Source, open_source
@@ -89,6 +89,7 @@ class CaptureWorker(broker.Role):
         self.camera = camera
         self.counters = CaptureCounters()
         self.seq = first_seq()
+        self.footage_seq = self.seq  # footage packets are numbered on their own
         self.worker_id = f"capture:{socket.gethostname()}:{os.getpid()}"
         self._fps_window: list[float] = []
         self.shedding = shedding or LoadShedding()
@@ -124,6 +125,10 @@ class CaptureWorker(broker.Role):
             self.camera.fps))  # fmt: skip
         if source.paced_by_arrival:
             source.on_frame = session.wake  # from the camera's reader thread: a picture arrived
+        if self.camera.footage != "none":  # declared here too: nothing is lost before a recorder
+            session.declare_footage_stream(
+                self.camera.id, self.topology.footage_queue_arguments(self.config.record)
+            )
 
     def on_session_end(self) -> None:
         if self.source is not None:
@@ -140,6 +145,16 @@ class CaptureWorker(broker.Role):
             self._publish_as_they_come(session, source)
         else:
             self._publish_on_the_clock(session, source)
+        if source.footage is not None:
+            self._publish_footage(session, source.footage.take())
+
+    def _publish_footage(self, session: broker.Session, packets: list[Packet]) -> None:
+        """The camera's own packets, every one (a picture needs those before it)."""
+        for packet in packets:
+            packet.seq = self.footage_seq = self.footage_seq + 1
+            session.publish(
+                self.topology.footage_exchange, self.camera.id, pack(packet), broker.properties()
+            )
 
     def _source(self) -> Source:
         assert self.source is not None, "run() opens the source before serving"
@@ -236,6 +251,12 @@ class CaptureWorker(broker.Role):
                 self.topology.frames_exchange, self.camera.id, pack(frame),
                 broker.properties(),
             )  # fmt: skip
+        if self.camera.footage != "none" and source.footage is None:
+            # The camera's footage is the JPEGs published (the recorder compresses them).
+            self._publish_footage(session, [Packet(
+                camera=self.camera.id, seq=0, captured_at=captured.captured_at, codec="jpeg",
+                width=width, height=height, data=encoded, key=True,
+            )])  # fmt: skip
         self.seq += 1
         self.counters.published += 1
         now = time.monotonic()

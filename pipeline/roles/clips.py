@@ -36,8 +36,10 @@ X264_OPTIONS = {"preset": "veryfast", "crf": "25", "profile": "main"}
 class ClipWriter:
     """Writes frames, in capture order, to an MP4 file; ``close`` finishes it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, movflags: str = "+faststart", crf: int = 25) -> None:
         self.path = path
+        self.movflags = movflags
+        self.x264_options = {**X264_OPTIONS, "crf": str(crf)}
         self.container: av.container.OutputContainer | None = None
         self.stream = None
         self.decoder = av.CodecContext.create("mjpeg", "r")
@@ -52,9 +54,9 @@ class ClipWriter:
     def _open(self, width: int, height: int) -> None:
         os.close(create_new(self.path))  # made here, private, never through a planted link
         self.container = av.open(
-            str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"}
+            str(self.path), mode="w", format="mp4", options={"movflags": self.movflags}
         )
-        stream = self.container.add_stream("libx264", options=X264_OPTIONS)
+        stream = self.container.add_stream("libx264", options=self.x264_options)
         # 4:2:0 needs even sizes.
         stream.width, stream.height = width - width % 2, height - height % 2
         stream.pix_fmt = "yuv420p"

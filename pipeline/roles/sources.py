@@ -40,6 +40,7 @@ from pipeline.core.config import CameraConfig
 from pipeline.core.jpeg import JpegError, jpeg_size
 from pipeline.core.logs import Throttled
 from pipeline.core.synthetic_scenes import scene_painter
+from pipeline.roles.footage_packets import COPIED_CODECS, FootageBacklog, PacketCopier
 
 LOGGER = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ class Source:
     # arrives (``on_frame`` tells it). A synthetic one is drawn when asked.
     paced_by_arrival = False
     on_frame: Callable[[], None] | None = None
+    # A camera whose own compressed packets are its footage (H.264, H.265) fills
+    # this; capture publishes them. Others' footage is the JPEGs capture publishes.
+    footage: FootageBacklog | None = None
 
     def start(self) -> None:
         pass
@@ -481,9 +485,18 @@ class StreamSource(VideoSource):
         # and where capture draws nothing, those of the camera's size are kept as
         # they came.
         is_mjpeg = stream.codec_context.name == "mjpeg"
+        copier = None
+        if self.camera.footage != "none" and stream.codec_context.name in COPIED_CODECS:
+            if self.footage is None:
+                self.footage = FootageBacklog(self.camera.id)
+            self.footage.interrupt()  # a new session of the camera: from its first key picture
+            copier = PacketCopier(stream, self.camera.id)
         for packet in container.demux(stream):
             if not self._current(generation):
                 return
+            if copier is not None and self.footage is not None:
+                for piece in copier.packets(packet, time.time()):
+                    self.footage.put(piece)
             if is_mjpeg and packet.size:
                 data = bytes(packet)
                 size = _header_size(data)

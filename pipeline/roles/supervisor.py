@@ -3,7 +3,8 @@
 Capture processes (``[capture] cameras_per_process`` cameras each; by default
 the cameras spread over one process per core, at most 16 to a process),
 ``[detect] workers`` detector processes, one streamer, a recorder when a camera
-records events and an alarm sender when alarms are configured. A child that
+records events, a footage recorder when a camera keeps footage and an alarm
+sender when alarms are configured. A child that
 dies is restarted after a short delay, at most ``MAX_RESTARTS`` times a minute
 (after that it waits for the minute to pass); SIGTERM or Ctrl-C stops every
 child within a few seconds, and children die with the supervisor even if it is
@@ -64,7 +65,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: the supervisor's own shutdown still stops its children
 
 
-ROLES = ("capture", "detect", "stream", "record", "alarm")
+ROLES = ("capture", "detect", "stream", "record", "footage", "alarm")
 
 
 def _base_argv(log_level: str | None) -> list[str]:
@@ -109,6 +110,8 @@ def child_specs(
         children.append(Child("stream", stream))
     if "record" in roles and config.recording:
         children.append(Child("record", [*base, "record", path]))
+    if "footage" in roles and config.keeping_footage:
+        children.append(Child("footage", [*base, "footage", path]))
     if "alarm" in roles and config.alarms:
         children.append(Child("alarm", [*base, "alarm", path]))
     return children

@@ -386,10 +386,10 @@ def test_scene_is_checked(tmp_path: Path):
 # The messages of the common mistakes, word for word: they were these before the
 # config moved onto pydantic models, and an operator's search for one still finds it.
 COMMON_MISTAKES = [
-    # (The allowed keys grew since: filters, lines, motion_mask, object_mask, zones.)
+    # (The allowed keys grew since: filters, footage, lines, motion_mask, object_mask, zones.)
     (VALID + "colour = 'red'\n", "cameras[0].colour: unknown key (allowed: annotate, detectors, "
-     "direct, filters, fps, height, id, jpeg_quality, lines, max_age_ms, motion_mask, name, "
-     "object_mask, ordered, qr, queue_length, queue_ttl_ms, record, scene, source, width, "
+     "direct, filters, footage, fps, height, id, jpeg_quality, lines, max_age_ms, motion_mask, "
+     "name, object_mask, ordered, qr, queue_length, queue_ttl_ms, record, scene, source, width, "
      "zones)"),
     ("surprise = 1\n" + VALID, "surprise: unknown key (allowed: alarms, broker, cameras, "
      "cameras_dir, capture, detect, log, record, web)"),

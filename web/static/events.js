@@ -140,6 +140,8 @@ function card(event) {
   const download = node.querySelector(".clip-link");
   if (event.snapshot) snapshot.href = event.snapshot; else snapshot.hidden = true;
   if (event.clip) download.href = event.clip; else download.hidden = true;
+  const footage = node.querySelector(".footage-link");
+  if (event.footage) footage.href = event.footage; else footage.hidden = true;
   const open = node.querySelector("button.open");
   drawPaths(open, event);
   open.addEventListener("click", () => {

@@ -13,9 +13,15 @@ arrive as JPEG (the synthetic camera, MJPEG cameras) it times, per frame:
   CRF 23, a keyframe every 2 s) into a fragmented MP4; ``x264-uf`` the same at
   ``ultrafast``.
 
-For a camera that already sends H.264 it times, per packet, demuxing the stream
-and remuxing its packets into fragmented MP4 (``copy``, what a recorder does)
-against demuxing and decoding it (what capture does to show and detect).
+``recorder`` is the footage recorder's own code on those JPEGs (``SegmentWriter``:
+x264 ``veryfast`` CRF 23 into fragmented MP4 segments).
+
+For a camera that already sends H.264 (the ``x264`` file above, as a camera would
+send it) it times, per packet, the footage recorder's own code: ``taken``, what
+capture adds (each packet taken as it came and packed for the wire), and
+``copied``, what the recorder does (unpacked, muxed into segments, each synced),
+both against ``decode``: what capture does with those packets anyway (decoded and
+scaled while YUV, as ``StreamSource`` does).
 
 CPU time of the process, every thread (medians of ``--repeats``), and megabytes an hour at
 ``--fps``. The libraries are PyAV's own FFmpeg (libx264 included) and OpenCV.
@@ -26,17 +32,23 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from functools import partial
+from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.core.config import CameraConfig, SourceSpec
 from pipeline.core.media import media_file
+from pipeline.core.messages import Packet, pack, unpack
+from pipeline.roles.footage_packets import PacketCopier
+from pipeline.roles.segments import SegmentWriter
 from pipeline.roles.sources import SyntheticSource
 
 JPEG_QUALITY = 80
@@ -110,28 +122,55 @@ def x264(jpegs: list[bytes], fps: int, out: io.BytesIO, preset: str = "veryfast"
     return len(jpegs)
 
 
-def copy_h264(h264: bytes, out: io.BytesIO) -> int:
-    packets = 0
-    with (
-        av.open(io.BytesIO(h264)) as source,
-        av.open(out, "w", format="mp4", options=FRAGMENTED) as target,
-    ):
-        incoming = source.streams.video[0]
-        outgoing = target.add_stream_from_template(incoming)
-        for packet in source.demux(incoming):
-            if packet.dts is None:
-                continue
-            packet.stream = outgoing
-            target.mux(packet)
-            packets += 1
-    return packets
+def camera_side(h264: bytes) -> list[bytes]:
+    """What capture adds for a footage camera that sends H.264: each packet demuxed
+    taken as it came (``PacketCopier``) and packed for the wire; the messages."""
+    with av.open(io.BytesIO(h264)) as source:
+        stream = source.streams.video[0]
+        copier = PacketCopier(stream, "c1")
+        return [pack(piece) for packet in source.demux(stream)
+                for piece in copier.packets(packet, time.time())]  # fmt: skip
+
+
+def recorder_side(messages: list[bytes], folder: Path, segment_s: float = 10.0) -> int:
+    """What the footage recorder does with them: unpacked, written into segments
+    (``SegmentWriter``), a segment finished and synced every ``segment_s``."""
+    writer, count = None, 0
+    for body in messages:
+        packet = unpack(body, Packet)
+        if writer is not None and packet.key and writer.seconds_to(packet) >= segment_s:
+            writer.finish()
+            writer = None
+        if writer is None:
+            count += 1
+            writer = SegmentWriter(folder / f"{count}.mp4", packet)
+        writer.add(packet)
+    if writer is not None:
+        writer.finish()
+    return len(messages)
+
+
+def recorder_jpeg(jpegs: list[bytes], fps: int, folder: Path) -> int:
+    """The recorder's work for a JPEG camera: each picture into a ``SegmentWriter``
+    (decoded and compressed once by x264 ``veryfast``)."""
+    messages = [pack(Packet(camera="c1", seq=n, captured_at=1.7e9 + n / fps, codec="jpeg",
+                            width=SIZE[0], height=SIZE[1], data=jpeg, key=True))
+                for n, jpeg in enumerate(jpegs)]  # fmt: skip
+    return recorder_side(messages, folder)
 
 
 def decode_h264(h264: bytes) -> int:
+    """What capture does with an H.264 camera's packets anyway: decoded and scaled to
+    the camera's size while still YUV, as ``StreamSource`` does."""
     frames = 0
+    scaler = VideoReformatter()
     with av.open(io.BytesIO(h264)) as source:
-        for frame in source.decode(video=0):
-            frame.to_ndarray(format="bgr24")  # as capture hands a picture on
+        stream = source.streams.video[0]
+        stream.thread_type = "SLICE"
+        stream.codec_context.thread_count = 1
+        for frame in source.decode(stream):
+            scaler.reformat(frame, SIZE[0], SIZE[1], "yuv420p", interpolation="BILINEAR",
+                            dst_color_range="JPEG", threads=1).to_ndarray()  # fmt: skip
             frames += 1
     return frames
 
@@ -169,12 +208,24 @@ def main(argv: list[str] | None = None) -> None:
             ms = cpu_ms_per_item(run, args.repeats)
             size = len(outputs[way].getvalue()) / len(jpegs) * hour / 1e6
             print(f"{name:10} {way:8} {ms:9.2f} {ms / floor_ms:8.2f} {size:8.0f}")
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            ms = cpu_ms_per_item(lambda: recorder_jpeg(jpegs, args.fps, folder), args.repeats)  # noqa: B023
+            size = sum(f.stat().st_size for f in folder.glob("*.mp4")) / len(jpegs) * hour / 1e6
+            print(f"{name:10} {'recorder':8} {ms:9.2f} {ms / floor_ms:8.2f} {size:8.0f} "
+                  "(the footage recorder, JPEG camera)")  # fmt: skip
         h264 = outputs["x264"].getvalue()
         decode_ms = cpu_ms_per_item(lambda: decode_h264(h264), args.repeats)  # noqa: B023
-        copy_ms = cpu_ms_per_item(lambda: copy_h264(h264, io.BytesIO()), args.repeats)  # noqa: B023
         print(f"{name:10} {'decode':8} {decode_ms:9.2f} {'':8} (an H.264 camera: capture's work)")
-        print(f"{name:10} {'copy':8} {copy_ms:9.2f} {copy_ms / decode_ms:8.3f} "
-              f"(x decode: a recorder's work)")  # fmt: skip
+        taken_ms = cpu_ms_per_item(lambda: len(camera_side(h264)), args.repeats)  # noqa: B023
+        messages = camera_side(h264)
+        with tempfile.TemporaryDirectory() as scratch:
+            run = partial(recorder_side, messages, Path(scratch))
+            record_ms = cpu_ms_per_item(run, args.repeats)
+        print(f"{name:10} {'taken':8} {taken_ms:9.3f} {taken_ms / decode_ms:8.3f} "
+              "(x decode: what capture adds to send the packets)")  # fmt: skip
+        print(f"{name:10} {'copied':8} {record_ms:9.3f} {record_ms / decode_ms:8.3f} "
+              "(x decode: the footage recorder's work)")  # fmt: skip
 
 
 if __name__ == "__main__":

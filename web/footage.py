@@ -104,8 +104,8 @@ def listing(camera_id: str) -> Response:
         "camera": camera_id,
         "from": since,
         "to": until,
-        "state": recorder.state if recorder else "none",
-        "reason": recorder.reason if recorder else "",
+        "state": recorder.state,  # recording | stopped (with why) | none
+        "reason": recorder.reason,
         "segments": [segment_json(s) for s in footage_.segments(camera_id, since, until)],
         "gaps": [{"from": g.from_at, "to": g.to_at, "reason": g.reason}
                  for g in footage_.gaps(camera_id, since, until)],

@@ -14,6 +14,8 @@ first, then the files, and never takes a segment played in the last
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -21,9 +23,9 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from pipeline.core.eventstore import DIRECTORY_MODE, SCRATCH, create_new
+from pipeline.core.eventstore import DIRECTORY_MODE, FILE_MODE, SCRATCH, create_new
 from pipeline.core.files import sync_folder
 from pipeline.core.sqlite_file import SqliteFile
 
@@ -34,7 +36,10 @@ DATABASE = "footage.sqlite3"
 # A segment served to a player (or an export) in this long is not deleted: a player
 # asks for a segment in ranges, one after another.
 PLAYING_LEASE_S = 300.0
-MOST_LISTED = 10_000  # segments in one answer: a day of 10 s segments is 8,640
+MOST_LISTED = 10_000
+STATE_FILE = ".state.json"  # <camera>/.state.json: recording, or stopped and why
+STATE_BYTES = 1024
+MOST_REASON_CHARS = 300  # segments in one answer: a day of 10 s segments is 8,640
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -54,10 +59,7 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE INDEX IF NOT EXISTS segments_by_time ON segments (camera, started_at);
 CREATE TABLE IF NOT EXISTS cameras (
     camera      TEXT PRIMARY KEY,
-    next_offset INTEGER NOT NULL,         -- its stream's first message not yet in a segment
-    state       TEXT NOT NULL DEFAULT 'recording',  -- recording | stopped (with why)
-    reason      TEXT NOT NULL DEFAULT '',
-    changed_at  REAL NOT NULL DEFAULT 0
+    next_offset INTEGER NOT NULL          -- its stream's first message not yet in a segment
 );
 CREATE TABLE IF NOT EXISTS gaps (
     camera      TEXT NOT NULL,
@@ -148,23 +150,44 @@ class FootageStore(SqliteFile):
 
     # --- the recorder's side ---------------------------------------------------------------
 
-    def camera_state(self, camera: str) -> CameraState | None:
-        row = self._db().execute("SELECT * FROM cameras WHERE camera = ?", (camera,)).fetchone()
-        return None if row is None else CameraState(**dict(row))
+    def camera_state(self, camera: str) -> CameraState:
+        """Where its stream is to be read from, and whether the recorder records it."""
+        row = self._db().execute(
+            "SELECT next_offset FROM cameras WHERE camera = ?", (camera,)
+        ).fetchone()
+        said: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            said = json.loads((self.directory / camera / STATE_FILE).read_bytes())
+        return CameraState(
+            camera, -1 if row is None else row[0], str(said.get("state", "none")),
+            str(said.get("reason", "")), float(said.get("changed_at", 0.0)),
+        )  # fmt: skip
 
     def next_offset(self, camera: str) -> int | None:
         """Where the camera's stream is to be read from: None, from its start."""
-        state = self.camera_state(camera)
-        return None if state is None or state.next_offset < 0 else state.next_offset
+        offset = self.camera_state(camera).next_offset
+        return None if offset < 0 else offset
+
+    def prepare_state(self, camera: str) -> None:
+        """Make the camera's state file at its full size, while there is room."""
+        path = self.folder(camera) / STATE_FILE
+        if not path.exists() or path.stat().st_size != STATE_BYTES:
+            self.set_state(camera, "recording")
 
     def set_state(self, camera: str, state: str, reason: str = "") -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO cameras (camera, next_offset, state, reason, changed_at) "
-                "VALUES (?, -1, ?, ?, ?) ON CONFLICT (camera) DO UPDATE SET state = "
-                "excluded.state, reason = excluded.reason, changed_at = excluded.changed_at",
-                (camera, state, reason, time.time()),
-            )
+        """Say whether the recorder records the camera (and if not, why), for the pages.
+
+        Kept in a small file of a fixed size, overwritten in place rather than in the
+        database: when the disk is full, the database cannot take a word more, and
+        that is when this must be said."""
+        said = {"state": state, "reason": reason[:MOST_REASON_CHARS], "changed_at": time.time()}
+        data = json.dumps(said).encode().ljust(STATE_BYTES)[:STATE_BYTES]
+        fd = os.open(self.folder(camera) / STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW,
+                     FILE_MODE)  # fmt: skip
+        try:
+            os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
 
     def passed(self, camera: str, next_offset: int) -> None:
         """The stream's messages before ``next_offset`` need no reading again (no segment
@@ -224,7 +247,7 @@ class FootageStore(SqliteFile):
             if not folder.is_dir() or folder.is_symlink():
                 continue
             for path in folder.iterdir():
-                if f"{folder.name}/{path.name}" not in known:
+                if path.name != STATE_FILE and f"{folder.name}/{path.name}" not in known:
                     path.unlink(missing_ok=True)
                     removed += 1
         gone = [name for name in known if not (self.directory / name).is_file()]

@@ -145,8 +145,8 @@ class CaptureWorker(broker.Role):
             self._publish_as_they_come(session, source)
         else:
             self._publish_on_the_clock(session, source)
-        if source.footage is not None:
-            self._publish_footage(session, source.footage.take())
+        if source.footage is not None and not self.pace.blocked.is_set():
+            self._publish_footage(session, source.footage.take())  # (waiting, it is bounded)
 
     def _publish_footage(self, session: broker.Session, packets: list[Packet]) -> None:
         """The camera's own packets, every one (a picture needs those before it)."""

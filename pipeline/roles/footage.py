@@ -32,6 +32,7 @@ import fcntl
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -60,6 +61,8 @@ MOST_PAUSE_S = 3.0
 MOTION_MARGIN_S = 5.0
 MOTION_WAIT_S = 30.0
 EVENT_QUEUE_LENGTH = 10_000
+# What a disk that cannot take more raises, through the file, FFmpeg or SQLite.
+WRITE_ERRORS = (OSError, av.error.FFmpegError, sqlite3.Error)
 # Low priority: footage may wait for the CPU, the live pictures may not.
 NICENESS = 10
 
@@ -85,6 +88,7 @@ class CameraFootage:
     last_offset: int = -1
     last_packet_at: float = field(default_factory=time.monotonic)
     stopped_until: float = 0.0  # monotonic: writing failed; read again from ``committed`` then
+    read_generation: int = -1  # the reading whose deliveries are being written
     failed: bool = False
 
 
@@ -123,6 +127,7 @@ class FootageRecorder(broker.Role):
         with self.lock:
             for camera in self.cameras.values():
                 self.footage[camera.id] = CameraFootage(camera)
+                self.store.prepare_state(camera.id)
         writer = threading.Thread(target=self._write_loop, name="footage-writer", daemon=True)
         writer.start()
         try:
@@ -165,6 +170,7 @@ class FootageRecorder(broker.Role):
                 self.footage.pop(camera_id, None)
                 if camera_id in now:
                     self.footage[camera_id] = CameraFootage(now[camera_id])
+                    self.store.prepare_state(camera_id)
             if camera_id in now:
                 self._read(session, now[camera_id])
         self.cameras = now
@@ -255,14 +261,19 @@ class FootageRecorder(broker.Role):
                 self.live_session.wake()
 
     def _write(self, state: CameraFootage, delivery: Delivery) -> None:
-        if delivery.generation != state.generation:
-            return  # read again since: this one comes again
-        if state.committed is None:
+        if delivery.generation != state.generation or state.stopped_until:
+            return  # being read again, or about to be: this one comes again
+        if state.read_generation != delivery.generation:
+            # The first of a new reading (a new connection, a retry): it starts from the
+            # last segment kept, so a segment still open is written afresh from it.
+            if state.writer is not None:
+                state.writer.abandon()
+                state.writer = None
+            state.read_generation = delivery.generation
             state.committed = self.store.next_offset(state.camera.id)
+            state.last_offset = -1
         if state.committed is not None and delivery.offset < state.committed:
             return  # in a segment already
-        if time.monotonic() < state.stopped_until:
-            return
         try:
             packet = unpack(delivery.body, Packet)
         except MessageError as error:
@@ -278,7 +289,7 @@ class FootageRecorder(broker.Role):
         state.last_packet_at = time.monotonic()
         try:
             self._add(state, packet, delivery.offset)
-        except (OSError, av.error.FFmpegError) as error:
+        except WRITE_ERRORS as error:
             self._stop_writing(state, error)
 
     def _add(self, state: CameraFootage, packet: Packet, offset: int) -> None:
@@ -318,7 +329,7 @@ class FootageRecorder(broker.Role):
                 width=writer.width, height=writer.height, mode=state.camera.footage,
             )  # fmt: skip
             self.store.add_segment(writer.path, segment, next_offset)
-        except (OSError, av.error.FFmpegError) as error:
+        except WRITE_ERRORS as error:
             writer.abandon()
             self._stop_writing(state, error)
             return
@@ -358,9 +369,8 @@ class FootageRecorder(broker.Role):
             LOGGER.debug("footage: cannot note the stop", exc_info=True)
 
     def _read_again(self, state: CameraFootage) -> None:
-        state.last_offset = -1
-        state.committed = None
         with self.lock:
+            state.generation += 1  # what is still on its way is not used: it comes again
             self.rewind.add(state.camera.id)
         if self.live_session is not None:
             self.live_session.wake()
@@ -396,7 +406,7 @@ class FootageRecorder(broker.Role):
                  "motion": record.motion_days * 86_400},
                 max(0, record.max_mb * MB - events_bytes),
             )  # fmt: skip
-        except OSError as error:
+        except WRITE_ERRORS as error:
             LOGGER.warning("footage: retention failed: %s", error)
             return
         if dropped or removed:

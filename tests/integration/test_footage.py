@@ -1,0 +1,93 @@
+"""The footage recorder on the real broker when the disk fills up: recording stops with
+a log line and a state the pages show, nothing else stops, and once there is room
+again the footage of the outage is written from the broker's stream (no gap)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import pipeline.roles.footage as footage_module
+from pipeline.core.footage_store import FootageStore
+from pipeline.roles.capture import CaptureWorker
+from pipeline.roles.footage import FootageRecorder
+from testkit.processes import wait_for
+from tests.conftest import make_config
+
+DISK_BYTES = 4 * 1024 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system of its own, a few MB (tmpfs: mounting one needs root)."""
+    if os.geteuid() != 0:
+        message = "NOT ROOT: the full-disk test mounts a small tmpfs and cannot run"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(disk)],
+                   check=True)  # fmt: skip
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every byte left on ``disk``."""
+    filler = disk / "filler"
+    with open(filler, "wb") as handle, contextlib.suppress(OSError):
+        for _ in itertools.count():
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    return filler
+
+
+def test_a_full_disk_stops_footage_alone_and_loses_none_of_it(
+    namespace, roles, small_disk, monkeypatch, caplog
+):
+    monkeypatch.setattr(footage_module, "RETRY_S", 2.0)
+    camera = {"id": "cam1", "source": "synthetic", "fps": 10, "width": 320, "height": 240,
+              "footage": "continuous"}  # fmt: skip
+    config = make_config([camera], namespace=namespace,
+                         record={"dir": str(small_disk), "segment_s": 2})  # fmt: skip
+    recorder = FootageRecorder(config, roles.stop)
+    capture = CaptureWorker(config, config.cameras[0], roles.stop)
+    roles.start(recorder.run, "footage")
+    wait_for(recorder.subscribed.is_set, timeout=15)
+    roles.start(capture.run, "capture")
+    store = FootageStore(config.store_dir)
+
+    def segments():
+        return store.segments("cam1", 0, 2e9)
+
+    wait_for(lambda: len(segments()) >= 2, timeout=30, interval=0.25)
+    with caplog.at_level(logging.ERROR, logger="pipeline.roles.footage"):
+        filler = fill(small_disk)
+        full_at = len(segments())
+        stopped = wait_for(lambda: (s := store.camera_state("cam1")) and s.state == "stopped"
+                           and s, timeout=30, interval=0.25)  # fmt: skip
+    # Said by whichever write met the full disk first: the segment's or the database's.
+    assert "No space left on device" in stopped.reason or "disk is full" in stopped.reason
+    assert any("recording stopped" in r.getMessage() for r in caplog.records)
+    published = capture.counters.published
+    wait_for(lambda: capture.counters.published > published + 20, timeout=10)  # capture goes on
+    assert len(segments()) <= full_at + 1
+
+    filler.unlink()  # room again
+    wait_for(lambda: store.camera_state("cam1").state == "recording", timeout=30, interval=0.25)
+    wait_for(lambda: len(segments()) >= full_at + 5, timeout=40, interval=0.25)
+    kept = segments()
+    start, end = kept[0].started_at, kept[-1].ended_at
+    covered = sum(s.ended_at - s.started_at for s in kept)
+    print(f"\n{len(kept)} segments over {end - start:.1f} s, covering {covered / (end - start):.1%}")
+    assert covered / (end - start) >= 0.99, "the outage's footage came from the stream"
+    assert not roles.errors and recorder.segments_written >= len(kept)

@@ -142,14 +142,12 @@ class FootageRecorder(broker.Role):
     # --- the connection's thread -------------------------------------------------------
 
     def reads(self, session: broker.Session) -> list[broker.Reads]:
-        motion = [c for c in self.cameras.values() if c.footage == "motion"]
-        return [
-            broker.Reads(
-                self._on_event, "footage",
-                tuple((self.topology.events_exchange, f"{c.id}.#") for c in motion),
-                arguments={"x-max-length": EVENT_QUEUE_LENGTH},
-            )
-        ] if motion else []  # fmt: skip
+        # Every camera's events (a private queue takes one binding), noted for the
+        # cameras that keep "motion" footage; they come a few a second at most.
+        if not any(c.footage == "motion" for c in self.cameras.values()):
+            return []
+        return [broker.Reads(self._on_event, "footage", ((self.topology.events_exchange, "#"),),
+                             arguments={"x-max-length": EVENT_QUEUE_LENGTH})]  # fmt: skip
 
     def on_session(self, session: broker.Session) -> None:
         self.live_session = session
@@ -219,9 +217,11 @@ class FootageRecorder(broker.Role):
             on_delivery,
         )  # fmt: skip
 
-    def _on_event(self, message: broker.Message) -> None:
-        event = unpack(message.body, Event)
-        self.activity.append((event.camera, event.captured_at))  # noted by the writer
+    def _on_event(self, body: bytes, _properties: object) -> None:
+        event = unpack(body, Event)
+        camera = self.cameras.get(event.camera)
+        if camera is not None and camera.footage == "motion":
+            self.activity.append((event.camera, event.captured_at))  # noted by the writer
 
     # --- the writer's thread ------------------------------------------------------------
 

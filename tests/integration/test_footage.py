@@ -9,6 +9,7 @@ import itertools
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,57 @@ def test_a_full_disk_stops_footage_alone_and_loses_none_of_it(
     kept = segments()
     start, end = kept[0].started_at, kept[-1].ended_at
     covered = sum(s.ended_at - s.started_at for s in kept)
-    print(f"\n{len(kept)} segments over {end - start:.1f} s, covering {covered / (end - start):.1%}")
+    print(
+        f"\n{len(kept)} segments over {end - start:.1f} s, covering {covered / (end - start):.1%}"
+    )
     assert covered / (end - start) >= 0.99, "the outage's footage came from the stream"
     assert not roles.errors and recorder.segments_written >= len(kept)
+
+
+def test_motion_footage_keeps_the_segments_around_an_event_and_drops_the_rest(
+    namespace, roles, tmp_path, monkeypatch, broker_url
+):
+    import pika
+
+    from pipeline.core.messages import Event, pack
+    from pipeline.core.topology import Topology
+
+    # Judged 3 s after a segment ends, by events within 2 s of it (the role waits 30 s:
+    # an event may trail its picture, and comes up to the margin after the segment).
+    monkeypatch.setattr(footage_module, "MOTION_MARGIN_S", 2.0)
+    monkeypatch.setattr(footage_module, "MOTION_WAIT_S", 3.0)
+    monkeypatch.setattr(footage_module, "RETENTION_EVERY_S", 0.5)
+    camera = {"id": "cam1", "source": "synthetic", "fps": 10, "width": 320, "height": 240,
+              "footage": "motion", "detectors": ["motion"]}  # fmt: skip
+    config = make_config([camera], namespace=namespace,
+                         record={"dir": str(tmp_path / "store"), "segment_s": 2})  # fmt: skip
+    recorder = FootageRecorder(config, roles.stop)
+    roles.start(recorder.run, "footage")
+    wait_for(recorder.subscribed.is_set, timeout=15)
+    roles.start(CaptureWorker(config, config.cameras[0], roles.stop).run, "capture")
+    store = FootageStore(config.store_dir)
+    wait_for(lambda: recorder.segments_written >= 3, timeout=30, interval=0.25)
+
+    # An event, as a detector worker publishes it (no worker runs here: the test is one).
+    event_at = time.time()
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    connection.channel().basic_publish(
+        Topology(namespace).events_exchange, "cam1.motion",
+        pack(Event(camera="cam1", seq=1, captured_at=event_at, detection={"label": "motion"})),
+    )  # fmt: skip
+    connection.close()
+    margin = footage_module.MOTION_MARGIN_S
+    # Segments up to 4 s after it written, then judged, and a retention pass after that.
+    wait_for(lambda: store.segments("cam1", event_at + 4, 2e9) or
+             recorder.segments_written >= 12, timeout=30, interval=0.25)  # fmt: skip
+    time.sleep(4.0)
+    kept = store.segments("cam1", 0, 2e9)
+    judged = [s for s in kept if s.ended_at < time.time() - 4.0]
+    print(
+        f"\n{recorder.segments_written} segments written, {len(kept)} kept: "
+        + ", ".join(f"{s.started_at - event_at:+.1f}..{s.ended_at - event_at:+.1f}" for s in kept)
+    )
+    assert len(judged) >= 2, "the segments near the event are kept"
+    for segment in judged:
+        assert segment.started_at - margin <= event_at <= segment.ended_at + margin, segment
+    assert len(kept) <= recorder.segments_written - 2, "those far from it are dropped"

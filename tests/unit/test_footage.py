@@ -249,3 +249,83 @@ def test_footage_waiting_for_the_broker_is_bounded_and_resumes_at_a_key_picture(
     backlog.put(piece(True))
     assert [p.key for p in backlog.take()] == [True]
     assert backlog.dropped == 3
+
+
+@pytest.fixture
+def footage_site(tmp_path: Path):
+    """An app over two cameras keeping footage, a few real segments of ``porch``, and
+    users: an admin, a viewer of ``garage`` only."""
+    from pipeline.core.users import UserFile
+    from tests.conftest import make_config
+    from web.app import create_app
+    from web.auth import Auth
+    from web.hub import FrameHub
+    from web.metrics import StreamMetrics
+
+    cameras = [{"id": cid, "source": "synthetic", "footage": "continuous"}
+               for cid in ("porch", "garage")]  # fmt: skip
+    config = make_config(cameras, record={"dir": str(tmp_path / "store")})
+    store = FootageStore(config.store_dir)
+    segments = write_segments(store, camera_packets(h264_file(tmp_path / "cam.mp4", 8)), 4)
+    users = UserFile(tmp_path / "users.json")
+    users.add("ada", "admin", "ada-password")
+    users.add("kim", "viewer", "kim-password", ("garage",))
+    hub = FrameHub(config)
+    app = create_app(config, hub, auth=Auth(users_path=users.path), metrics=StreamMetrics())
+    clients = {}
+    for name in ("ada", "kim"):
+        clients[name] = app.test_client()
+        answer = clients[name].post("/login", data={"username": name,
+                                                    "password": f"{name}-password"})  # fmt: skip
+        assert answer.status_code == 302
+    yield clients, segments, config
+    hub.close()
+
+
+def test_the_recordings_api_lists_serves_and_exports_to_those_who_may_see(footage_site):
+    clients, segments, config = footage_site
+    ada, kim = clients["ada"], clients["kim"]
+    start, end = segments[0].started_at, segments[-1].ended_at
+    listed = ada.get(f"/api/recordings/porch?from={start - 1}&to={end + 1}").json
+    assert [s["id"] for s in listed["segments"]] == [s.id for s in segments]
+    assert listed["state"] == "none" and listed["gaps"] == [] and listed["events"] == []
+    first = ada.get(listed["segments"][0]["url"], headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206 and len(first.data) == 100
+    exported = ada.get(f"/api/recordings/porch/export?from={start + 1}&to={start + 5}")
+    assert exported.status_code == 200 and exported.mimetype == "video/mp4"
+    assert "attachment" in exported.headers["Content-Disposition"]
+    assert ada.get("/footage/porch").status_code == 200
+    # An event of the camera: on the timeline, and its footage a link away.
+    from pipeline.core.eventstore import EventStore
+
+    EventStore(config.store_dir).open_event("porch", "person", 1, start + 2, {"label": "person"})
+    [marked] = ada.get(f"/api/recordings/porch?from={start - 1}&to={end + 1}").json["events"]
+    assert marked["label"] == "person" and marked["start"] == start + 2
+    [event] = ada.get("/api/events?camera=porch").json["events"]
+    assert event["footage"] == f"/footage/porch?at={round(start + 2 - 5, 3)}"
+    # A viewer of another camera: as if there were no such camera, everywhere.
+    for path in ("/api/recordings/porch", listed["segments"][0]["url"], "/footage/porch",
+                 f"/api/recordings/porch/export?from={start}&to={end}"):  # fmt: skip
+        assert kim.get(path).status_code == 404, path
+    # A segment of one camera is not found under another's name.
+    assert ada.get(f"/footage/garage/{segments[0].id}.mp4").status_code == 404
+
+
+@pytest.mark.parametrize("query", [
+    "from=abc", "from=nan", "to=inf", "from=-5", "from=200&to=100",
+    "from=0&to=1000000000",  # more than the 7 days a listing covers
+])  # fmt: skip
+def test_a_bad_range_is_a_400_that_says_why(footage_site, query):
+    ada = footage_site[0]["ada"]
+    answer = ada.get(f"/api/recordings/porch?{query}")
+    assert answer.status_code == 400 and answer.json["detail"]
+
+
+def test_an_export_is_bounded_and_an_empty_range_is_a_404(footage_site):
+    ada = footage_site[0]["ada"]
+    too_long = ada.get("/api/recordings/porch/export?from=1000&to=10000")
+    assert too_long.status_code == 400 and "3600" in too_long.json["detail"]
+    nothing = ada.get("/api/recordings/porch/export?from=1000&to=1060")
+    assert nothing.status_code == 404 and "no footage" in nothing.json["detail"]
+    assert ada.get("/footage/porch/99999.mp4").status_code == 404
+    assert ada.get("/footage/porch/x.mp4").status_code == 404

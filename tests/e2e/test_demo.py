@@ -29,13 +29,14 @@ pytestmark = pytest.mark.e2e
 def demo_roles() -> int:
     """Capture processes (6 cameras: 5 in demo.toml, 1 in cameras.d, spread over one
     process per core) + 2 detector workers + 1 streamer + 1 recorder (the hallway
-    records its falls, the walkway its people)."""
+    records its falls, the walkway its people) + 1 footage recorder (the walkway keeps
+    its footage)."""
     from pipeline.core.config import load_config
     from pipeline.roles.supervisor import capture_groups
 
     config = load_config("configs/demo.toml")
-    assert len(config.cameras) == 6 and config.recording
-    return len(capture_groups(config)) + config.detect.workers + 2
+    assert len(config.cameras) == 6 and config.recording and config.keeping_footage
+    return len(capture_groups(config)) + config.detect.workers + 3
 
 
 def test_demo_streams_live_annotated_frames_and_stops_cleanly(namespace, tmp_path):

@@ -152,9 +152,11 @@ class FootageStore(SqliteFile):
 
     def camera_state(self, camera: str) -> CameraState:
         """Where its stream is to be read from, and whether the recorder records it."""
-        row = self._db().execute(
-            "SELECT next_offset FROM cameras WHERE camera = ?", (camera,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT next_offset FROM cameras WHERE camera = ?", (camera,))
+            .fetchone()
+        )
         said: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             said = json.loads((self.directory / camera / STATE_FILE).read_bytes())

@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.core import broker
 from pipeline.core.config import Config
-from pipeline.core.messages import MessageError, Status, unpack
+from pipeline.core.messages import Status, unpack
 from pipeline.core.text import printable
 from pipeline.core.topology import Topology
 
@@ -58,21 +58,15 @@ class StatusProbe:
     def _connect(self) -> broker.Session:
         connection = broker.connect(self.config.broker, "rabbitcam status")
         session = broker.Session(connection, self.config.broker.heartbeat_s, self.topology)
-        broker.declare_common(session.channel, self.topology)
-        queue = broker.declare_private_queue(
-            session.channel,
-            self.topology.status_exchange,
-            "#",
-            self.topology.status_queue_arguments(),
-        )
-        session.consume(queue, self._on_status, auto_ack=True)
+        session.declare([])
+        session.read(broker.Reads(
+            self._on_status, "status", ((self.topology.status_exchange, "#"),),
+            arguments=self.topology.status_queue_arguments(),
+        ))  # fmt: skip
         return session
 
-    def _on_status(self, message: broker.Message) -> None:
-        try:
-            status = unpack(message.body, Status)
-        except MessageError:
-            return
+    def _on_status(self, body: bytes, _properties: object) -> None:
+        status = unpack(body, Status)  # one that is not goes to the dead letters, with why
         self.statuses[status.camera] = (status, time.monotonic())
 
     def _heard_recently(self) -> set[str]:

@@ -157,6 +157,10 @@ class FootageRecorder(broker.Role):
         self.subscribed.set()
 
     def on_config(self, session: broker.Session, changes: CameraChanges) -> None:
+        """A camera that keeps footage now is read; one that changed is read again from
+        its last kept segment (its open one is written afresh, by its new settings); one
+        that keeps none any more is no longer read, and its open segment is closed
+        when it goes idle."""
         now = {camera.id: camera for camera in self.watcher.config.keeping_footage}
         for camera_id in set(self.cameras) | set(now):
             if self.cameras.get(camera_id) == now.get(camera_id):
@@ -164,12 +168,11 @@ class FootageRecorder(broker.Role):
             reading = self.readings.pop(camera_id, None)
             if reading is not None:
                 reading.stop()
-            with self.lock:
-                self.footage.pop(camera_id, None)
-                if camera_id in now:
-                    self.footage[camera_id] = CameraFootage(now[camera_id])
-                    self.store.prepare_state(camera_id)
             if camera_id in now:
+                with self.lock:
+                    state = self.footage.setdefault(camera_id, CameraFootage(now[camera_id]))
+                    state.camera = now[camera_id]
+                self.store.prepare_state(camera_id)
                 self._read(session, now[camera_id])
         self.cameras = now
 

@@ -384,6 +384,27 @@ def read_stream_at(
     return StreamReading(channel)
 
 
+def stream_tail(connection: Connection, queue: str, wait_s: float) -> tuple[int, bytes] | None:
+    """The first message of a stream's last chunk (its offset and body), or None if
+    nothing comes within ``wait_s`` (an empty stream: retention never empties one, so
+    it is new). Read on a channel of its own, closed after."""
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=1)
+    found: list[tuple[int, bytes]] = []
+
+    def on_message(_channel: Any, _method: Any, properties: Any, body: bytes) -> None:
+        if not found:
+            found.append((int((properties.headers or {}).get("x-stream-offset", -1)), body))
+
+    channel.basic_consume(queue, on_message_callback=on_message,
+                          arguments={"x-stream-offset": "last"})  # fmt: skip
+    deadline = time.monotonic() + wait_s
+    while not found and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=min(0.05, wait_s))
+    StreamReading(channel).stop()
+    return found[0] if found else None
+
+
 def queue_counts(connection: Connection, queues: list[str]) -> dict[str, tuple[int, int] | None]:
     """(messages, consumers) of each queue, None for one that does not exist."""
     counts: dict[str, tuple[int, int] | None] = {}
@@ -677,6 +698,10 @@ class Session:
     ) -> StreamReading:
         """A stream read from ``offset`` on, acknowledged by the reader (see ``read_stream_at``)."""
         return read_stream_at(self.connection, queue, offset, on_delivery)
+
+    def stream_tail(self, queue: str, wait_s: float = 0.5) -> tuple[int, bytes] | None:
+        """The first message of a stream's last chunk (see ``stream_tail``)."""
+        return stream_tail(self.connection, queue, wait_s)
 
     def delete_queue(self, queue: str) -> None:
         delete_queue(self.connection, queue)

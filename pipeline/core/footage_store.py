@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE INDEX IF NOT EXISTS segments_by_time ON segments (camera, started_at);
 CREATE TABLE IF NOT EXISTS cameras (
     camera      TEXT PRIMARY KEY,
-    next_offset INTEGER NOT NULL          -- its stream's first message not yet in a segment
+    next_offset INTEGER NOT NULL,         -- its stream's first message not yet in a segment
+    reached_at  REAL NOT NULL DEFAULT 0   -- the capture time the footage before it reaches
 );
 CREATE TABLE IF NOT EXISTS gaps (
     camera      TEXT NOT NULL,
@@ -102,7 +103,8 @@ class Gap:
 @dataclass(frozen=True)
 class CameraState:
     camera: str
-    next_offset: int
+    next_offset: int  # -1: never read
+    reached_at: float  # the capture time the footage before ``next_offset`` reaches
     state: str
     reason: str
     changed_at: float
@@ -154,14 +156,15 @@ class FootageStore(SqliteFile):
         """Where its stream is to be read from, and whether the recorder records it."""
         row = (
             self._db()
-            .execute("SELECT next_offset FROM cameras WHERE camera = ?", (camera,))
+            .execute("SELECT next_offset, reached_at FROM cameras WHERE camera = ?", (camera,))
             .fetchone()
         )
         said: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             said = json.loads((self.directory / camera / STATE_FILE).read_bytes())
         return CameraState(
-            camera, -1 if row is None else row[0], str(said.get("state", "none")),
+            camera, -1 if row is None else row[0], 0.0 if row is None else row[1],
+            str(said.get("state", "none")),
             str(said.get("reason", "")), float(said.get("changed_at", 0.0)),
         )  # fmt: skip
 
@@ -191,11 +194,11 @@ class FootageStore(SqliteFile):
         finally:
             os.close(fd)
 
-    def passed(self, camera: str, next_offset: int) -> None:
-        """The stream's messages before ``next_offset`` need no reading again (no segment
-        kept of them: motion footage without motion, a stream's start before a key picture)."""
+    def passed(self, camera: str, next_offset: int, reached_at: float) -> None:
+        """The camera's place in its stream is ``next_offset``, its footage reaching
+        ``reached_at``, with no segment to show for it (a stream made anew: from its start)."""
         with self.transaction() as db:
-            _move(db, camera, next_offset)
+            _move(db, camera, next_offset, reached_at)
 
     def add_segment(self, scratch: Path, segment: Segment, next_offset: int) -> Segment:
         """Rename a finished, synced scratch file into place and list it; the camera's
@@ -211,7 +214,7 @@ class FootageStore(SqliteFile):
                  segment.bytes, segment.codec, int(segment.copied), segment.width,
                  segment.height, segment.mode),
             )  # fmt: skip
-            _move(db, segment.camera, next_offset)
+            _move(db, segment.camera, next_offset, segment.ended_at)
         return Segment(**{**segment.__dict__, "id": int(cursor.lastrowid or 0)})
 
     def add_gap(self, gap: Gap) -> None:
@@ -295,6 +298,15 @@ class FootageStore(SqliteFile):
         )
         return [_segment(row) for row in rows]
 
+    def newest_end(self, camera: str) -> float | None:
+        """When the camera's newest kept footage ends."""
+        row = (
+            self._db()
+            .execute("SELECT max(ended_at) FROM segments WHERE camera = ?", (camera,))
+            .fetchone()
+        )
+        return row[0]
+
     def gaps(self, camera: str, since: float, until: float) -> list[Gap]:
         rows = self._db().execute(
             "SELECT * FROM gaps WHERE camera = ? AND to_at > ? AND from_at < ? "
@@ -308,19 +320,24 @@ class FootageStore(SqliteFile):
         return None if row is None else _segment(row)
 
     def played(self, segment_ids: list[int], now: float | None = None) -> None:
-        """Mark segments as being played: retention leaves them a while."""
-        with self.transaction() as db:
-            db.executemany(
-                "UPDATE segments SET played_at = ? WHERE id = ?",
-                [(time.time() if now is None else now, i) for i in segment_ids],
-            )
+        """Mark segments as being played: retention leaves them a while. A database that
+        cannot take the mark (a full disk) does not stop the playing."""
+        try:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE segments SET played_at = ? WHERE id = ?",
+                    [(time.time() if now is None else now, i) for i in segment_ids],
+                )
+        except sqlite3.Error as error:
+            LOGGER.warning("footage: could not mark segments as playing: %s", error)
 
 
-def _move(db: sqlite3.Connection, camera: str, next_offset: int) -> None:
+def _move(db: sqlite3.Connection, camera: str, next_offset: int, reached_at: float) -> None:
     db.execute(
-        "INSERT INTO cameras (camera, next_offset) VALUES (?, ?) "
-        "ON CONFLICT (camera) DO UPDATE SET next_offset = excluded.next_offset",
-        (camera, next_offset),
+        "INSERT INTO cameras (camera, next_offset, reached_at) VALUES (?, ?, ?) ON CONFLICT "
+        "(camera) DO UPDATE SET next_offset = excluded.next_offset, reached_at = "
+        "max(reached_at, excluded.reached_at)",
+        (camera, next_offset, reached_at),
     )
 
 

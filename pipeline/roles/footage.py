@@ -100,7 +100,7 @@ class FootageRecorder(broker.Role):
         self.config = config
         self.watcher = watcher
         self.store = FootageStore(config.store_dir)
-        self.events_store_dir = config.store_dir
+        self.events: EventStore | None = None  # the events' size counts against max_mb
         self.cameras = {camera.id: camera for camera in config.keeping_footage}
         self.footage: dict[str, CameraFootage] = {}
         self.readings: dict[str, broker.StreamReading] = {}
@@ -210,7 +210,7 @@ class FootageRecorder(broker.Role):
             state = self.footage.setdefault(camera.id, CameraFootage(camera))
             state.generation += 1
             generation = state.generation
-        offset = self.store.next_offset(camera.id)
+        offset = self._made_anew(session, camera.id, self.store.next_offset(camera.id))
 
         def on_delivery(body: bytes, at: int, tag: int) -> None:
             self.inbox.put(Delivery(camera.id, generation, body, at, tag))
@@ -219,6 +219,31 @@ class FootageRecorder(broker.Role):
             self.topology.footage_queue(camera.id), "first" if offset is None else offset,
             on_delivery,
         )  # fmt: skip
+
+    def _made_anew(self, session: broker.Session, camera_id: str, offset: int | None) -> int | None:
+        """Where to read from: ``offset``, unless the stream was deleted and made again
+        (an operator applying new retention, say): its numbers started again at 0, and
+        reading from the old place would wait for ever. Then from its start, and what
+        came between the footage kept and the new stream's is a gap."""
+        if offset is None:
+            return None
+        reached_at = self.store.camera_state(camera_id).reached_at
+        tail = session.stream_tail(self.topology.footage_queue(camera_id))
+        if tail is not None:
+            try:
+                at = unpack(tail[1], Packet).captured_at
+            except MessageError:
+                return offset
+            if tail[0] >= offset or at <= reached_at + MOST_PAUSE_S:
+                return offset  # the same stream: its last chunk's footage was read already
+        else:
+            at = time.time()  # empty: retention never empties a stream, so it is new
+        reason = "the camera's footage stream was made anew"
+        self.store.add_gap(Gap(camera_id, reached_at or at, at, reason))
+        self.store.passed(camera_id, 0, at)
+        LOGGER.warning("footage: %s: %s; reading it from its start (what came before it is "
+                       "lost)", camera_id, reason, **about(camera_id))  # fmt: skip
+        return None
 
     def _on_event(self, body: bytes, _properties: object) -> None:
         event = unpack(body, Event)
@@ -286,7 +311,7 @@ class FootageRecorder(broker.Role):
             self.rejections.warning("footage: %s: a packet of %r refused", state.camera.id,
                                     packet.camera)  # fmt: skip
             return
-        if state.writer is None and state.last_offset < 0:
+        if state.last_offset < 0:  # the first of this reading
             self._note_gap(state, delivery.offset, packet)
         state.last_offset = delivery.offset
         state.last_packet_at = time.monotonic()
@@ -383,9 +408,9 @@ class FootageRecorder(broker.Role):
         segment kept, the footage between is gone."""
         if state.committed is None or offset <= state.committed:
             return
-        last = self.store.segments(state.camera.id, 0, packet.captured_at)
-        since = last[-1].ended_at if last else packet.captured_at
-        gap = Gap(state.camera.id, since, packet.captured_at,
+        newest = self.store.newest_end(state.camera.id)
+        gap = Gap(state.camera.id, packet.captured_at if newest is None else newest,
+                  packet.captured_at,
                   "the recorder was away longer than the broker keeps footage")  # fmt: skip
         self.store.add_gap(gap)
         LOGGER.warning(
@@ -403,7 +428,9 @@ class FootageRecorder(broker.Role):
         record = self.config.record
         try:
             dropped = self.store.drop_still(MOTION_MARGIN_S, time.time() - MOTION_WAIT_S)
-            events_bytes = EventStore(self.events_store_dir).total_bytes()
+            if self.events is None:
+                self.events = EventStore(self.config.store_dir)
+            events_bytes = self.events.total_bytes()
             removed = self.store.enforce_retention(
                 {"continuous": record.continuous_days * 86_400,
                  "motion": record.motion_days * 86_400},

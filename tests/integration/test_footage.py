@@ -143,3 +143,71 @@ def test_motion_footage_keeps_the_segments_around_an_event_and_drops_the_rest(
     for segment in judged:
         assert segment.started_at - margin <= event_at <= segment.ended_at + margin, segment
     assert len(kept) <= recorder.segments_written - 2, "those far from it are dropped"
+
+
+def test_footage_gone_from_the_stream_is_a_gap_the_log_names_and_the_timeline_shows(
+    namespace, roles, tmp_path, broker_url, caplog
+):
+    """A recorder away longer than the broker keeps footage: the stream's retention
+    (here its size, 64 MB, filled at once) has dropped what the recorder had not read.
+    And a stream deleted and made again, its numbers starting afresh."""
+    import pika
+
+    from pipeline.core.messages import pack
+    from pipeline.core.topology import Topology
+    from testkit.footage import camera_packets, h264_file
+
+    camera = {"id": "cam1", "source": "synthetic", "footage": "continuous"}
+    config = make_config([camera], namespace=namespace, record={
+        "dir": str(tmp_path / "store"), "segment_s": 2, "footage_buffer_mb": 64})  # fmt: skip
+    topology = Topology(namespace)
+    base = time.time() - 600
+    packets = camera_packets(h264_file(tmp_path / "cam.mp4", 4), base, "cam1")
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = connection.channel()
+
+    def publish(batch, padding: int = 0) -> None:
+        for packet in batch:
+            if padding:  # zeros after a picture's last NAL unit: allowed, and weighty
+                packet.data += b"\0" * padding
+            channel.basic_publish(topology.footage_exchange, "cam1", pack(packet))
+
+    store = FootageStore(config.store_dir)
+    first = FootageRecorder(config, roles.stop)
+    roles.start(first.run, "footage-1")
+    wait_for(first.subscribed.is_set, timeout=15)
+    publish(packets)
+    wait_for(lambda: store.newest_end("cam1") and store.newest_end("cam1") > packets[-1]
+             .captured_at - 0.5, timeout=20, interval=0.25)  # fmt: skip
+    roles.close()  # the recorder stops; meanwhile 80 MB of footage pass through the stream
+    publish(camera_packets(h264_file(tmp_path / "cam.mp4", 8), base + 300, "cam1"), 1_000_000)
+
+    later = type(roles)()
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipeline.roles.footage"):
+            second = FootageRecorder(config, later.stop)
+            later.start(second.run, "footage-2")
+            [gap] = wait_for(lambda: store.gaps("cam1", 0, 2e9), timeout=30, interval=0.25)
+        assert "away longer than the broker keeps footage" in gap.reason
+        assert gap.from_at == pytest.approx(packets[-1].captured_at, abs=0.5)
+        assert any("were gone from the stream" in r.getMessage() for r in caplog.records)
+        wait_for(lambda: store.newest_end("cam1") > gap.to_at + 2, timeout=30, interval=0.25)
+    finally:
+        later.close()
+
+    # Deleted and made again (to apply new retention, say): its numbers start at 0 again,
+    # below the recorder's place in the old one. It is read from its start.
+    channel.queue_delete(topology.footage_queue("cam1"))
+    third_roles = type(roles)()
+    try:
+        third = FootageRecorder(config, third_roles.stop)
+        third_roles.start(third.run, "footage-3")
+        wait_for(third.subscribed.is_set, timeout=15)
+        publish(camera_packets(h264_file(tmp_path / "cam.mp4", 4), base + 900, "cam1"))
+        made_anew = wait_for(lambda: [g for g in store.gaps("cam1", 0, 2e9)
+                                      if g.reason.endswith("made anew")], timeout=15)  # fmt: skip
+        assert len(made_anew) == 1
+        wait_for(lambda: store.newest_end("cam1") > base + 902, timeout=30, interval=0.25)
+    finally:
+        third_roles.close()
+        connection.close()

@@ -141,7 +141,8 @@ function card(event) {
   if (event.snapshot) snapshot.href = event.snapshot; else snapshot.hidden = true;
   if (event.clip) download.href = event.clip; else download.hidden = true;
   const footage = node.querySelector(".footage-link");
-  if (event.footage) footage.href = event.footage; else footage.hidden = true;
+  if (event.footage) footage.href = event.footage;
+  else node.querySelector(".footage-part").hidden = true;
   const open = node.querySelector("button.open");
   drawPaths(open, event);
   open.addEventListener("click", () => {

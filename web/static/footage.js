@@ -120,7 +120,7 @@ function start(index, offset) {
   }, { once: true });
 }
 
-// One segment ends: the next one plays, if it follows on (a lost span stops the player).
+// One segment ends: the next one plays (after a span with no footage, from its start).
 video.addEventListener("ended", () => {
   if (current >= 0 && current + 1 < segments.length) start(current + 1, 0);
 });

@@ -110,6 +110,7 @@ class FootageRecorder(broker.Role):
         self.activity: deque[tuple[str, float]] = deque(maxlen=EVENT_QUEUE_LENGTH)
         self.lock = threading.Lock()
         self.rejections = Throttled(LOGGER)
+        self.bugs = Throttled(LOGGER)
         self.segments_written = 0
         self.subscribed = threading.Event()
         self.live_session: broker.Session | None = None
@@ -263,13 +264,18 @@ class FootageRecorder(broker.Role):
                 delivery = False
             if delivery is None:
                 break
-            if delivery:
-                self._handle(delivery)
-            self._note_activity()
-            self._close_idle()
-            if time.monotonic() - last_retention > RETENTION_EVERY_S:
-                last_retention = time.monotonic()
-                self._retain()
+            try:
+                if delivery:
+                    self._handle(delivery)
+                self._note_activity()
+                self._close_idle()
+                if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                    last_retention = time.monotonic()
+                    self._retain()
+            except Exception as error:  # a bug met by one packet must not end all recording
+                self.bugs.warning("footage: the writer met a bug: %s: %s; going on",
+                                  type(error).__name__, error)  # fmt: skip
+                LOGGER.debug("footage: where", exc_info=True)
         with self.lock:
             states = list(self.footage.values())
         for state in states:  # stopping: what was written so far is kept

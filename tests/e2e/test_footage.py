@@ -140,9 +140,15 @@ def test_footage_is_kept_through_a_recorder_restart_and_plays_across_segments(br
     spans = browser.execute_script("return document.querySelectorAll('#timeline .span').length")
     assert spans >= 1
 
-    # Export a range: one MP4, copied, that FFmpeg reads from end to end.
+    # Export a range: one MP4, copied, that FFmpeg reads from end to end. The page's own
+    # link first (the minute from where it plays), then a range of the test's choosing.
     link = browser.find_element("id", "export-link").get_attribute("href")
     assert "/api/recordings/porch/export?" in link
+    from_page = requests.get(link, timeout=30)
+    assert from_page.status_code == 200, from_page.text
+    (site["work"] / "page-export.mp4").write_bytes(from_page.content)
+    with av.open(str(site["work"] / "page-export.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 10 * 5
     since, until = segments[0]["start"] + 1.0, segments[0]["start"] + 13.0
     exported = requests.get(f"{base}/api/recordings/porch/export",
                             params={"from": since, "to": until}, timeout=30)  # fmt: skip

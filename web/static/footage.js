@@ -125,7 +125,7 @@ video.addEventListener("ended", () => {
   if (current >= 0 && current + 1 < segments.length) start(current + 1, 0);
 });
 
-video.addEventListener("timeupdate", () => {
+function showPlace() {
   if (current < 0) return;
   const at = segments[current].start + video.currentTime;
   playing.textContent = `playing ${clock(at)}`;
@@ -134,7 +134,11 @@ video.addEventListener("timeupdate", () => {
   cursor.hidden = false;
   place(cursor, at, at);
   timeline.setAttribute("aria-valuenow", String(Math.round(at - dayStart)));
-});
+}
+
+// Where the player is, in the day: while it plays, and wherever it is moved to.
+video.addEventListener("timeupdate", showPlace);
+video.addEventListener("seeked", showPlace);
 
 function setExport(from) {
   exportForm.elements.from.value = localInput(from);

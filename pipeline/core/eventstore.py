@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import sqlite3
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipeline.core.files import open_regular
 from pipeline.core.sqlite_file import SqliteFile
 
 LOGGER = logging.getLogger(__name__)
@@ -162,16 +162,8 @@ class EventStore(SqliteFile):
         return final.with_name(f"{SCRATCH}-{final.name}")
 
     def open_file(self, event_id: int, kind: str) -> BinaryIO | None:
-        """An event's file for reading, if it is a regular file: a link planted in the
-        media folder is not followed (it could name any file of the host)."""
-        try:
-            fd = os.open(self.file(event_id, kind), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:  # missing, a link (ELOOP), unreadable
-            return None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
-        return os.fdopen(fd, "rb")
+        """An event's file for reading, if it is a regular file (see ``open_regular``)."""
+        return open_regular(self.file(event_id, kind))
 
     def _put(self, event_id: int, kind: str, data: bytes) -> int:
         scratch = self.scratch(event_id, kind)

@@ -8,6 +8,7 @@ owner kept, on disk before it is said to be, one writer at a time.
   crash at any point leaves the old file or the new one, never an empty one.
 - ``one_writer`` holds an exclusive lock on the file's folder (``flock``, so
   it is released when the process dies) for a read-change-write of the file.
+- ``open_regular`` reads a stored file without following a link planted in its place.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def replace_file(path: Path, data: bytes, new_mode: int = 0o600) -> None:
@@ -68,3 +71,17 @@ def one_writer(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def open_regular(path: Path) -> BinaryIO | None:
+    """``path`` for reading if it is a regular file: a link planted in a folder of
+    stored files is not followed (it could name any file of the host). None if it is
+    missing, a link, not a file, or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # missing, a link (ELOOP), unreadable
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")

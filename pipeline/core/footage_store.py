@@ -19,14 +19,13 @@ import json
 import logging
 import os
 import sqlite3
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.core.eventstore import DIRECTORY_MODE, FILE_MODE, SCRATCH, create_new
-from pipeline.core.files import sync_folder
+from pipeline.core.files import open_regular, sync_folder
 from pipeline.core.sqlite_file import SqliteFile
 
 LOGGER = logging.getLogger(__name__)
@@ -140,15 +139,8 @@ class FootageStore(SqliteFile):
         return path
 
     def open_segment(self, segment: Segment) -> BinaryIO | None:
-        """A listed segment's file for reading, if it is a regular file (no link followed)."""
-        try:
-            fd = os.open(self.directory / segment.name, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
-        return os.fdopen(fd, "rb")
+        """A listed segment's file for reading, if it is a regular file (see ``open_regular``)."""
+        return open_regular(self.directory / segment.name)
 
     # --- the recorder's side ---------------------------------------------------------------
 

@@ -15,17 +15,14 @@ const summary = document.getElementById("summary");
 let nextPage = null;
 let newestShown = null;
 
-// datetime-local inputs speak the browser's local time; the API, seconds since 1970.
+// datetime-local inputs speak the browser's local time; the API, seconds since 1970
+// (toLocalInput, fromLocalInput: times.js).
 function toSeconds(local) {
-  return local ? String(new Date(local).getTime() / 1000) : "";
+  return local ? String(fromLocalInput(local)) : "";
 }
 
-function toLocalInput(seconds) {
-  if (!seconds) return "";
-  const date = new Date(Number(seconds) * 1000);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+function asLocalInput(seconds) {
+  return seconds ? toLocalInput(Number(seconds)) : "";
 }
 
 function filters() {
@@ -54,8 +51,8 @@ function choose(select, value) {
 function showFilters(query) {
   choose(form.elements.camera, query.get("camera"));
   choose(form.elements.label, query.get("label"));
-  form.elements.from.value = toLocalInput(query.get("since"));
-  form.elements.to.value = toLocalInput(query.get("until"));
+  form.elements.from.value = asLocalInput(query.get("since"));
+  form.elements.to.value = asLocalInput(query.get("until"));
 }
 
 function describe(event) {

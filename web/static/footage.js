@@ -17,17 +17,8 @@ let segments = [];
 let current = -1;
 let dayStart = 0;
 
-const pad = (n) => String(n).padStart(2, "0");
-const clock = (seconds) => {
-  const d = new Date(seconds * 1000);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-};
-const localInput = (seconds) => {
-  const d = new Date(seconds * 1000);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${clock(seconds)}`;
-};
-const dayInput = (seconds) => localInput(seconds).slice(0, 10);
-const fromLocal = (text) => new Date(text).getTime() / 1000;
+// (clock, toLocalInput, fromLocalInput: times.js)
+const dayInput = (seconds) => toLocalInput(seconds).slice(0, 10);
 
 function startOfDay(seconds) {
   const d = new Date(seconds * 1000);
@@ -141,14 +132,14 @@ video.addEventListener("timeupdate", showPlace);
 video.addEventListener("seeked", showPlace);
 
 function setExport(from) {
-  exportForm.elements.from.value = localInput(from);
-  exportForm.elements.to.value = localInput(from + 60);
+  exportForm.elements.from.value = toLocalInput(from);
+  exportForm.elements.to.value = toLocalInput(from + 60);
   updateExport();
 }
 
 function updateExport() {
-  const from = fromLocal(exportForm.elements.from.value);
-  const to = fromLocal(exportForm.elements.to.value);
+  const from = fromLocalInput(exportForm.elements.from.value);
+  const to = fromLocalInput(exportForm.elements.to.value);
   if (!(from < to)) {
     exportLink.removeAttribute("href");
     return;
@@ -165,7 +156,7 @@ timeline.addEventListener("click", (event) => {
 
 dayForm.elements.day.addEventListener("change", () => {
   const value = dayForm.elements.day.value;
-  if (value) load(startOfDay(fromLocal(`${value}T12:00:00`)));
+  if (value) load(startOfDay(fromLocalInput(`${value}T12:00:00`)));
 });
 document.getElementById("earlier").addEventListener("click", () => load(startOfDay(dayStart - 1)));
 document.getElementById("later").addEventListener("click", () => load(startOfDay(dayStart + DAY_S + 1)));

@@ -3,11 +3,10 @@
 A message's class is its schema: the fields, their types and their bounds
 (``Meta``) are what packing writes and what unpacking demands, and a message's
 ``check`` adds the rules a type cannot say (a time not ahead of every clock, a
-raw picture whose bytes fill its shape). Unpacking never
-trusts its input: the length is capped before anything is read, msgspec
-allocates nothing a header merely claims, and every problem is a
-``MessageError`` whose text goes into the dead-letter header. This is the only
-module that knows msgpack.
+raw picture whose bytes fill its shape). Unpacking never trusts its input: the
+length is capped before anything is read, msgspec allocates nothing a header
+merely claims, and every problem is a ``MessageError`` whose text goes into the
+dead-letter header. This is the only module that knows msgpack.
 """
 
 from __future__ import annotations
@@ -32,12 +31,8 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
 MAX_DIMENSION = 16_384
 MAX_DETECTIONS = 1_000
-MAX_LABEL_CHARS = 64
-MAX_REASON_CHARS = 500
+DTYPE_BYTES = {"uint8": 1, "uint16": 2, "float32": 4}  # a raw frame's values, and their sizes
 MAX_EXTRA_KEYS = 32
-MAX_EXTRA_TEXT_CHARS = 4096
-MAX_EXTRA_LIST_ITEMS = 1500  # enough for a face mesh: 468 points
-MAX_POINT_ITEMS = 4  # an inner list is a point or a box: a handful of numbers
 MAX_BOX_VALUE = 4 * MAX_DIMENSION
 # An event may carry a picture of what it is about (a tracked object's crop): small.
 MAX_SNAPSHOT_BYTES = 512 * 1024
@@ -59,7 +54,7 @@ class MessageError(ValueError):
 # number from the wire is finite by its type.
 FINITE_BOUND = sys.float_info.max
 Finite = Annotated[float, Meta(ge=-FINITE_BOUND, le=FINITE_BOUND)]
-Name = Annotated[str, Meta(min_length=1, max_length=MAX_LABEL_CHARS)]
+Name = Annotated[str, Meta(min_length=1, max_length=64)]  # a label, a timing's, a detector's
 Camera = Annotated[str, Meta(pattern=f"^{NAME_PATTERN.pattern}$")]
 Seq = Annotated[int, Meta(ge=0, le=MAX_SEQ)]
 Time = Annotated[float, Meta(ge=0, le=FINITE_BOUND)]  # seconds since the epoch
@@ -68,12 +63,14 @@ Count = Annotated[int, Meta(ge=0, le=MAX_SEQ)]
 Timings = Annotated[dict[Name, Finite], Meta(max_length=MAX_EXTRA_KEYS * 4)]
 Names = Annotated[list[Name], Meta(max_length=64)]
 Number = int | Finite
+Stamp = Annotated[int, Meta(ge=-(2**62), le=2**62)] | None  # a video packet's pts or dts
+Rate = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 # What a detection's ``extra`` may hold: a short text, a number, a flag, nothing,
-# or one list whose items may be short lists of numbers (points, boxes).
-Point = Annotated[list[Number], Meta(max_length=MAX_POINT_ITEMS)]
-Text = Annotated[str, Meta(max_length=MAX_EXTRA_TEXT_CHARS)]
-Scalar = Text | Number | bool | None
-ExtraValue = Scalar | Annotated[list[Scalar | Point], Meta(max_length=MAX_EXTRA_LIST_ITEMS)]
+# or one list (up to a face mesh's 468 points) whose items may be short lists of
+# numbers (a point, a box).
+Point = Annotated[list[Number], Meta(max_length=4)]
+Scalar = Annotated[str, Meta(max_length=4096)] | Number | bool | None
+ExtraValue = Scalar | Annotated[list[Scalar | Point], Meta(max_length=1500)]
 # A detection on the wire is a map; while decoding its values are bounded by this
 # type, then the whole map is checked against ``Detection``.
 Extra = Annotated[dict[Name, ExtraValue], Meta(max_length=MAX_EXTRA_KEYS)]
@@ -82,7 +79,6 @@ DetectionMap = Annotated[dict[Name, Scalar | list[Number] | Extra], Meta(max_len
 
 class Detection(Struct, forbid_unknown_fields=True):
     """What a detection may be: small metadata that ends up in pages, logs and alarms.
-
     Detections travel and are handled as maps (``detectors.base.Detection.to_dict``);
     this is their schema, which ``check_detection`` holds each one to."""
 
@@ -156,9 +152,7 @@ class Frame(Pictured, tag_field="type", tag="frame"):
             raise MessageError("a raw frame needs its 'dtype' and 'shape'")
         if self.shape[:2] != (self.height, self.width):
             raise MessageError("raw shape does not match width and height")
-        import numpy as np
-
-        expected = math.prod(self.shape) * np.dtype(self.dtype).itemsize
+        expected = math.prod(self.shape) * DTYPE_BYTES[self.dtype]
         if expected != len(self.data):
             raise MessageError(f"raw data holds {len(self.data)} bytes, shape needs {expected}")
 
@@ -174,9 +168,7 @@ class Result(Pictured, tag_field="type", tag="result"):
     # because the detector they wait for (``when``) found nothing.
     ran: Names = field(default_factory=list)
     skipped: Names = field(default_factory=list)
-    # The detections are not drawn into ``data`` (``annotate = "page"``): the
-    # pages draw them over the camera's own picture.
-    overlay: bool = False
+    overlay: bool = False  # detections not drawn into ``data``: the pages draw them over it
 
     def check(self, now: float) -> None:
         super().check(now)
@@ -217,14 +209,13 @@ class Status(Message, tag_field="type", tag="status"):
     fps: Annotated[float, Meta(ge=0, le=10_000)] = 0.0
     frames_published: Count = 0
     frames_dropped: Count = 0
-    # The share of its configured frames capture publishes: below 1 while it sheds
-    # load because the machine is busy (so a lower fps is not the camera's fault).
-    # A capture that does not say publishes every frame.
+    # The share of its configured frames capture publishes: below 1 while it sheds load
+    # because the machine is busy (a lower fps is not the camera's fault); unsaid, 1.
     share: Annotated[float, Meta(gt=0, le=1)] = 1.0
 
     def check(self, now: float) -> None:
         _not_ahead(now, 0, self.sent_at, "sent_at")
-        self.reason = printable(self.reason, MAX_REASON_CHARS)
+        self.reason = printable(self.reason, 500)
 
 
 class Event(Captured, tag_field="type", tag="event"):
@@ -249,19 +240,12 @@ class Event(Captured, tag_field="type", tag="event"):
             )
 
 
-Stamp = Annotated[int, Meta(ge=-(2**62), le=2**62)] | None
-Rate = Annotated[int, Meta(ge=1, le=2**31 - 1)]
-
-
-class Packet(Captured, tag_field="type", tag="packet"):
+class Packet(Pictured, tag_field="type", tag="packet"):
     """A piece of a camera's footage as it came, for the footage recorder: one
     compressed video packet (``pts``, ``dts`` in ``time_base``; ``extradata``, the
     codec's setup, with each key packet), or one JPEG picture."""
 
     codec: Literal["h264", "hevc", "jpeg"]
-    width: Dimension
-    height: Dimension
-    data: Annotated[bytes, Meta(min_length=1, max_length=MAX_IMAGE_BYTES)]
     key: bool = False  # a picture that needs none before it: a segment may start here
     pts: Stamp = None
     dts: Stamp = None

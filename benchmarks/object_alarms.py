@@ -72,11 +72,11 @@ def scene_rules(width: int, height: int) -> SceneRules:
     w, h = width - 1, height - 1
     return SceneRules(
         zones=(
-            Zone("left", ((0, 0), (w // 2, 0), (w // 2, h), (0, h))),
-            Zone("right", ((w // 2, 0), (w, 0), (w, h), (w // 2, h)), loitering_s=10),
-            Zone("near", ((0, 2 * h // 3), (w, 2 * h // 3), (w, h), (0, h))),
+            Zone(name="left", points=((0, 0), (w // 2, 0), (w // 2, h), (0, h))),
+            Zone(name="right", points=((w // 2, 0), (w, 0), (w, h), (w // 2, h)), loitering_s=10),
+            Zone(name="near", points=((0, 2 * h // 3), (w, 2 * h // 3), (w, h), (0, h))),
         ),
-        lines=(Line("across", (0, h // 2), (w, h // 2)),),
+        lines=(Line(name="across", points=((0, h // 2), (w, h // 2))),),
     )
 
 

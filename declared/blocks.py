@@ -29,6 +29,8 @@ from declared.problems import refuse, type_name
 # A name an operator gives (a camera's id, a zone's or a line's, an alarm's): one word of
 # a queue's name, a routing key, a URL and a file name, so lower case, digits, _ and -.
 NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
+# A detection's label: one word of a topic routing key (``<camera>.<label>``).
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Section(BaseModel):

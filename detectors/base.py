@@ -12,7 +12,6 @@ that names the key, not a crash in a worker an hour later.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -20,14 +19,11 @@ import cv2
 import numpy as np
 from pydantic import BeforeValidator, ValidationError, model_validator
 
-from declared.blocks import Section, words
+from declared.blocks import LABEL_PATTERN, Section, words
 from declared.problems import bounds, worded
 
 # Box (x, y, width, height in frame pixels) is defined with the scene's geometry.
 from detectors.scene_rules import NO_RULES, Box, SceneRules
-
-# A detection label is one word of a topic routing key (``<camera>.<label>``).
-LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass

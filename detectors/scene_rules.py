@@ -1,8 +1,9 @@
 """Where and what matters in a camera's view: zones, masks and per-label filters.
 
-A camera's config says them (``zones``, ``object_mask``, ``motion_mask``,
-``filters``); the chain hands them to the detectors with every frame
-(``FrameContext.rules``). Polygons are in the camera's frame pixels. An object
+A camera's config says them (``zones``, ``lines``, ``object_mask``,
+``motion_mask``, ``filters``) and they are declared here once, with the
+settings' blocks: a ``Zone`` read from the config is the zone the chain hands
+the detectors with every frame (``FrameContext.rules``). Polygons are in the camera's frame pixels. An object
 is *at* the bottom centre of its box: where a person's feet are, which is what
 a zone drawn on the floor means.
 """
@@ -12,14 +13,74 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
+from pydantic import PlainValidator, WithJsonSchema
+
+from declared.blocks import LABEL_PATTERN, NAME_PATTERN, Section, matching, setting, words
+from declared.problems import refuse, type_name
 
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
+# Bounds on what a camera's view may hold. A zone is drawn by hand: a few to a few
+# dozen corners. The checks of a polygon compare its edges pairwise, so its corners
+# are bounded, and so are the shapes a camera may have (each is checked on every
+# load, and each becomes Home Assistant entities and Prometheus series).
+MOST_POINTS = 64
+MOST_SHAPES = 32
+
+
+def _polygon(value: Any) -> Polygon:
+    if isinstance(value, tuple) and all(isinstance(p, tuple) for p in value):
+        return value  # made in code
+    numbers = (int, float)
+    if not isinstance(value, list) or not all(
+        isinstance(point, list) and len(point) == 2
+        and all(isinstance(v, numbers) and not isinstance(v, bool) for v in point)
+        for point in value
+    ):  # fmt: skip
+        raise refuse(f"must be an array of [x, y] points, got {type_name(value)}")
+    if len(value) > MOST_POINTS:
+        raise refuse(f"must have at most {MOST_POINTS} points, got {len(value)}")
+    return tuple((float(x), float(y)) for x, y in value)
+
+
+def _polygons(value: Any) -> tuple[Polygon, ...]:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, list):
+        raise refuse(f"must be an array of polygons, got {type_name(value)}")
+    if len(value) > MOST_SHAPES:
+        raise refuse(f"must have at most {MOST_SHAPES} polygons, got {len(value)}")
+    return tuple(_polygon(polygon) for polygon in value)
+
+
+def _segment(value: Any) -> Polygon:
+    points = _polygon(value)
+    if len(points) != 2:
+        raise refuse(f"must be two [x, y] points, got {len(points)}")
+    return points
+
+
+# Polygons (and a line's two ends) are checked against the frame with the camera's
+# settings (``polygon_problem``): a zone alone does not know the frame's size.
+POINTS_SCHEMA = {
+    "type": "array", "minItems": 3, "maxItems": MOST_POINTS,
+    "items": {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2,
+              "maxItems": 2},
+}  # fmt: skip
+PolygonPoints = Annotated[Polygon, PlainValidator(_polygon), WithJsonSchema(POINTS_SCHEMA)]
+Polygons = Annotated[tuple[Polygon, ...], PlainValidator(_polygons),
+                     WithJsonSchema({"type": "array", "items": POINTS_SCHEMA,
+                                     "maxItems": MOST_SHAPES})]  # fmt: skip
+LineEnds = Annotated[Polygon, PlainValidator(_segment),
+                     WithJsonSchema({**POINTS_SCHEMA, "minItems": 2, "maxItems": 2})]  # fmt: skip
+Labels = words(LABEL_PATTERN)
+ShapeName = Annotated[str, matching(NAME_PATTERN)]
 
 # How far past a counting line feet must be before a crossing counts, as a fraction of
 # the object's height: chosen on one part of a pedestrian clip and checked on the rest
@@ -27,23 +88,28 @@ Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 LINE_MARGIN = 0.02
 
 
-@dataclass(frozen=True)
-class Zone:
-    name: str
-    points: Polygon
-    labels: tuple[str, ...] = ()  # empty: every label
-    inertia: int = 3  # consecutive frames inside (outside) before an object enters (leaves)
-    loitering_s: float = 0.0  # 0: no loitering events
+class Zone(Section):
+    """A named polygon (``[[cameras.zones]]``): an object is in it while its feet are."""
+
+    name: ShapeName = setting(..., "the zone's name")
+    points: PolygonPoints = setting(..., "its corners: [x, y] in frame pixels, at least 3")
+    labels: Labels = setting((), "labels it counts; empty: every tracked label")
+    inertia: int = setting(
+        3, "frames an object's feet must be inside (outside) before it enters (leaves)", 1, 100
+    )
+    loitering_s: float = setting(
+        0.0, "an object staying longer raises a 'loitering' event; 0: never", 0, 86_400
+    )
 
     def wants(self, label: str) -> bool:
         return not self.labels or label in self.labels
 
 
-@dataclass(frozen=True)
-class Line:
-    """A counting line: objects whose feet cross it are counted, by direction. ``in``
-    is the crossing from its left to its right, looking from its first point to its
-    second (on screen, y down: for a line drawn left to right, from above to below).
+class Line(Section):
+    """A counting line (``[[cameras.lines]]``): objects whose feet cross it are counted,
+    by direction. ``in`` is the crossing from its left to its right, looking from its
+    first point to its second (on screen, y down: for a line drawn left to right, from
+    above to below).
 
     Feet jitter by a few pixels from frame to frame, and people walk along lines: a
     crossing counts only once the feet are ``margin`` (a fraction of the object's
@@ -52,11 +118,26 @@ class Line:
     (supervision's ``LineZone`` has a minimum crossing distance for the same reason).
     """
 
-    name: str
-    start: Point
-    end: Point
-    labels: tuple[str, ...] = ()
-    margin: float = LINE_MARGIN
+    name: ShapeName = setting(..., "the line's name")
+    points: LineEnds = setting(
+        ..., "its two ends, [x, y] in frame pixels; 'in' is crossing from its left to its right"
+    )
+    labels: Labels = setting((), "labels it counts; empty: every tracked label")
+    margin: float = setting(
+        LINE_MARGIN,
+        "feet count as across once this far past the line, a fraction of the object's "
+        "height (jitter and walking along it are not crossings)",
+        0,
+        2,
+    )
+
+    @property
+    def start(self) -> Point:
+        return self.points[0]
+
+    @property
+    def end(self) -> Point:
+        return self.points[1]
 
     def wants(self, label: str) -> bool:
         return not self.labels or label in self.labels
@@ -94,16 +175,17 @@ def _side(a: Point, b: Point, p: Point) -> float:
     return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
 
 
-@dataclass(frozen=True)
-class LabelFilter:
+class LabelFilter(Section):
     """What a box of one label must be to count (Frigate's per-object filters)."""
 
-    min_area: int = 0
-    max_area: int = 100_000_000
-    min_ratio: float = 0.0  # width / height
-    max_ratio: float = 100.0
-    min_score: float = 0.5
-    threshold: float = 0.7  # the median of an object's last scores, before it is real
+    min_area: int = setting(0, "smallest box, in pixels", 0, 100_000_000)
+    max_area: int = setting(100_000_000, "largest box, in pixels", 0, 100_000_000)
+    min_ratio: float = setting(0.0, "narrowest box (width / height)", 0, 100)
+    max_ratio: float = setting(100.0, "widest box (width / height)", 0, 100)
+    min_score: float = setting(0.5, "a box scored lower is not used in that frame", 0, 1)
+    threshold: float = setting(
+        0.7, "an object is real once the median of its last scores reaches this", 0, 1
+    )
 
     def passes(self, box: Box, score: float) -> bool:
         _, _, width, height = box

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import abort, current_app, g
 
+from detectors.scene_rules import Zone
 from pipeline.core.config import Config
 from pipeline.core.users import User
-from pipeline.core.zones_config import ZoneConfig
 from web.feed import CameraFeed
 from web.hub import FrameHub
 from web.limits import StreamSlots
@@ -85,7 +85,7 @@ def camera_summary(feed: CameraFeed) -> dict[str, Any]:
     return summary
 
 
-def zone_settings(zone: ZoneConfig) -> dict[str, Any]:
+def zone_settings(zone: Zone) -> dict[str, Any]:
     """Every setting of a zone, as the config writes it (the page's editor sends them back)."""
     return {"name": zone.name, "points": [list(point) for point in zone.points],
             "labels": list(zone.labels), "inertia": zone.inertia,

@@ -17,10 +17,10 @@ from pydantic import PlainValidator, PrivateAttr, WithJsonSchema, model_validato
 
 from declared.blocks import NAME_PATTERN, Section, checked, matching, setting, words
 from declared.problems import refuse, refuse_all
+from detectors.scene_rules import Labels
 from pipeline.core.camera_config import CAMERA_ID_PATTERN
 from pipeline.core.settings import ConfigError
 from pipeline.core.urls import redact_url
-from pipeline.core.zones_config import Labels
 
 ALARM_NAME_PATTERN = NAME_PATTERN
 MQTT_TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")

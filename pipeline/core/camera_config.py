@@ -11,20 +11,18 @@ from pydantic import PlainValidator, WithJsonSchema, model_validator
 
 from declared.blocks import NAME_PATTERN, Section, checked, setting, tables
 from declared.problems import refuse, refuse_all, type_name
-from detectors.scene_rules import SceneRules
+from detectors.scene_rules import (
+    MOST_SHAPES,
+    LabelFilter,
+    Labels,
+    Line,
+    Polygons,
+    SceneRules,
+    Zone,
+)
 from pipeline.core.settings import ConfigError, base_dir
 from pipeline.core.urls import redact_url
-from pipeline.core.zones_config import (
-    MOST_SHAPES,
-    FilterConfig,
-    Labels,
-    LineConfig,
-    Polygons,
-    ZoneConfig,
-    labels_problems,
-    problems_of_view,
-    scene_rules,
-)
+from pipeline.core.zones_config import labels_problems, problems_of_view
 
 CAMERA_ID_PATTERN = NAME_PATTERN
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")
@@ -252,16 +250,16 @@ class CameraConfig(Section):
         "none", "footage kept: continuous, motion (the segments with motion or a "
         "detection), or none ([record] continuous_days, motion_days)",
     )  # fmt: skip
-    zones: tables(ZoneConfig, MOST_SHAPES) = setting(
+    zones: tables(Zone, MOST_SHAPES) = setting(
         (),
         "named polygons; an object is in one while its box's bottom centre is ([[cameras.zones]])",
     )
-    lines: tables(LineConfig, MOST_SHAPES) = setting(
+    lines: tables(Line, MOST_SHAPES) = setting(
         (), "named counting lines: objects crossing them counted by direction ([[cameras.lines]])"
     )
     object_mask: Polygons = setting((), "polygons where no object is taken (its feet inside)")
     motion_mask: Polygons = setting((), "polygons where motion does not count (a tree, a clock)")
-    filters: dict[str, FilterConfig] = setting(
+    filters: dict[str, LabelFilter] = setting(
         {}, "per label: min_area, max_area, min_ratio, max_ratio, min_score, threshold"
     )
     direct: bool = setting(
@@ -309,7 +307,7 @@ class CameraConfig(Section):
 
     def scene_rules(self) -> SceneRules:
         """Zones, masks and filters as the detectors read them."""
-        return scene_rules(self.zones, self.lines, self.object_mask, self.motion_mask, self.filters)
+        return SceneRules(self.zones, self.lines, self.object_mask, self.motion_mask, self.filters)
 
     @property
     def drawing(self) -> Drawing:

@@ -28,9 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from declared.blocks import Section, checked, matching, setting, tables, words
+from declared.blocks import LABEL_PATTERN, Section, checked, matching, setting, tables, words
 from declared.problems import problems_of, refuse, refuse_all
-from detectors.base import LABEL_PATTERN
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.camera_config import (
     CAMERA_ID_PATTERN,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors import REGISTRY
+from detectors.scene_rules import MOST_SHAPES
 from detectors.track import (
     CENSUS_EVERY_S,
     CENSUS_LABEL,
@@ -47,7 +48,6 @@ from detectors.track import (
     CENSUS_MOST_OBJECTS,
 )
 from pipeline.core.config import CameraConfig
-from pipeline.core.zones_config import MOST_SHAPES
 
 DISCOVERY_PREFIX = "homeassistant"
 # Labels that are no state of the scene: lifecycle events, the lines' counts, the census.

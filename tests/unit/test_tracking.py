@@ -13,7 +13,6 @@ from detectors.scene_rules import LabelFilter, SceneRules, Zone, inside, polygon
 from detectors.track import CENSUS_LABEL
 from pipeline.core.config import ConfigError, load_config
 from pipeline.core.messages import check_detection
-from pipeline.core.zones_config import FilterConfig
 
 FPS = 10.0
 IMAGE = np.zeros((480, 640, 3), np.uint8)
@@ -59,8 +58,9 @@ def test_the_census_says_which_objects_are_in_view_at_the_start_and_every_30_s()
 
 def test_the_census_says_which_zone_each_object_is_in_and_fits_the_wire():
     track = detectors.create("track")
-    rules = SceneRules(zones=(Zone("all", ((0, 0), (640, 0), (640, 480), (0, 480)), inertia=1),
-                              Zone("none", ((0, 0), (5, 0), (5, 5)), inertia=1)))  # fmt: skip
+    everywhere = Zone(name="all", points=((0, 0), (640, 0), (640, 480), (0, 480)), inertia=1)
+    nowhere = Zone(name="none", points=((0, 0), (5, 0), (5, 5)), inertia=1)
+    rules = SceneRules(zones=(everywhere, nowhere))
     found = run(track, walking(31 * 10, step=(1, 0)), rules=rules)  # 31 s, in view
     census = [d for _, d in found if d.label == CENSUS_LABEL][-1]
     (person,) = census.extra["objects"]
@@ -86,7 +86,7 @@ def test_an_object_ends_with_its_path_its_zones_and_its_best_snapshot():
     """The person comes small and far (dim, score 0.75), then nearer and whole (larger,
     brighter, surer): the snapshot sent when it goes is a near one, cropped around it."""
     track = detectors.create("track")
-    porch = Zone("porch", ((0, 300), (640, 300), (640, 480), (0, 480)), inertia=2)
+    porch = Zone(name="porch", points=((0, 300), (640, 300), (640, 480), (0, 480)), inertia=2)
     found = []
     for index in range(60):
         x, y, w, h = 40 + 7 * index, 150, 30 + index, 90 + 3 * index
@@ -138,7 +138,9 @@ def test_filters_and_the_object_mask_keep_boxes_out():
 
 
 def test_zones_count_an_object_after_inertia_and_raise_loitering_once():
-    door = Zone("door", ((0, 300), (300, 300), (300, 480), (0, 480)), inertia=3, loitering_s=2)
+    door = Zone(
+        name="door", points=((0, 300), (300, 300), (300, 480), (0, 480)), inertia=3, loitering_s=2
+    )
     rules = SceneRules(zones=(door,))
     # Feet at y = 360, x from 80: inside the door zone until x passes 300.
     # Feet at y = 260 walking down 4 px a frame: on the zone's edge at frame 10.
@@ -298,7 +300,7 @@ def test_real_players_through_the_real_detector_are_one_object_each():
     found = players_through({})
     assert len([d for d in found if d.label == "person" and d.event]) == 1
     assert all("object" in d.extra for d in found if d.label == "person"), "raw boxes replaced"
-    lowered = players_through({"person": FilterConfig(threshold=0.5)})
+    lowered = players_through({"person": LabelFilter(threshold=0.5)})
     assert len([d for d in lowered if d.label == "person" and d.event]) == 2
     shown = [d for d in lowered if d.label == "person" and not d.event]
     assert len({d.extra["object"] for d in shown}) == 2, "each player keeps one id"
@@ -437,7 +439,7 @@ def test_a_counting_line_counts_each_crossing_by_direction():
 
     # A vertical line at x = 300 drawn downwards: looking along it, its left is x > 300,
     # so walking to the right is "out", and back "in".
-    gate = Line("gate", (300, 0), (300, 480))
+    gate = Line(name="gate", points=((300, 0), (300, 480)))
     rules = SceneRules(lines=(gate,))
     right = walking(60, start=(150, 200), step=(5, 0))  # feet from x = 180 to 475
     back = walking(60, start=(445, 200), step=(-5, 0))
@@ -447,7 +449,7 @@ def test_a_counting_line_counts_each_crossing_by_direction():
     assert len({d.extra["object"] for d in crossed}) == 2, "the one who comes back is another"
     counts = [d.extra for _, d in found if d.label == "line"]
     assert counts[-1] == {"line": "gate", "in": 1, "out": 1}
-    beam = Line("beam", (0, 100), (100, 100))
+    beam = Line(name="beam", points=((0, 100), (100, 100)))
     # Drawn left to right: from above it to below it is "in".
     assert beam.crossed((50, 0), (50, 200)) == "in" and beam.crossed((50, 200), (50, 0)) == "out"
     assert beam.crossed((150, 200), (150, 0)) is None, "past the line's end is no crossing"
@@ -461,7 +463,7 @@ def test_a_box_cut_short_for_a_frame_crosses_no_line():
     of the last few feet, so that is no traffic; walking over the line still is."""
     from detectors.scene_rules import Line
 
-    rules = SceneRules(lines=(Line("kerb", (0, 360), (640, 360)),))  # default margin
+    rules = SceneRules(lines=(Line(name="kerb", points=((0, 360), (640, 360))),))  # default margin
     standing = [[("person", (200, 380 - 160, 60, 160), 0.9)]] * 20  # feet 20 px below
     cut_short = [[("person", (200, 380 - 160, 60, 110), 0.9)]]  # feet 30 px above
     found = run(detectors.create("track"), standing + cut_short + standing, rules)
@@ -477,7 +479,7 @@ def test_feet_that_wobble_on_a_line_or_walk_along_it_are_not_traffic():
     ``margin`` of the person's height past it, and again only from the other side."""
     from detectors.scene_rules import Line
 
-    beam = Line("beam", (0, 360), (640, 360), margin=0.1)  # 16 px for a 160 px person
+    beam = Line(name="beam", points=((0, 360), (640, 360)), margin=0.1)  # 16 px for a 160 px person
     rules = SceneRules(lines=(beam,))
 
     def feet_at(points: list[tuple[float, float]]) -> list:
@@ -492,7 +494,7 @@ def test_feet_that_wobble_on_a_line_or_walk_along_it_are_not_traffic():
     ys = [*range(300, 420, 4), *range(420, 348, -4), *range(348, 440, 4), *range(440, 280, -4)]
     found = run(detectors.create("track"), feet_at([(200, y) for y in ys]), rules)
     assert [d.extra["direction"] for d in events(found, "crossed")] == ["in", "out"]
-    legacy = Line("beam", (0, 360), (640, 360), margin=0)  # the step back counts too
+    legacy = Line(name="beam", points=((0, 360), (640, 360)), margin=0)  # the step back counts too
     again = run(detectors.create("track"), feet_at([(200, y) for y in ys]),
                 SceneRules(lines=(legacy,)))  # fmt: skip
     assert [d.extra["direction"] for d in events(again, "crossed")] == ["in", "out", "in", "out"]

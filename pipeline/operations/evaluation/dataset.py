@@ -314,7 +314,8 @@ def _lines(path: Path, problems: list[str]) -> tuple[Line, ...]:
             continue
         (x0, y0), (x1, y1) = points
         given = {} if margin is None else {"margin": float(margin)}  # else a camera's default
-        lines.append(Line(name, (float(x0), float(y0)), (float(x1), float(y1)), **given))
+        points = ((float(x0), float(y0)), (float(x1), float(y1)))
+        lines.append(Line(name=name, points=points, **given))
     return tuple(lines)
 
 

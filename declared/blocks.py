@@ -64,6 +64,15 @@ def matching(pattern: re.Pattern[str], message: str | None = None) -> AfterValid
     )
 
 
+def one_of(*choices: str) -> Any:
+    """A string that is one of ``choices`` (its schema lists them)."""
+    problem = f"must be one of {', '.join(choices)}"
+    return Annotated[
+        str, checked(lambda value: None if value in choices else problem),
+        WithJsonSchema({"enum": list(choices)}),
+    ]  # fmt: skip
+
+
 def words(pattern: re.Pattern[str]) -> Any:
     """An array of short names (labels, camera ids, host names), each matching
     ``pattern``; repeats dropped."""

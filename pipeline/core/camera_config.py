@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
-from declared.blocks import NAME_PATTERN, Section, checked, setting, tables
+from declared.blocks import NAME_PATTERN, Section, one_of, setting, tables
 from declared.problems import refuse, refuse_all, type_name
 from detectors.scene_rules import (
     MOST_SHAPES,
@@ -192,7 +192,6 @@ def _scene(value: Any) -> str:
 # Where what the detectors found is drawn: into the picture (by the worker, or by
 # capture for a direct camera), over it by the pages, or nowhere.
 Drawing = Literal["picture", "page", "none"]
-FOOTAGE_MODES = ("none", "continuous", "motion")
 
 
 class CameraConfig(Section):
@@ -244,9 +243,7 @@ class CameraConfig(Section):
     record: Labels = setting(
         (), "labels whose events are recorded (snapshot, clip, the events page)"
     )
-    footage: Annotated[str, checked(lambda v: None if v in FOOTAGE_MODES else
-                                    f"must be one of {', '.join(FOOTAGE_MODES)}"),
-                       WithJsonSchema({"enum": list(FOOTAGE_MODES)})] = setting(
+    footage: one_of("none", "continuous", "motion") = setting(
         "none", "footage kept: continuous, motion (the segments with motion or a "
         "detection), or none ([record] continuous_days, motion_days)",
     )  # fmt: skip

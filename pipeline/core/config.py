@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     PlainValidator,
     PrivateAttr,
@@ -28,7 +29,16 @@ from pydantic import (
     model_validator,
 )
 
-from declared.blocks import LABEL_PATTERN, Section, checked, matching, setting, tables, words
+from declared.blocks import (
+    LABEL_PATTERN,
+    Section,
+    checked,
+    matching,
+    one_of,
+    setting,
+    tables,
+    words,
+)
 from declared.problems import problems_of, refuse, refuse_all
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.camera_config import (
@@ -56,15 +66,7 @@ __all__ = [
 HOST_NAME_PATTERN = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*")
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-HostNames = words(HOST_NAME_PATTERN)
-
-
-ANONYMOUS_VIEWING = ("loopback", "never")
 FILE_SCHEMA = WithJsonSchema({"type": "string", "description": "a file"})
-
-
-def _one_of(choices: tuple[str, ...]) -> Any:
-    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
 
 
 def _bind_problem(value: str) -> str | None:
@@ -172,7 +174,7 @@ class WebConfig(Section):
         ),
         AfterValidator(lambda v: v.rstrip("/")),
     ] = setting("", "the address people open the streamer at (alarms link to it)")
-    allowed_hosts: HostNames = setting(
+    allowed_hosts: words(HOST_NAME_PATTERN) = setting(
         (),
         "host names answered besides IP addresses, localhost and public_url's host "
         '("*": any, behind a proxy that checks)',
@@ -180,7 +182,7 @@ class WebConfig(Section):
     users_file: Annotated[Path | None, PlainValidator(path_in_config), FILE_SCHEMA] = setting(
         None, "who may log in (`rabbitcam users`); default: users.json in the events' folder"
     )
-    anonymous: Annotated[str, checked(_one_of(ANONYMOUS_VIEWING))] = setting(
+    anonymous: one_of("loopback", "never") = setting(
         "loopback",
         '"loopback": anyone on this machine may watch (not change) when the streamer '
         'binds to a loopback address only; "never": everyone logs in',
@@ -296,14 +298,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 class LogConfig(Section):
     level: Annotated[
-        str,
-        checked(lambda v: None if v.upper() in LOG_LEVELS
-                else f"must be one of {', '.join(LOG_LEVELS)}"),
-        AfterValidator(str.upper),
-    ] = Field("INFO", description=" | ".join(LOG_LEVELS))  # fmt: skip
-    format: Annotated[
-        str, checked(lambda v: None if v in ("text", "json") else "must be one of text, json")
-    ] = setting("text", '"json": one JSON object per line, for log collectors')
+        one_of(*LOG_LEVELS),
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+        WithJsonSchema({"type": "string"}),
+    ] = setting("INFO", " | ".join(LOG_LEVELS) + " (in any case)")
+    format: one_of("text", "json") = setting(
+        "text", '"json": one JSON object per line, for log collectors'
+    )
 
 
 # --- the file --------------------------------------------------------------------------

@@ -102,11 +102,8 @@ def _worded(detail: Any, root: type[BaseModel]) -> str:
         low, high = bounds(field) if field is not None else (None, None)
         if low is not None and high is not None:
             return f"must be between {low} and {high}, got {value!r}"
-        return (
-            f"must be at least {low}, got {value!r}"
-            if low is not None
-            else (f"must be at most {high}, got {value!r}")
-        )
+        side, bound = ("least", low) if low is not None else ("most", high)
+        return f"must be at {side} {bound}, got {value!r}"
     if kind == "literal_error":
         return f"must be {detail['ctx']['expected']}, got {value!r}"
     return str(detail["msg"])

@@ -1,11 +1,11 @@
-"""Where and what matters in a camera's view: zones, masks and per-label filters.
+"""Where and what matters in a camera's view: zones, lines, masks and per-label filters.
 
 A camera's config says them (``zones``, ``lines``, ``object_mask``,
 ``motion_mask``, ``filters``) and they are declared here once, with the
 settings' blocks: a ``Zone`` read from the config is the zone the chain hands
-the detectors with every frame (``FrameContext.rules``). Polygons are in the camera's frame pixels. An object
-is *at* the bottom centre of its box: where a person's feet are, which is what
-a zone drawn on the floor means.
+the detectors with every frame (``FrameContext.rules``). Polygons are in the
+camera's frame pixels. An object is *at* the bottom centre of its box: where a
+person's feet are, which is what a zone drawn on the floor means.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from flask import (
 )
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN
+from declared.blocks import LABEL_PATTERN
+from pipeline.core.config import CAMERA_ID_PATTERN
 from pipeline.core.eventstore import (
     MAX_PAGE,
     EventQuery,

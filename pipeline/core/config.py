@@ -29,16 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from declared.blocks import (
-    LABEL_PATTERN,
-    Section,
-    checked,
-    matching,
-    one_of,
-    setting,
-    tables,
-    words,
-)
+from declared.blocks import Section, checked, matching, one_of, setting, tables, words
 from declared.problems import problems_of, refuse, refuse_all
 from pipeline.core.alarm_config import AlarmConfig
 from pipeline.core.camera_config import (
@@ -57,7 +48,7 @@ from pipeline.core.urls import amqp_url_problem
 
 # Names other modules read from here.
 __all__ = [
-    "CAMERA_ID_PATTERN", "DEVICE_PATH_PATTERN", "LABEL_PATTERN", "URL_SCHEMES", "CameraConfig",
+    "CAMERA_ID_PATTERN", "DEVICE_PATH_PATTERN", "URL_SCHEMES", "CameraConfig",
     "Config", "ConfigError", "DetectorSpec", "SourceSpec", "check_camera_id", "load_config",
     "parse_source",
 ]  # fmt: skip

@@ -426,7 +426,8 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
 
 
 def _tail_events(args: argparse.Namespace) -> int:
-    from pipeline.core.config import CAMERA_ID_PATTERN, LABEL_PATTERN, broker_from_environment
+    from declared.blocks import LABEL_PATTERN
+    from pipeline.core.config import CAMERA_ID_PATTERN, broker_from_environment
     from pipeline.operations.event_tail import EventTail
 
     for name, value, pattern in (

@@ -11,6 +11,7 @@ dead-letter header. This is the only module that knows msgpack.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -71,8 +72,7 @@ Rate = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 Point = Annotated[list[Number], Meta(max_length=4)]
 Scalar = Annotated[str, Meta(max_length=4096)] | Number | bool | None
 ExtraValue = Scalar | Annotated[list[Scalar | Point], Meta(max_length=1500)]
-# A detection on the wire is a map; while decoding its values are bounded by this
-# type, then the whole map is checked against ``Detection``.
+# A detection on the wire: a map, its values bounded while decoding, then held to ``Detection``.
 Extra = Annotated[dict[Name, ExtraValue], Meta(max_length=MAX_EXTRA_KEYS)]
 DetectionMap = Annotated[dict[Name, Scalar | list[Number] | Extra], Meta(max_length=8)]
 
@@ -266,10 +266,9 @@ class _Envelope(Struct):
     type: Any = None
 
 
-_DECODERS: dict[type, msgspec.msgpack.Decoder[Any]] = {
-    kind: msgspec.msgpack.Decoder(kind)
-    for kind in (_Envelope, Frame, Result, Status, Event, Packet)
-}
+@functools.cache  # a decoder per kind, made when first needed: a new message is declared once
+def _decoder(kind: type) -> msgspec.msgpack.Decoder[Any]:
+    return msgspec.msgpack.Decoder(kind)
 
 
 def pack(message: Message) -> bytes:
@@ -285,13 +284,14 @@ def unpack(payload: bytes | bytearray | memoryview, kind: type[M], now: float | 
         raise MessageError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
     expected = kind.__struct_config__.tag
     try:
-        envelope = _DECODERS[_Envelope].decode(payload)
-        version, said = printable(repr(envelope.v), 40), printable(repr(envelope.type), 40)
+        envelope = _decoder(_Envelope).decode(payload)
         if envelope.v != WIRE_VERSION:
+            version = printable(repr(envelope.v), 40)
             raise MessageError(f"unsupported wire version {version} (expected {WIRE_VERSION})")
         if envelope.type not in (None, expected):
+            said = printable(repr(envelope.type), 40)
             raise MessageError(f"expected a {expected} message, got {said}")
-        message = _DECODERS[kind].decode(payload)
+        message = _decoder(kind).decode(payload)
     except msgspec.ValidationError as error:
         raise MessageError(_reason(str(error))) from None
     except (msgspec.DecodeError, RecursionError) as error:

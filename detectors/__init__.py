@@ -1,34 +1,19 @@
 """Computer-vision algorithms, one module each, behind one small interface (``base``).
 
-Built-in detectors register on import; third-party ones install as plugins
-through the entry-point group ``rabbitcam.detectors`` (each entry names a
-module or a Detector class). A plugin that fails to import is logged and
-skipped: one broken package must not take every camera down.
+Built-in detectors register on import (every module here is imported);
+third-party ones install as plugins through the entry-point group
+``rabbitcam.detectors`` (each entry names a module or a Detector class). A
+plugin that fails to import is logged and skipped: one broken package must not
+take every camera down.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 
-from detectors import (  # noqa: F401  (each registers its detector)
-    blink,
-    codes,
-    emotion,
-    eyes,
-    faces,
-    fall,
-    headpose,
-    landmarks,
-    markers,
-    motion,
-    objects,
-    people,
-    pose,
-    slow,
-    smiles,
-    track,
-)
 from detectors.base import (
     REGISTRY,
     Detection,
@@ -48,6 +33,11 @@ from detectors.base import (
 )
 
 LOGGER = logging.getLogger(__name__)
+
+# Every module of the package is imported, and each built-in detector registers
+# itself: adding one is adding its module, and nothing else.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 PLUGIN_GROUP = "rabbitcam.detectors"
 FAILED_PLUGINS: dict[str, str] = {}

@@ -169,11 +169,17 @@ class Detector:
 
 
 class ParamError(ValueError):
-    """A bad detector parameter; ``key`` is the parameter's name, if one is to blame."""
+    """Parameters a detector cannot use: ``problems`` holds (the key to blame, or ""
+    for the detector as a whole; what is wrong) for each."""
 
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+    @property
+    def key(self) -> str | None:
+        """The first key to blame, if a parameter is."""
+        return self.problems[0][0] or None
 
 
 REGISTRY: dict[str, type[Detector]] = {}
@@ -193,18 +199,17 @@ def build_params(name: str, raw: Any) -> Params:
     names the bad key, worded as every config problem is."""
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
-        raise ParamError(f"unknown detector {name!r} (available: {known})")
+        raise ParamError([("", f"unknown detector {name!r} (available: {known})")])
     model = REGISTRY[name].Params
     if isinstance(raw, model):
         return raw
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        problems = [
+        raise ParamError([
             (key, message.replace("unknown key", f"unknown parameter for {name!r}", 1))
             for key, message in worded(error, model)
-        ]
-        raise ParamError("; ".join(m for _, m in problems), problems[0][0] or None) from None
+        ]) from None  # fmt: skip
 
 
 def validate_spec(name: str, raw: dict[str, Any]) -> Params:
@@ -212,7 +217,7 @@ def validate_spec(name: str, raw: dict[str, Any]) -> Params:
     cannot be used here."""
     params = build_params(name, raw)
     if reason := unavailable(name):
-        raise ParamError(reason)
+        raise ParamError([("", reason)])
     return params
 
 

@@ -106,7 +106,8 @@ GATING_KEYS = ("when", "region")
 def detectors_of(value: Any) -> tuple[DetectorSpec, ...]:
     """A camera's ``detectors``: names or tables of a name, parameters, ``when`` and
     ``region``, in an order where each finds what the next needs."""
-    from detectors import check_order, validate_spec  # they import OpenCV: load only when needed
+    # They import OpenCV: loaded only when needed.
+    from detectors import ParamError, check_order, validate_spec
 
     if not isinstance(value, (list, tuple)):
         raise refuse(f"must be an array of detector names or tables, got {type_name(value)}")
@@ -126,9 +127,9 @@ def detectors_of(value: Any) -> tuple[DetectorSpec, ...]:
             continue
         try:
             params = validate_spec(name, params)
-        except ValueError as error:
-            key = getattr(error, "key", None)
-            problems.append((f"[{index}].{key}" if key else f"[{index}]", str(error)))
+        except ParamError as error:
+            problems += [(f"[{index}]" + (f".{key}" if key and key[0] != "[" else key), message)
+                         for key, message in error.problems]  # fmt: skip
             continue
         gate = _gating(gating, f"[{index}]", [spec.name for spec in specs], problems)
         specs.append(DetectorSpec(name, params, **gate))

@@ -472,3 +472,15 @@ def test_the_schema_accepts_real_configs_and_refuses_broken_ones():
     for document in broken:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(document, site)
+
+
+def test_each_bad_detector_parameter_is_named_at_its_own_key(tmp_path: Path):
+    text = VALID + "detectors = [{ name = 'motion', scale = 3.0, speed = 1 }, 'nope']\n"
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text))
+    keys = [line.split(": ")[1] for line in raised.value.problems]
+    assert keys == [
+        "cameras[0].detectors[0].scale",
+        "cameras[0].detectors[0].speed",
+        "cameras[0].detectors[1]",
+    ], raised.value.problems

@@ -74,8 +74,11 @@ class AlarmConfig(Section):
     labels: Labels = setting((), "labels that raise it; empty: every label")
     cameras: CameraIds = setting((), "cameras it hears; empty: every camera")
     cooldown_s: float = setting(
-        30.0, "at most one alarm per camera and label in this time (webhooks 30, MQTT 0)", 0, 86_400
-    )
+        DEFAULT_COOLDOWN_S["webhook"],
+        "at most one alarm per camera and label in this time (by default: webhooks "
+        f"{DEFAULT_COOLDOWN_S['webhook']:g}, MQTT {DEFAULT_COOLDOWN_S['mqtt']:g})",
+        0, 86_400,
+    )  # fmt: skip
     attempts: int = setting(20, "tries, the wait doubling from 1 s to 30 s (about 8 min)", 1, 1000)
     timeout_s: float = setting(5.0, "the whole of one attempt", 0.1, 120)
     max_age_s: float = setting(3600.0, "an alarm not delivered by then is dropped", 1, 7 * 86_400)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
 from declared.blocks import NAME_PATTERN, Section, one_of, setting, tables
-from declared.problems import refuse, refuse_all, type_name
+from declared.problems import key_path, refuse, refuse_all, type_name
 from detectors.scene_rules import (
     MOST_SHAPES,
     LabelFilter,
@@ -128,8 +128,7 @@ def detectors_of(value: Any) -> tuple[DetectorSpec, ...]:
         try:
             params = validate_spec(name, params)
         except ParamError as error:
-            problems += [(f"[{index}]" + (f".{key}" if key and key[0] != "[" else key), message)
-                         for key, message in error.problems]  # fmt: skip
+            problems += [(key_path([index], key), message) for key, message in error.problems]
             continue
         gate = _gating(gating, f"[{index}]", [spec.name for spec in specs], problems)
         specs.append(DetectorSpec(name, params, **gate))

@@ -22,7 +22,7 @@ from detectors.scene_rules import (
 )
 from pipeline.core.settings import ConfigError, base_dir
 from pipeline.core.urls import redact_url
-from pipeline.core.zones_config import labels_problems, problems_of_view
+from pipeline.core.view_checks import labels_problems, problems_of_view
 
 CAMERA_ID_PATTERN = NAME_PATTERN
 DEVICE_PATH_PATTERN = re.compile(r"/dev/video(\d+)")

@@ -46,6 +46,9 @@ def _polygon(value: Any) -> Polygon:
         raise refuse(f"must be an array of [x, y] points, got {type_name(value)}")
     if len(value) > MOST_POINTS:
         raise refuse(f"must have at most {MOST_POINTS} points, got {len(value)}")
+    for index, (x, y) in enumerate(value):  # TOML and JSON can say nan and inf
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise refuse(f"({x}, {y}): coordinates must be finite numbers", f"[{index}]")
     return tuple((float(x), float(y)) for x, y in value)
 
 

@@ -214,6 +214,8 @@ detectors = ["motion", { name = "people", when = "motion" }, "track"]
         ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n'
          '[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [9, 0], [0, 9]]\n',
          "cameras[0].zones[1].name: duplicate zone or line name 'a'"),
+        ('[[cameras.zones]]\nname = "a"\npoints = [[0, 0], [nan, 0], [0, 9]]\n',
+         "cameras[0].zones[0].points[1]: (nan, 0): coordinates must be finite numbers"),
         ("object_mask = [[[0, 0], [1, 1]]]\n",
          "cameras[0].object_mask[0]: must have at least 3 points, got 2"),
         ("[cameras.filters.person]\nmin_score = 2\n",
@@ -354,7 +356,7 @@ def test_zones_drawn_on_the_page_are_saved_to_the_camera_file(site_with_a_drop_i
         ({"zones": [{"name": "x", "points": SQUARE, "labels": ["unicorn"]}]},
          "zones[0].labels[0]: no detector of this camera reports 'unicorn'"),
         ({"zones": [{"name": "x", "points": [[0, 0], [float("nan"), 0], [0, 9]]}]},
-         "zones[0].points[1]: (nan, 0.0) is outside"),
+         "zones[0].points[1]: (nan, 0): coordinates must be finite numbers"),
         ({"zones": "all of it"}, "zones: must be an array of zone tables"),
         ({"zones": [], "extra": 1}, 'the body must be {"zones": [...]}'),
     ],

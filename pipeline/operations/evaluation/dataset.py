@@ -31,6 +31,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from declared.problems import key_path, worded
 from detectors.scene_rules import Line
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -296,28 +299,10 @@ def _lines(path: Path, problems: list[str]) -> tuple[Line, ...]:
         problems.append(f"{path}: must be a list of 1 to {MOST_LINES} lines")
         return ()
     lines = []
-    for index, item in enumerate(data):
-        where = f"{path}: [{index}]"
-        points = item.get("points") if isinstance(item, dict) else None
-        name = item.get("name") if isinstance(item, dict) else None
-        margin = item.get("margin") if isinstance(item, dict) else None
-        good_points = (
-            isinstance(points, list) and len(points) == 2
-            and all(isinstance(p, list) and len(p) == 2 and all(_finite(v) for v in p)
-                    for p in points)
-        )  # fmt: skip
-        if not isinstance(name, str) or not name or not good_points:
-            problems.append(f'{where}: must be {{"name": text, "points": [[x, y], [x, y]]}}')
-            continue
-        if margin is not None and not (_finite(margin) and 0 <= margin <= 2):
-            problems.append(f"{where}.margin: must be a number from 0 to 2")
-            continue
-        (x0, y0), (x1, y1) = points
-        given = {} if margin is None else {"margin": float(margin)}  # else a camera's default
-        points = ((float(x0), float(y0)), (float(x1), float(y1)))
-        lines.append(Line(name=name, points=points, **given))
+    for index, item in enumerate(data):  # each as a camera's [[cameras.lines]] table is
+        try:
+            lines.append(Line.model_validate(item))
+        except ValidationError as error:
+            problems += [f"{path}: {key_path([index], key)}: {message}"
+                         for key, message in worded(error, Line)]  # fmt: skip
     return tuple(lines)
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -4,6 +4,7 @@ the processes' own CPU accounting. Shared by the benchmarks and the tests."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,7 +30,31 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s: {condition}")
 
 
+# The local RabbitMQ's management, metrics and inter-node ports.
+BROKER_PORTS = (15672, 15692, 25672)
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a server started a moment later. Taken from below
+    the ephemeral range: a port that ``bind(0)`` hands out may meanwhile become the
+    local end of some process's outgoing connection (a role's to the broker), and the
+    server started on it then fails with "Address already in use"."""
+    try:
+        lowest_ephemeral = int(
+            Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+        )
+    except (OSError, ValueError, IndexError):
+        lowest_ephemeral = 32_768
+    for _ in range(200):
+        port = random.randrange(10_000, max(10_001, lowest_ephemeral))
+        if port in BROKER_PORTS:  # free only while a test has the broker stopped
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

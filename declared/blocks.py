@@ -89,6 +89,10 @@ def words(pattern: re.Pattern[str]) -> Any:
     return Annotated[tuple[str, ...], PlainValidator(validate), WithJsonSchema(schema)]
 
 
+# Detection labels as a TOML array (``["person", "car"]``), each one word of a routing key.
+Labels = words(LABEL_PATTERN)
+
+
 def tables(model: type[BaseModel], most: int | None = None) -> Any:
     """An array of tables (``[[cameras]]``), each validated by ``model``; at most
     ``most`` of them (checked before any is)."""

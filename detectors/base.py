@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from pydantic import BeforeValidator, ValidationError, model_validator
 
-from declared.blocks import LABEL_PATTERN, Section, words
+from declared.blocks import Labels, Section
 from declared.problems import bounds, worded
 
 # Box (x, y, width, height in frame pixels) is defined with the scene's geometry.
@@ -113,8 +113,8 @@ def _listed(value: Any) -> Any:
     return names
 
 
-# Labels as a TOML array (``labels = ["person", "car"]``), each one word of a routing key.
-Labels = Annotated[words(LABEL_PATTERN), BeforeValidator(_listed)]
+# A detector's labels parameter: ``Labels``, or for one release the comma string too.
+ParamLabels = Annotated[Labels, BeforeValidator(_listed)]
 
 
 class Detector:

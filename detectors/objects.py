@@ -26,7 +26,7 @@ from pydantic import model_validator
 
 from declared.blocks import setting
 from declared.problems import refuse
-from detectors.base import Detection, Detector, FrameContext, Labels, Params, register
+from detectors.base import Detection, Detector, FrameContext, ParamLabels, Params, register
 from detectors.models import checked_bytes
 
 INPUT = 416
@@ -51,7 +51,7 @@ LABELS = tuple(name.replace(" ", "_") for name in COCO)
 
 
 class ObjectsParams(Params):
-    labels: Labels = setting(
+    labels: ParamLabels = setting(
         ("person",), "COCO labels to report (person, car, dog, ...), or ['all']"
     )
     min_score: float = setting(0.5, "report boxes at least this likely", 0.05, 1.0)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from pydantic import PlainValidator, WithJsonSchema
 
-from declared.blocks import LABEL_PATTERN, NAME_PATTERN, Section, matching, setting, words
+from declared.blocks import NAME_PATTERN, Labels, Section, matching, setting
 from declared.problems import refuse, type_name
 
 Point = tuple[float, float]
@@ -82,7 +82,6 @@ Polygons = Annotated[tuple[Polygon, ...], PlainValidator(_polygons),
                                      "maxItems": MOST_SHAPES})]  # fmt: skip
 LineEnds = Annotated[Polygon, PlainValidator(_segment),
                      WithJsonSchema({**POINTS_SCHEMA, "minItems": 2, "maxItems": 2})]  # fmt: skip
-Labels = words(LABEL_PATTERN)
 ShapeName = Annotated[str, matching(NAME_PATTERN)]
 
 # How far past a counting line feet must be before a crossing counts, as a fraction of

@@ -51,7 +51,7 @@ from detectors.base import (
     Detection,
     Detector,
     FrameContext,
-    Labels,
+    ParamLabels,
     Params,
     register,
 )
@@ -91,7 +91,7 @@ CENSUS_MOST_INSIDE = 1500  # the longest list the wire carries in an extra
 
 
 class TrackParams(Params):
-    labels: Labels = setting(("person",), "labels to track (any box label)")
+    labels: ParamLabels = setting(("person",), "labels to track (any box label)")
     min_frames: int = setting(3, "frames an object must be seen before it starts", 1, 100)
     max_missing_s: float = setting(2.0, "an object not seen for this long has gone", 0.1, 60.0)
     stationary_s: float = setting(

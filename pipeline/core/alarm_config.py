@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import PlainValidator, PrivateAttr, WithJsonSchema, model_validator
 
-from declared.blocks import NAME_PATTERN, Section, checked, matching, setting, words
+from declared.blocks import NAME_PATTERN, Labels, Section, checked, matching, setting, words
 from declared.problems import refuse, refuse_all
-from detectors.scene_rules import Labels
 from pipeline.core.camera_config import CAMERA_ID_PATTERN
 from pipeline.core.settings import ConfigError
 from pipeline.core.urls import redact_url

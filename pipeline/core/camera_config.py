@@ -9,12 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import PlainValidator, WithJsonSchema, model_validator
 
-from declared.blocks import NAME_PATTERN, Section, one_of, setting, tables
+from declared.blocks import NAME_PATTERN, Labels, Section, one_of, setting, tables
 from declared.problems import key_path, refuse, refuse_all, type_name
 from detectors.scene_rules import (
     MOST_SHAPES,
     LabelFilter,
-    Labels,
     Line,
     Polygons,
     SceneRules,

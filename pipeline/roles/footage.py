@@ -414,9 +414,10 @@ class FootageRecorder(broker.Role):
         segment kept, the footage between is gone."""
         if state.committed is None or offset <= state.committed:
             return
-        newest = self.store.newest_end(state.camera.id)
-        gap = Gap(state.camera.id, packet.captured_at if newest is None else newest,
-                  packet.captured_at,
+        # From where the footage read reached (motion segments dropped for want of
+        # motion were read, not lost), to the first packet the stream still holds.
+        reached_at = self.store.camera_state(state.camera.id).reached_at
+        gap = Gap(state.camera.id, reached_at or packet.captured_at, packet.captured_at,
                   "the recorder was away longer than the broker keeps footage")  # fmt: skip
         self.store.add_gap(gap)
         LOGGER.warning(

@@ -66,6 +66,8 @@ def _segment(value: Any) -> Polygon:
     points = _polygon(value)
     if len(points) != 2:
         raise refuse(f"must be two [x, y] points, got {len(points)}")
+    if points[0] == points[1]:  # a line of no length has no sides to cross between
+        raise refuse("its two ends are the same point")
     return points
 
 
@@ -250,8 +252,8 @@ def polygon_problem(
     for index, (x, y) in enumerate(points):
         if not (0 <= x <= width and 0 <= y <= height):
             return index, f"({x}, {y}) is outside the {width}x{height} frame"
-    if segment:
-        return (None, "its two ends are the same point") if points[0] == points[1] else None
+    if segment:  # its two ends differ: a Line's own check
+        return None
     if crossing := _self_crossing(points):
         return None, f"crosses itself (edges {crossing[0]} and {crossing[1]})"
     if abs(_area(points)) < 1.0:

@@ -209,6 +209,11 @@ def test_counting_compares_a_cameras_line_counts_with_the_true_tracks(tmp_path):
                         "--out", str(tmp_path / "out2"))  # fmt: skip
     assert refused.returncode == 2, refused.stderr[-3000:]
     assert f"{bad}: [0].points: must be two [x, y] points, got 1" in refused.stderr
+    bad.write_text('[{"name": "x", "points": [[5, 5], [5, 5]]}]')  # no length: no sides
+    refused = rabbitcam("eval", str(root), "--kinds", "counting", "--lines", str(bad),
+                        "--out", str(tmp_path / "out3"))  # fmt: skip
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert f"{bad}: [0].points: its two ends are the same point" in refused.stderr
 
 
 def test_replay_runs_a_configured_cameras_whole_chain_and_prints_its_events(tmp_path):

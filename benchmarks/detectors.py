@@ -24,7 +24,7 @@ import numpy as np
 
 import detectors
 from detectors import Detection, FrameContext
-from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.core.camera_config import CameraConfig, SourceSpec
 from pipeline.roles.sources import SyntheticSource
 
 SIZE = (640, 480)

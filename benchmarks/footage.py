@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.core.camera_config import CameraConfig, SourceSpec
 from pipeline.core.media import media_file
 from pipeline.core.messages import Packet, pack, unpack
 from pipeline.roles.footage_packets import PacketCopier

@@ -21,7 +21,7 @@ import time
 import cv2
 
 from detectors import FrameContext
-from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
+from pipeline.core.camera_config import CameraConfig, DetectorSpec, SourceSpec
 from pipeline.roles.chain import DetectorChain
 from testkit.media import mostly_static_hallway
 

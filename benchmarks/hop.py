@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 
 from pipeline.core import broker
-from pipeline.core.config import BrokerConfig, CameraConfig, SourceSpec
+from pipeline.core.camera_config import CameraConfig, SourceSpec
+from pipeline.core.config import BrokerConfig
 from pipeline.core.messages import Frame, pack, unpack
 from pipeline.roles.sources import SyntheticSource
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.core.camera_config import CameraConfig, SourceSpec
 from pipeline.core.synthetic_scenes import FALL_CYCLE_S
 from pipeline.roles.sources import SyntheticSource
 from testkit.media import astronaut

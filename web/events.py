@@ -30,7 +30,7 @@ from flask import (
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from declared.blocks import LABEL_PATTERN
-from pipeline.core.config import CAMERA_ID_PATTERN
+from pipeline.core.camera_config import CAMERA_ID_PATTERN
 from pipeline.core.eventstore import (
     MAX_PAGE,
     EventQuery,

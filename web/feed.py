@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.core.annotate import drawn_jpeg
-from pipeline.core.config import CameraConfig
+from pipeline.core.camera_config import CameraConfig
 from pipeline.core.messages import Result, Status
 from web.overlay import overlay_header
 from web.stats import LatencyWindow, RateMeter

@@ -29,7 +29,8 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from pipeline.core.backoff import Backoff
-from pipeline.core.config import BrokerConfig, CameraConfig
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import BrokerConfig
 from pipeline.core.messages import CONTENT_TYPE
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 from pipeline.core.topology import Topology

@@ -32,26 +32,10 @@ from pydantic import (
 from declared.blocks import Section, checked, matching, one_of, setting, tables, words
 from declared.problems import problems_of, refuse, refuse_all
 from pipeline.core.alarm_config import AlarmConfig
-from pipeline.core.camera_config import (
-    CAMERA_ID_PATTERN,
-    DEVICE_PATH_PATTERN,
-    URL_SCHEMES,
-    CameraConfig,
-    DetectorSpec,
-    SourceSpec,
-    check_camera_id,
-    parse_source,
-)
+from pipeline.core.camera_config import CameraConfig
 from pipeline.core.environment import NAMESPACE_PATTERN, environment
 from pipeline.core.settings import DIRECTORY_SCHEMA, ConfigError, path_in_config
 from pipeline.core.urls import amqp_url_problem
-
-# Names other modules read from here.
-__all__ = [
-    "CAMERA_ID_PATTERN", "DEVICE_PATH_PATTERN", "URL_SCHEMES", "CameraConfig",
-    "Config", "ConfigError", "DetectorSpec", "SourceSpec", "check_camera_id", "load_config",
-    "parse_source",
-]  # fmt: skip
 
 # A host name in [web] allowed_hosts: a DNS name, or "*" for any (behind a proxy that checks).
 HOST_NAME_PATTERN = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.?)*")

@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.config import CameraConfig, Config, ConfigError, camera_files_in, load_config
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config, camera_files_in, load_config
+from pipeline.core.settings import ConfigError
 
 LOGGER = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.alarm_config import AlarmConfig
-from pipeline.core.config import CameraConfig, RecordConfig
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import RecordConfig
 
 DEAD_QUEUE_LENGTH = 10_000
 MB = 1024 * 1024

@@ -12,9 +12,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.config import LOG_LEVELS, Config, ConfigError, load_config
+from pipeline.core.config import LOG_LEVELS, Config, load_config
 from pipeline.core.environment import environment
 from pipeline.core.logs import setup_logging
+from pipeline.core.settings import ConfigError
 from pipeline.core.signals import ThreadEnded, stop_on_signals
 from pipeline.operations.evaluation.dataset import KINDS
 from pipeline.operations.users_cli import add_users_command, run_users
@@ -427,7 +428,8 @@ def _broker_problems(config: Config, wait_s: float) -> list[str]:
 
 def _tail_events(args: argparse.Namespace) -> int:
     from declared.blocks import LABEL_PATTERN
-    from pipeline.core.config import CAMERA_ID_PATTERN, broker_from_environment
+    from pipeline.core.camera_config import CAMERA_ID_PATTERN
+    from pipeline.core.config import broker_from_environment
     from pipeline.operations.event_tail import EventTail
 
     for name, value, pattern in (
@@ -553,7 +555,7 @@ def _cameras(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.core.config import parse_source
+    from pipeline.core.camera_config import parse_source
     from pipeline.operations.probe import probe
 
     try:

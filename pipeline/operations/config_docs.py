@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.core.alarm_config import AlarmConfig
+from pipeline.core.camera_config import CameraConfig
 from pipeline.core.config import (
     BrokerConfig,
-    CameraConfig,
     CaptureConfig,
     DetectConfig,
     LogConfig,

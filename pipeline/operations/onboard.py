@@ -15,17 +15,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.config import (
+from pipeline.core.camera_config import (
     DEVICE_PATH_PATTERN,
     URL_SCHEMES,
     CameraConfig,
-    Config,
-    ConfigError,
     check_camera_id,
-    load_config,
-    read_camera_file,
 )
+from pipeline.core.config import Config, load_config, read_camera_file
 from pipeline.core.environment import environment
+from pipeline.core.settings import ConfigError
 
 DEFAULT_CONFIG = "configs/demo.toml"
 

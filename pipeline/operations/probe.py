@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.core.config import CameraConfig, SourceSpec
+from pipeline.core.camera_config import CameraConfig, SourceSpec
 from pipeline.roles.sources import (
     OPEN_TIMEOUT_MS,
     READ_TIMEOUT_MS,

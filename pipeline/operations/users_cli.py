@@ -15,7 +15,8 @@ import json
 import sys
 from typing import Any
 
-from pipeline.core.config import ConfigError, load_config
+from pipeline.core.config import load_config
+from pipeline.core.settings import ConfigError
 from pipeline.core.users import ROLES, UserError, UserFile, generated_password
 
 CONFIG_HELP = "config file (default: $RABBITCAM_CONFIG or configs/demo.toml)"

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pipeline.core.alarm_config import AlarmConfig
-from pipeline.core.config import CameraConfig
+from pipeline.core.camera_config import CameraConfig
 from pipeline.core.urls import redact_url
 from pipeline.roles import home_assistant
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from pipeline.core import broker
 from pipeline.core.annotate import annotate
-from pipeline.core.config import CameraConfig, Config
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config
 from pipeline.core.environment import environment
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Frame, Packet, Result, Status, pack

@@ -28,7 +28,7 @@ import numpy as np
 
 import detectors
 from detectors import Detection, FrameContext
-from pipeline.core.config import CameraConfig, DetectorSpec
+from pipeline.core.camera_config import CameraConfig, DetectorSpec
 
 LOGGER = logging.getLogger(__name__)
 

@@ -44,7 +44,8 @@ import numpy as np
 import detectors
 from pipeline.core import broker
 from pipeline.core.annotate import annotate
-from pipeline.core.config import CameraConfig, Config
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config
 from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import (

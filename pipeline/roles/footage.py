@@ -41,12 +41,14 @@ from dataclasses import dataclass, field
 import av
 
 from pipeline.core import broker
-from pipeline.core.config import CameraConfig, Config, ConfigError
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config
 from pipeline.core.eventstore import EventStore
 from pipeline.core.footage_store import FootageStore, Gap, Segment
 from pipeline.core.logs import Throttled, about
 from pipeline.core.messages import Event, MessageError, Packet, unpack
 from pipeline.core.reload import CameraChanges, ConfigWatcher
+from pipeline.core.settings import ConfigError
 from pipeline.core.topology import MB, Topology
 from pipeline.roles.segments import SegmentWriter
 

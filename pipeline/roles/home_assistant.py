@@ -47,7 +47,7 @@ from detectors.track import (
     CENSUS_MOST_INSIDE,
     CENSUS_MOST_OBJECTS,
 )
-from pipeline.core.config import CameraConfig
+from pipeline.core.camera_config import CameraConfig
 
 DISCOVERY_PREFIX = "homeassistant"
 # Labels that are no state of the scene: lifecycle events, the lines' counts, the census.

@@ -31,7 +31,8 @@ from typing import Any
 
 from pipeline.core import broker
 from pipeline.core.annotate import drawn_jpeg
-from pipeline.core.config import CameraConfig, Config
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config
 from pipeline.core.eventstore import MOST_PATH_POINTS, EventStore, StoredEvent
 from pipeline.core.jpeg import JpegError, check_jpeg_size
 from pipeline.core.logs import Throttled, about

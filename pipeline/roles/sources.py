@@ -36,7 +36,7 @@ import segno
 import simplejpeg
 
 from pipeline.core.backoff import Backoff
-from pipeline.core.config import CameraConfig
+from pipeline.core.camera_config import CameraConfig
 from pipeline.core.jpeg import JpegError, jpeg_size
 from pipeline.core.logs import Throttled
 from pipeline.core.synthetic_scenes import scene_painter

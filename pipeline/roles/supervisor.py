@@ -30,7 +30,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.core.config import CameraConfig, Config
+from pipeline.core.camera_config import CameraConfig
+from pipeline.core.config import Config
 from pipeline.core.reload import CameraChanges, ConfigWatcher
 
 LOGGER = logging.getLogger(__name__)

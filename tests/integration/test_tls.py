@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core import broker
-from pipeline.core.config import ConfigError
+from pipeline.core.settings import ConfigError
 from pipeline.roles.capture import CaptureWorker
 from pipeline.roles.detect import DetectorWorker
 from testkit.processes import free_port, wait_for

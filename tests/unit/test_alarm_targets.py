@@ -9,8 +9,8 @@ import time
 import pytest
 
 from pipeline.core.alarm_config import AlarmConfig
-from pipeline.core.config import ConfigError
 from pipeline.core.messages import Event
+from pipeline.core.settings import ConfigError
 from pipeline.roles.alarm_targets import WebhookTarget, endpoint_of, topic_level
 from pipeline.roles.alarms import alarm_payload, iso_time
 from testkit.processes import free_port

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.config import ConfigError, load_config
+from pipeline.core.config import load_config
 from pipeline.core.environment import read_environment
+from pipeline.core.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

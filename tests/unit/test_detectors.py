@@ -471,7 +471,7 @@ def test_a_plugin_declares_its_parameters_as_the_config_does():
     from declared.blocks import setting
     from detectors import Params, register
     from detectors.base import REGISTRY
-    from pipeline.core.config import ConfigError
+    from pipeline.core.settings import ConfigError
 
     class PlateParams(Params):
         min_score: float = setting(0.6, "report plates at least this likely", 0.0, 1.0)

@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.core.config import ConfigError, load_config
+from pipeline.core.config import load_config
 from pipeline.core.footage_export import ExportError, export_range
 from pipeline.core.footage_store import PLAYING_LEASE_S, FootageStore, Segment
 from pipeline.core.messages import MessageError, Packet, pack, unpack
+from pipeline.core.settings import ConfigError
 from pipeline.roles.footage_packets import FootageBacklog
 from pipeline.roles.segments import SegmentWriter
 from testkit.footage import FPS, camera_packets, h264_file

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from detectors import Detection, FrameContext
-from pipeline.core.config import CameraConfig, ConfigError, DetectorSpec, SourceSpec, load_config
+from pipeline.core.camera_config import CameraConfig, DetectorSpec, SourceSpec
+from pipeline.core.config import load_config
 from pipeline.core.messages import Frame
+from pipeline.core.settings import ConfigError
 from pipeline.roles.chain import REGION_MIN_SIDE, DetectorChain, regions, shifted
 from pipeline.roles.detect import decode_image
 from testkit.media import mostly_static_hallway, overlap

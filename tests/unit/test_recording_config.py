@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.config import ConfigError, load_config
+from pipeline.core.config import load_config
+from pipeline.core.settings import ConfigError
 from pipeline.core.topology import Topology
 
 VALID = """

@@ -11,8 +11,9 @@ import detectors
 from detectors import Detection, FrameContext
 from detectors.scene_rules import LabelFilter, SceneRules, Zone, inside, polygon_problem
 from detectors.track import CENSUS_LABEL
-from pipeline.core.config import ConfigError, load_config
+from pipeline.core.config import load_config
 from pipeline.core.messages import check_detection
+from pipeline.core.settings import ConfigError
 
 FPS = 10.0
 IMAGE = np.zeros((480, 640, 3), np.uint8)
@@ -275,7 +276,7 @@ def test_motion_in_the_motion_mask_does_not_count():
 def players_through(filters: dict) -> list[Detection]:
     """A photograph of two basketball players slid across the frame, 3 px a frame for
     4 s, through a camera's ``objects`` and ``track`` as a worker runs them."""
-    from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
+    from pipeline.core.camera_config import CameraConfig, DetectorSpec, SourceSpec
     from pipeline.roles.chain import DetectorChain
     from testkit.media import basketball
 

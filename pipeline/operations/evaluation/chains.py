@@ -19,7 +19,7 @@ import numpy as np
 import detectors
 from detectors import build_params
 from detectors.scene_rules import NO_RULES, SceneRules
-from pipeline.core.config import CameraConfig, DetectorSpec, SourceSpec
+from pipeline.core.camera_config import CameraConfig, DetectorSpec, SourceSpec
 from pipeline.core.messages import MessageError, check_detection
 from pipeline.roles.chain import DetectorChain
 

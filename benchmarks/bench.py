@@ -87,7 +87,7 @@ def cameras(count: int, fps: float, detector: str, **extra: Any) -> list[dict[st
 class Bench:
     def __init__(self, quick: bool, out: Path, seconds: float | None) -> None:
         self.quick = quick
-        self.seconds = seconds or (3.0 if quick else 30.0)
+        self.seconds = seconds or (2.0 if quick else 30.0)
         self.out = out
         self.work = out / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = __doc__.split("\n\n")[0].replace("\n", " ")  # the first paragraph, whole
     parser = argparse.ArgumentParser(prog="rabbitcam bench", description=summary)
     parser.add_argument("scenario", nargs="?", default="all", choices=["all", *SCENARIOS])
-    parser.add_argument("--quick", action="store_true", help="about 3 s a scenario")
+    parser.add_argument("--quick", action="store_true", help="about 2 s a scenario")
     parser.add_argument("--seconds", type=float, help="measure each scenario this long (30)")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results",

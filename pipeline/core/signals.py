@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,13 +20,34 @@ class ThreadEnded(RuntimeError):
 
 
 def stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+    """The process's stop event, set by its first SIGTERM or SIGINT.
 
-    def on_signal(_signum: int, _frame: object) -> None:
+    Set by a thread of its own, never by a signal handler: a handler runs on the
+    main thread between any two of its steps, so one that set the event could
+    find the event's lock already held by that very thread (inside ``wait``, or
+    inside a first handler's ``set`` when a second signal follows: Ctrl-C reaches
+    every process of the group, then the supervisor sends SIGTERM) and wait for
+    itself for ever; and a signal taken by another thread runs no handler until
+    the main thread runs Python again, which one blocked in ``stop.wait()`` never
+    does. Python writes each caught signal to the wakeup pipe from C, whichever
+    thread took it; the thread reading the pipe sets the event.
+    """
+    stop = threading.Event()
+    stopping = (signal.SIGTERM, signal.SIGINT)
+    wakeups, wakeup_fd = os.pipe()
+    os.set_blocking(wakeup_fd, False)
+    signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
+    for signum in stopping:
+        signal.signal(signum, lambda _signum, _frame: None)  # caught: the pipe is told
+
+    def stop_on_first_signal() -> None:
+        # The pipe carries every signal with a handler (a library may add one): the
+        # number of each is its byte.
+        while os.read(wakeups, 1)[0] not in stopping:
+            pass
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=stop_on_first_signal, name="signals", daemon=True).start()
     return stop
 
 
